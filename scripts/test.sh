@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of ferry. Installs what the tests need when it is missing:
+# Debian packages for the real registry (CNCF distribution) and the oracles (skopeo, umoci,
+# oci-image-tool), and htpasswd. Safe to run on a fresh Debian/Ubuntu machine as root or with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci oci-image-tool:oci-image-tool htpasswd:apache2-utils; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
+done
+if ((${#need[@]})); then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "test.sh: installing ${need[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Every test server binds 127.0.0.1; make sure no proxy setting sends loopback traffic elsewhere.
+export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
+
+cargo test --locked --all-targets "$@"

@@ -1,0 +1,47 @@
+//! Exit codes, and how a failed command is reported: one paragraph on stderr that names the
+//! thing and the fix. Scripts can trust the codes:
+//!
+//! | code | meaning |
+//! | --- | --- |
+//! | 0 | success: everything asked for was done |
+//! | 1 | problems found: the run finished, but some images are missing, failed or differ |
+//! | 2 | error: bad usage or configuration, unreadable input, or the job could not run |
+
+/// How a command ended when it did not fail outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Success,
+    /// The run finished, but found or left problems (reported on stderr / in `--json`).
+    Problems,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Problems => 1,
+        }
+    }
+}
+
+/// The exit code of a command that failed with an error.
+pub const ERROR_EXIT_CODE: u8 = 2;
+
+/// Renders an error and its causes as one paragraph: `outer: inner: innermost`, skipping a
+/// cause whose text the outer message already contains.
+pub fn render(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}

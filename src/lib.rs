@@ -1,0 +1,26 @@
+//! ferry carries container images across an air gap.
+//!
+//! The pipeline, and the module that owns each stage:
+//!
+//! ```text
+//! rke (image list) ─▶ plan (resolve to digests, images.lock) ─▶ copy (engine) ─▶ store (registry | bundle)
+//!                                                              verify (lock vs a store)
+//! ```
+//!
+//! Layering rules (kept by review, visible in `use` lines):
+//! - [`oci`] is the pure model (references, digests, manifests, platforms); it does no I/O.
+//! - [`rke`] knows RKE: the system-image catalog, `cluster.yml`, and how RKE lists and rewrites.
+//! - `store` depends only on `oci`; `plan`, `copy` and `verify` depend on `oci` and the store
+//!   traits, never on a concrete backend.
+//! - [`commands`] is the only place where concrete stores are chosen and wired together.
+//! - `main.rs` only parses arguments, runs a command and maps the result to an exit code.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod fsutil;
+pub mod oci;
+pub mod rke;
+pub mod secret;
+pub mod store;

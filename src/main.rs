@@ -1,0 +1,40 @@
+//! The `ferry` binary: parse arguments, run the command, map the result to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use ferry::cli::{Cli, env};
+use ferry::error::{ERROR_EXIT_CODE, render};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    match ferry::commands::run(cli) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(err) => {
+            eprintln!("error: {}", render(&err));
+            ExitCode::from(ERROR_EXIT_CODE)
+        }
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = std::env::var(env::FERRY_LOG)
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .with_target(verbose >= 2)
+        .init();
+}

@@ -1,0 +1,8 @@
+//! The pure OCI model: image references, digests, media types, descriptors, manifests and
+//! platforms. No I/O happens here.
+
+pub mod digest;
+pub mod manifest;
+pub mod media_types;
+pub mod platform;
+pub mod reference;

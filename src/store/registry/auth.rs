@@ -1,0 +1,433 @@
+//! Registry authentication: the `WWW-Authenticate` challenge (Basic or Bearer), the token
+//! flow of the distribution spec (anonymous or with credentials, several scopes in one
+//! request), a token cache per scope set with refresh on expiry or `invalid_token`.
+//!
+//! The challenge is learned from the first 401 and remembered, so later requests carry their
+//! credentials up front. Tokens and passwords only ever live in [`Secret`]s.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use url::Url;
+
+use super::error::{RegistryError, redact, spec_errors};
+use crate::secret::Secret;
+
+/// Credentials for one registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Credentials {
+    /// No credentials: anonymous pulls through the token flow.
+    #[default]
+    Anonymous,
+    /// User name and password (or personal access token).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password or token.
+        password: Secret,
+    },
+    /// An OAuth2 refresh token from `docker login` (`identitytoken` in config.json).
+    IdentityToken {
+        /// User name, for messages.
+        username: String,
+        /// The refresh token.
+        token: Secret,
+    },
+}
+
+impl Credentials {
+    /// The user name, for error messages.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Credentials::Anonymous => None,
+            Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => {
+                Some(username)
+            }
+        }
+    }
+
+    fn basic_header(&self) -> Option<Secret> {
+        match self {
+            Credentials::Basic { username, password } => {
+                let raw = format!("{username}:{}", password.expose());
+                Some(Secret::new(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// An access scope, e.g. `repository:rancher/rke-tools:pull`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Scope(String);
+
+impl Scope {
+    /// Pull access to a repository.
+    pub fn pull(repository: &str) -> Scope {
+        Scope(format!("repository:{repository}:pull"))
+    }
+
+    /// Pull and push access to a repository.
+    pub fn push(repository: &str) -> Scope {
+        Scope(format!("repository:{repository}:pull,push"))
+    }
+
+    /// The scope string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What the registry asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// HTTP Basic.
+    Basic,
+    /// Bearer tokens from a token service.
+    Bearer {
+        /// Token endpoint.
+        realm: Url,
+        /// `service` parameter.
+        service: Option<String>,
+        /// `error` parameter of the challenge (`invalid_token`, `insufficient_scope`).
+        error: Option<String>,
+    },
+}
+
+/// Parses a `WWW-Authenticate` header value.
+pub fn parse_challenge(value: &str) -> Option<Challenge> {
+    let challenges = http_auth::parse_challenges(value).ok()?;
+    for c in &challenges {
+        let param = |name: &str| {
+            c.params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.to_unescaped())
+        };
+        if c.scheme.eq_ignore_ascii_case("bearer") {
+            let realm = Url::parse(&param("realm")?).ok()?;
+            if !matches!(realm.scheme(), "http" | "https") {
+                return None;
+            }
+            return Some(Challenge::Bearer {
+                realm,
+                service: param("service"),
+                error: param("error"),
+            });
+        }
+        if c.scheme.eq_ignore_ascii_case("basic") {
+            return Some(Challenge::Basic);
+        }
+    }
+    None
+}
+
+struct Token {
+    value: Secret,
+    expires: Instant,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// Authentication state of one registry.
+pub struct Authenticator {
+    registry: String,
+    credentials: Credentials,
+    challenge: std::sync::RwLock<Option<Challenge>>,
+    tokens: Mutex<HashMap<String, Token>>,
+}
+
+fn scope_key(scopes: &[Scope]) -> String {
+    let mut s: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
+    s.sort_unstable();
+    s.dedup();
+    s.join(" ")
+}
+
+impl Authenticator {
+    /// New state for `registry` with `credentials`.
+    pub fn new(registry: &str, credentials: Credentials) -> Authenticator {
+        Authenticator {
+            registry: registry.to_string(),
+            credentials,
+            challenge: std::sync::RwLock::new(None),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The credentials' user, for messages.
+    pub fn username(&self) -> Option<&str> {
+        self.credentials.username()
+    }
+
+    fn challenge(&self) -> Option<Challenge> {
+        self.challenge.read().map(|c| c.clone()).unwrap_or(None)
+    }
+
+    /// The `Authorization` value for a request needing `scopes`, or `None` while the
+    /// registry's challenge is unknown or it needs none.
+    pub async fn header(
+        &self,
+        http: &reqwest::Client,
+        scopes: &[Scope],
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let value = match self.challenge() {
+            None => return Ok(None),
+            Some(Challenge::Basic) => match self.credentials.basic_header() {
+                Some(v) => v,
+                None => return Ok(None),
+            },
+            Some(Challenge::Bearer { realm, service, .. }) => {
+                self.token(http, &realm, service.as_deref(), scopes).await?
+            }
+        };
+        let mut h = HeaderValue::from_str(value.expose()).map_err(|_| RegistryError::Token {
+            registry: self.registry.clone(),
+            realm: String::new(),
+            detail: "the token contains characters not allowed in an HTTP header".into(),
+        })?;
+        h.set_sensitive(true);
+        Ok(Some(h))
+    }
+
+    /// Learns from a 401. Returns true when retrying the request with fresh credentials can
+    /// help (a new challenge, or an expired token); false when the credentials are wrong.
+    pub async fn on_unauthorized(
+        &self,
+        www_authenticate: Option<&str>,
+        scopes: &[Scope],
+        had_auth: bool,
+    ) -> bool {
+        let Some(challenge) = www_authenticate.and_then(parse_challenge) else {
+            return false;
+        };
+        let known = self.challenge();
+        let changed = known.as_ref().map(strip_error) != Some(strip_error(&challenge));
+        if let Ok(mut c) = self.challenge.write() {
+            *c = Some(challenge.clone());
+        }
+        match challenge {
+            Challenge::Basic => !had_auth && self.credentials.basic_header().is_some(),
+            Challenge::Bearer { .. } => {
+                // A token we sent was rejected (expired, revoked): drop it and fetch a new one.
+                // Either way one more round can help: a first token, or a fresh one. The caller
+                // bounds the rounds, so wrong credentials still end in a clear error.
+                self.tokens.lock().await.remove(&scope_key(scopes));
+                let _ = changed;
+                true
+            }
+        }
+    }
+
+    async fn token(
+        &self,
+        http: &reqwest::Client,
+        realm: &Url,
+        service: Option<&str>,
+        scopes: &[Scope],
+    ) -> Result<Secret, RegistryError> {
+        let key = scope_key(scopes);
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.get(&key)
+            && t.expires > Instant::now()
+        {
+            return Ok(Secret::new(format!("Bearer {}", t.value.expose())));
+        }
+        let token = self.fetch_token(http, realm, service, scopes).await?;
+        let value = Secret::new(format!("Bearer {}", token.value.expose()));
+        tokens.insert(key, token);
+        Ok(value)
+    }
+
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        realm: &Url,
+        service: Option<&str>,
+        scopes: &[Scope],
+    ) -> Result<Token, RegistryError> {
+        let fail = |detail: String| RegistryError::Token {
+            registry: self.registry.clone(),
+            realm: redact(realm),
+            detail,
+        };
+        let mut url = realm.clone();
+        let request = match &self.credentials {
+            Credentials::IdentityToken { token, .. } => {
+                let mut form: Vec<(&str, &str)> = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", token.expose()),
+                    ("client_id", "ferry"),
+                ];
+                if let Some(s) = service {
+                    form.push(("service", s));
+                }
+                let scope = scopes
+                    .iter()
+                    .map(Scope::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                form.push(("scope", &scope));
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish();
+                http.post(url)
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/x-www-form-urlencoded",
+                    )
+                    .body(body)
+            }
+            creds => {
+                {
+                    let mut q = url.query_pairs_mut();
+                    if let Some(s) = service {
+                        q.append_pair("service", s);
+                    }
+                    for s in scopes {
+                        q.append_pair("scope", s.as_str());
+                    }
+                }
+                let mut b = http.get(url);
+                if let Some(h) = creds.basic_header() {
+                    let mut v = HeaderValue::from_str(h.expose()).map_err(|_| {
+                        fail("credentials contain characters not allowed in an HTTP header".into())
+                    })?;
+                    v.set_sensitive(true);
+                    b = b.header(AUTHORIZATION, v);
+                }
+                b
+            }
+        };
+        let mut attempt = 0;
+        let resp = loop {
+            attempt += 1;
+            let req = request
+                .try_clone()
+                .ok_or_else(|| fail("cannot repeat the token request".into()))?;
+            match req.send().await {
+                Ok(r)
+                    if (r.status().is_server_error() || r.status().as_u16() == 429)
+                        && attempt < 4 => {}
+                Ok(r) => break r,
+                Err(e) if attempt < 4 => {
+                    tracing::debug!("token request to {} failed, retrying: {e}", redact(realm))
+                }
+                Err(e) => {
+                    return Err(fail(format!(
+                        "cannot reach it: {}",
+                        super::request::flatten(&e)
+                    )));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+        };
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| {
+            fail(format!(
+                "reading the answer failed: {}",
+                super::request::flatten(&e)
+            ))
+        })?;
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return Err(RegistryError::Unauthorized {
+                registry: self.registry.clone(),
+                user: self.credentials.username().map(String::from),
+                errors: spec_errors(&body),
+            });
+        }
+        if !status.is_success() {
+            return Err(fail(format!("it answered {status}")));
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| fail(format!("its answer is not a token response: {e}")))?;
+        let value = parsed
+            .token
+            .filter(|t| !t.is_empty())
+            .or(parsed.access_token.filter(|t| !t.is_empty()))
+            .ok_or_else(|| fail("its answer has no token".into()))?;
+        // The spec's default lifetime is 60 s; renew a little early.
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1));
+        let expires = Instant::now() + lifetime.mul_f64(0.9);
+        tracing::debug!(
+            "got a token for {} (scopes: {}, valid {} s)",
+            self.registry,
+            scope_key(scopes),
+            lifetime.as_secs()
+        );
+        Ok(Token {
+            value: Secret::new(value),
+            expires,
+        })
+    }
+}
+
+fn strip_error(c: &Challenge) -> Challenge {
+    match c {
+        Challenge::Bearer { realm, service, .. } => Challenge::Bearer {
+            realm: realm.clone(),
+            service: service.clone(),
+            error: None,
+        },
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_docker_hub_challenge() {
+        let c = parse_challenge(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#).expect("parses");
+        match c {
+            Challenge::Bearer {
+                realm,
+                service,
+                error,
+            } => {
+                assert_eq!(realm.as_str(), "https://auth.docker.io/token");
+                assert_eq!(service.as_deref(), Some("registry.docker.io"));
+                assert_eq!(error, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let c =
+            parse_challenge(r#"Bearer realm="https://a/token",service="s",error="invalid_token""#)
+                .expect("parses");
+        assert!(matches!(c, Challenge::Bearer { error: Some(e), .. } if e == "invalid_token"));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="Registry Realm""#),
+            Some(Challenge::Basic)
+        );
+        assert_eq!(parse_challenge("garbage"), None);
+        assert_eq!(
+            parse_challenge(r#"Bearer realm="file:///etc/passwd""#),
+            None
+        );
+    }
+
+    #[test]
+    fn credentials_never_print() {
+        let c = Credentials::Basic {
+            username: "u".into(),
+            password: Secret::new("pw-123"),
+        };
+        assert!(!format!("{c:?}").contains("pw-123"));
+    }
+}

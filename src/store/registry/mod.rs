@@ -1,0 +1,214 @@
+//! ferry's own thin registry client on reqwest (why not oci-client: `PROTOCOL.md` §1), split
+//! by concern: [`config`] (endpoints, TLS, limits), [`auth`] (challenges, tokens,
+//! credentials), [`request`] (auth + retry + rate limits), [`manifests`], [`blobs`].
+//!
+//! [`Registries`] hands out one [`Registry`] per registry name, all sharing one HTTP client and
+//! one global transfer limit; each registry adds its own per-host limit. A transfer holds its
+//! permits until its body is fully read, so the limits bound real concurrent transfers.
+
+pub mod auth;
+pub mod blobs;
+pub mod config;
+pub mod error;
+pub mod manifests;
+pub mod request;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use url::Url;
+
+pub use auth::{Credentials, Scope};
+pub use config::ClientOptions;
+pub use error::RegistryError;
+pub use manifests::{FetchedManifest, ManifestHead};
+pub use request::RateLimit;
+
+/// Supplies credentials for a registry name (flags, environment, docker config …).
+pub trait CredentialSource: Send + Sync {
+    /// Credentials for `registry` (a name as in image references, e.g. `docker.io`).
+    fn credentials(&self, registry: &str) -> Credentials;
+}
+
+/// No credentials anywhere.
+pub struct Anonymous;
+
+impl CredentialSource for Anonymous {
+    fn credentials(&self, _registry: &str) -> Credentials {
+        Credentials::Anonymous
+    }
+}
+
+/// Why the HTTP client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// A `--ca-file` could not be read or parsed.
+    #[error("cannot use CA file {path}: {detail}; pass a PEM file with one or more certificates")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// reqwest refused the configuration.
+    #[error("cannot set up HTTPS: {0}")]
+    Build(String),
+    /// A bad endpoint.
+    #[error(transparent)]
+    Endpoint(#[from] config::EndpointError),
+}
+
+/// One registry endpoint with its auth state and limits.
+pub struct Registry {
+    name: String,
+    base: Url,
+    http: reqwest::Client,
+    auth: auth::Authenticator,
+    opts: Arc<ClientOptions>,
+    global: Arc<Semaphore>,
+    host: Arc<Semaphore>,
+    rate_limit: Mutex<Option<RateLimit>>,
+}
+
+/// Permits held for the duration of one transfer.
+pub struct TransferPermit {
+    _global: OwnedSemaphorePermit,
+    _host: OwnedSemaphorePermit,
+}
+
+impl Registry {
+    /// The registry name (as in image references).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &Url {
+        &self.base
+    }
+
+    /// The last rate-limit state the registry reported, if any.
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Waits for a transfer slot (per host first, then global, so one slow host cannot hold
+    /// global slots while it waits for its own).
+    pub(crate) async fn permits(&self) -> TransferPermit {
+        // The semaphores are never closed, so acquiring cannot fail.
+        let host = self.host.clone().acquire_owned().await;
+        let global = self.global.clone().acquire_owned().await;
+        match (host, global) {
+            (Ok(h), Ok(g)) => TransferPermit {
+                _global: g,
+                _host: h,
+            },
+            _ => unreachable!("transfer semaphores are never closed"),
+        }
+    }
+}
+
+/// All registries of one run.
+pub struct Registries {
+    opts: Arc<ClientOptions>,
+    http: reqwest::Client,
+    credentials: Arc<dyn CredentialSource>,
+    global: Arc<Semaphore>,
+    map: Mutex<HashMap<String, Arc<Registry>>>,
+}
+
+fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(opts.connect_timeout)
+        .read_timeout(opts.stall_timeout)
+        .pool_max_idle_per_host(opts.per_host.max(1) * 2);
+    let mut certs = Vec::new();
+    for path in &opts.ca_files {
+        let pem = std::fs::read(path).map_err(|e| ClientError::CaFile {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let found =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::CaFile {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
+        if found.is_empty() {
+            return Err(ClientError::CaFile {
+                path: path.clone(),
+                detail: "no certificate found in it".into(),
+            });
+        }
+        certs.extend(found);
+    }
+    if !certs.is_empty() {
+        b = b.tls_certs_merge(certs);
+    }
+    if !opts.tls_verify {
+        b = b.tls_danger_accept_invalid_certs(true);
+    }
+    b.build()
+        .map_err(|e| ClientError::Build(request::flatten(&e)))
+}
+
+impl Registries {
+    /// Builds the shared HTTP client (TLS roots, `--ca-file`, timeouts, proxies from the environment).
+    pub fn new(
+        opts: ClientOptions,
+        credentials: Arc<dyn CredentialSource>,
+    ) -> Result<Registries, ClientError> {
+        let http = build_http(&opts)?;
+        let global = Arc::new(Semaphore::new(opts.jobs.max(1)));
+        Ok(Registries {
+            opts: Arc::new(opts),
+            http,
+            credentials,
+            global,
+            map: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &ClientOptions {
+        &self.opts
+    }
+
+    /// The client for a registry name, created on first use.
+    pub fn get(&self, registry: &str) -> Result<Arc<Registry>, ClientError> {
+        let mut map = self
+            .map
+            .lock()
+            .map_err(|_| ClientError::Build("registry table poisoned".into()))?;
+        if let Some(r) = map.get(registry) {
+            return Ok(r.clone());
+        }
+        let base = self.opts.endpoint(registry)?;
+        let credentials = self.credentials.credentials(registry);
+        tracing::debug!(
+            "registry {registry}: endpoint {base}, user {:?}",
+            credentials.username()
+        );
+        let r = Arc::new(Registry {
+            name: registry.to_string(),
+            base,
+            http: self.http.clone(),
+            auth: auth::Authenticator::new(registry, credentials),
+            opts: self.opts.clone(),
+            global: self.global.clone(),
+            host: Arc::new(Semaphore::new(self.opts.per_host.max(1))),
+            rate_limit: Mutex::new(None),
+        });
+        map.insert(registry.to_string(), r.clone());
+        Ok(r)
+    }
+
+    /// Every registry used so far.
+    pub fn used(&self) -> Vec<Arc<Registry>> {
+        self.map
+            .lock()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,301 @@
+//! Sending one registry request: authentication (learn the challenge from a 401, retry once
+//! with credentials or a fresh token), retries with exponential backoff and jitter on
+//! connection errors, 5xx and 429 (honouring `Retry-After`), and the `RateLimit-*` headers.
+//!
+//! Redirects are followed by reqwest, which drops `Authorization` when the host, port or
+//! scheme changes (Docker Hub sends blob GETs to a CDN that must not see the token).
+
+use std::time::Duration;
+
+use backon::BackoffBuilder as _;
+use reqwest::header::{
+    AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use reqwest::{Method, Response, StatusCode};
+use url::Url;
+
+use super::Registry;
+use super::auth::Scope;
+use super::error::{RegistryError, redact, spec_errors};
+
+/// Docker Hub's rate-limit state, from the last answer that carried it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub limit: u64,
+    /// Requests left in the window.
+    pub remaining: Option<u64>,
+    /// Window length in seconds.
+    pub window_seconds: Option<u64>,
+    /// `docker-ratelimit-source`: the IP or account counted.
+    pub source: Option<String>,
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads `ratelimit-limit: 100;w=21600` and friends.
+pub fn parse_rate_limit(h: &HeaderMap) -> Option<RateLimit> {
+    let first_number = |s: &str| {
+        s.split(';')
+            .next()
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    let limit_header = header_str(h, "ratelimit-limit")?;
+    let limit = first_number(limit_header)?;
+    let window_seconds = limit_header
+        .split(';')
+        .skip(1)
+        .find_map(|p| p.trim().strip_prefix("w=").and_then(|w| w.parse().ok()));
+    Some(RateLimit {
+        limit,
+        remaining: header_str(h, "ratelimit-remaining").and_then(first_number),
+        window_seconds,
+        source: header_str(h, "docker-ratelimit-source").map(String::from),
+    })
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+pub fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
+    let v = header_str(h, RETRY_AFTER.as_str())?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
+}
+
+/// An error and its sources as one line (reqwest hides the useful part in the chain).
+pub fn flatten(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let t = s.to_string();
+        if !parts.iter().any(|p| p.contains(&t)) {
+            parts.push(t);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}
+
+fn is_tls_error(e: &reqwest::Error) -> bool {
+    let text = flatten(e).to_ascii_lowercase();
+    text.contains("certificate") || text.contains("tls") || text.contains("handshake")
+}
+
+/// One request to send: method, URL, the scopes its token needs, extra headers.
+pub struct Req<'a> {
+    /// HTTP method.
+    pub method: Method,
+    /// Full URL.
+    pub url: Url,
+    /// Token scopes.
+    pub scopes: &'a [Scope],
+    /// Extra headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Registry {
+    /// The backoff delays for one operation.
+    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.opts.backoff)
+            .with_max_delay(Duration::from_secs(30))
+            .with_jitter()
+            .with_max_times(usize::MAX)
+            .build()
+    }
+
+    /// Sends `req` with authentication and retries; returns the first answer that is not a
+    /// 401, a 429 or a 5xx (or the last one when retries are exhausted).
+    pub(crate) async fn send(&self, req: &Req<'_>) -> Result<Response, RegistryError> {
+        let mut delays = self.backoff();
+        let mut attempt: u32 = 0;
+        let mut auth_rounds = 0;
+        loop {
+            attempt += 1;
+            let mut b = self.http.request(req.method.clone(), req.url.clone());
+            for (k, v) in &req.headers {
+                b = b.header(k, v);
+            }
+            let auth = self.auth.header(&self.http, req.scopes).await?;
+            let had_auth = auth.is_some();
+            if let Some(h) = auth {
+                b = b.header(AUTHORIZATION, h);
+            }
+            tracing::trace!("{} {}", req.method, redact(&req.url));
+            let resp = match b.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    if is_tls_error(&e) && !e.is_timeout() {
+                        return Err(RegistryError::Tls {
+                            registry: self.name.clone(),
+                            url: redact(&req.url),
+                            detail: flatten(&e),
+                        });
+                    }
+                    if attempt < self.opts.attempts {
+                        let wait = delays.next().unwrap_or(self.opts.backoff);
+                        tracing::info!(
+                            "{} {} failed ({}); retrying in {:.1} s",
+                            req.method,
+                            redact(&req.url),
+                            flatten(&e),
+                            wait.as_secs_f64()
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(RegistryError::Connect {
+                        registry: self.name.clone(),
+                        url: redact(&req.url),
+                        attempts: attempt,
+                        detail: flatten(&e),
+                    });
+                }
+            };
+            if let Some(rl) = parse_rate_limit(resp.headers())
+                && let Ok(mut slot) = self.rate_limit.lock()
+            {
+                *slot = Some(rl);
+            }
+            let status = resp.status();
+            if status == StatusCode::UNAUTHORIZED {
+                let challenge = resp
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                if auth_rounds < 2
+                    && self
+                        .auth
+                        .on_unauthorized(challenge.as_deref(), req.scopes, had_auth)
+                        .await
+                {
+                    auth_rounds += 1;
+                    attempt -= 1;
+                    continue;
+                }
+                let body = resp.bytes().await.unwrap_or_default();
+                return Err(RegistryError::Unauthorized {
+                    registry: self.name.clone(),
+                    user: self.auth.username().map(String::from),
+                    errors: spec_errors(&body),
+                });
+            }
+            let transient = status == StatusCode::TOO_MANY_REQUESTS
+                || matches!(status.as_u16(), 500 | 502 | 503 | 504);
+            if transient {
+                let retry_after = parse_retry_after(resp.headers());
+                if let Some(ra) = retry_after
+                    && ra > self.opts.max_retry_after
+                {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    return Err(RegistryError::RateLimited {
+                        registry: self.name.clone(),
+                        retry_after: Some(ra.as_secs()),
+                        errors: spec_errors(&body),
+                    });
+                }
+                if attempt < self.opts.attempts {
+                    let wait =
+                        retry_after.unwrap_or_else(|| delays.next().unwrap_or(self.opts.backoff));
+                    tracing::info!(
+                        "{} {} answered {status}; retrying in {:.1} s",
+                        req.method,
+                        redact(&req.url),
+                        wait.as_secs_f64()
+                    );
+                    drop(resp);
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    return Err(RegistryError::RateLimited {
+                        registry: self.name.clone(),
+                        retry_after: retry_after.map(|d| d.as_secs()),
+                        errors: spec_errors(&body),
+                    });
+                }
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// Turns an unexpected answer into a typed error (reads the spec error body).
+    pub(crate) async fn unexpected(
+        &self,
+        resp: Response,
+        method: &Method,
+        repository: &str,
+        action: &'static str,
+    ) -> RegistryError {
+        let status = resp.status();
+        let url = redact(resp.url());
+        let errors = spec_errors(&resp.bytes().await.unwrap_or_default());
+        if status == StatusCode::FORBIDDEN || errors.iter().any(|e| e.code == "DENIED") {
+            return RegistryError::Denied {
+                registry: self.name.clone(),
+                repository: repository.to_string(),
+                action,
+                errors,
+            };
+        }
+        RegistryError::Status {
+            registry: self.name.clone(),
+            method: method.to_string(),
+            url,
+            status,
+            errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-limit", HeaderValue::from_static("100;w=21600"));
+        h.insert(
+            "ratelimit-remaining",
+            HeaderValue::from_static("76;w=21600"),
+        );
+        h.insert(
+            "docker-ratelimit-source",
+            HeaderValue::from_static("203.0.113.7"),
+        );
+        let rl = parse_rate_limit(&h).expect("parsed");
+        assert_eq!(
+            rl,
+            RateLimit {
+                limit: 100,
+                remaining: Some(76),
+                window_seconds: Some(21600),
+                source: Some("203.0.113.7".into())
+            }
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(parse_retry_after(&h), Some(Duration::ZERO));
+        h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&h), None);
+    }
+}

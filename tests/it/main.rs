@@ -1,0 +1,7 @@
+//! ferry's one integration-test binary: `support/` holds the harness (real registry launcher,
+//! token server, fixtures, command runner); every other module is one topic.
+
+mod support;
+
+mod harness;
+mod images;
