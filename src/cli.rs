@@ -51,7 +51,28 @@ pub enum Command {
     /// List RKE system images, exactly like `rke config --system-images`, or what `rke up` will pull for a cluster.yml.
     #[command(long_about = IMAGES_LONG_ABOUT)]
     Images(ImagesArgs),
+    /// Resolve images to digests and platforms and write images.lock (on a host with internet access).
+    #[command(long_about = LOCK_LONG_ABOUT)]
+    Lock(LockArgs),
 }
+
+const LOCK_LONG_ABOUT: &str = "\
+Resolve every image to its digest, its platforms and its size, and write images.lock.
+
+The images are the RKE system images (same selection as `ferry images`: the default version,
+-k, --all, or --cluster) or the list in --images FILE. Tags are resolved with HEAD requests,
+which do not count against Docker Hub's pull rate limit; only manifests that must be read are
+fetched, each once. An image that cannot be resolved is reported by name, the others are still
+locked, and the exit code is 1.
+
+The lock file is the contract for `ferry export`, `ferry import` and `ferry verify`: YAML,
+stable order, never any credentials.
+
+Examples:
+  ferry lock                                   # RKE's default version, from Docker Hub
+  ferry lock --all -o images.lock              # every current version
+  ferry lock --images rancher-images.txt
+  ferry lock --upstream docker.io=https://mirror.example.com   # through a pull-through cache";
 
 const IMAGES_LONG_ABOUT: &str = "\
 List RKE system images, one per line on stdout.
@@ -143,4 +164,63 @@ pub struct ImagesArgs {
     /// Write the list to FILE (atomically) instead of stdout, e.g. rancher-images.txt.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// How ferry reaches registries: shared by `lock`, `export`, `import` and `verify`.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Send requests for REGISTRY to URL instead (repeatable): a pull-through cache, or a
+    /// local stand-in for Docker Hub, e.g. docker.io=https://127.0.0.1:5000. Plain HTTP only
+    /// when the URL says http://.
+    #[arg(long, value_name = "REGISTRY=URL")]
+    pub upstream: Vec<String>,
+
+    /// Trust this CA certificate (PEM) on top of the system roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+
+    /// Verify TLS certificates; --tls-verify=false accepts any certificate (test registries only).
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
+
+    /// Transfers running at once, over all registries.
+    #[arg(short, long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Transfers running at once against one registry host.
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub per_host: u16,
+
+    /// Attempts per request before giving up (connection errors, 5xx and 429 are retried with backoff).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub retries: u32,
+
+    /// Seconds a transfer may go without receiving data before it is retried (and resumed).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub stall_timeout: u64,
+}
+
+/// `ferry lock`.
+#[derive(Debug, Clone, Args)]
+pub struct LockArgs {
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Lock the images listed in FILE (one reference per line, # comments; the
+    /// rancher-images.txt format) instead of the RKE catalog.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubernetes_version", "all", "cluster"])]
+    pub images: Option<PathBuf>,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Where to write the lock file.
+    #[arg(short, long, value_name = "FILE", default_value = "images.lock")]
+    pub output: PathBuf,
+
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

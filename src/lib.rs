@@ -21,6 +21,7 @@ pub mod commands;
 pub mod error;
 pub mod fsutil;
 pub mod oci;
+pub mod plan;
 pub mod rke;
 pub mod secret;
 pub mod store;

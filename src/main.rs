@@ -20,12 +20,13 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
+    // -v levels apply to ferry's own logs; libraries stay at warn unless FERRY_LOG says more.
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
-        (false, _) => "trace",
+        (false, 1) => "warn,ferry=info",
+        (false, 2) => "warn,ferry=debug",
+        (false, _) => "warn,ferry=trace",
     };
     let filter = std::env::var(env::FERRY_LOG)
         .ok()

@@ -7,12 +7,19 @@ use std::path::Path;
 use crate::cli::{Cli, Command};
 use crate::error::Exit;
 
+pub mod common;
 pub mod images;
+pub mod lock;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Images(args) => images::run(&args),
+        Command::Lock(args) => {
+            // Upstream credentials: docker login's config.json (and its helpers), else anonymous.
+            let creds = crate::store::registry::credentials::CredentialChain::builder().build();
+            lock::run(&args, std::sync::Arc::new(creds))
+        }
     }
 }
 

@@ -7,6 +7,97 @@ use std::path::{Path, PathBuf};
 
 pub mod registry;
 
+use bytes::Bytes;
+
+use crate::oci::digest::Digest;
+use crate::oci::manifest::Descriptor;
+use crate::oci::reference::Reference;
+
+/// What a HEAD tells about a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestHead {
+    /// `Docker-Content-Digest`, when the store says it.
+    pub digest: Option<Digest>,
+    /// Media type without parameters.
+    pub media_type: String,
+    /// Size in bytes, when known.
+    pub size: Option<u64>,
+}
+
+/// A manifest as fetched: exact bytes, media type, verified digest.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// The bytes, untouched.
+    pub bytes: Bytes,
+    /// Media type.
+    pub media_type: String,
+    /// Digest of the bytes (verified against the one asked for).
+    pub digest: Digest,
+}
+
+/// Read access to manifests and small blobs, addressed by image reference: what planning
+/// (`ferry lock`) needs. Implemented by the registry client.
+pub trait ManifestSource: Send + Sync {
+    /// The error type, displayed per image.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Resolves the reference's tag without reading the manifest; `None` when it does not exist.
+    fn head(
+        &self,
+        image: &Reference,
+    ) -> impl Future<Output = Result<Option<ManifestHead>, Self::Error>> + Send;
+
+    /// Fetches a manifest of the image's repository by digest, or by the image's own tag
+    /// when `digest` is `None`.
+    fn manifest(
+        &self,
+        image: &Reference,
+        digest: Option<&Digest>,
+    ) -> impl Future<Output = Result<FetchedManifest, Self::Error>> + Send;
+
+    /// Fetches a small blob (a config) into memory, verified.
+    fn small_blob(
+        &self,
+        image: &Reference,
+        blob: &Descriptor,
+    ) -> impl Future<Output = Result<Bytes, Self::Error>> + Send;
+}
+
+/// A blob kept in memory (configs only: bounded by the descriptor size).
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    /// The bytes received.
+    pub bytes: Vec<u8>,
+}
+
+impl BlobSink for MemorySink {
+    fn existing_len(&mut self) -> io::Result<u64> {
+        Ok(0)
+    }
+
+    fn prefix_reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        Ok(Box::new(io::empty()))
+    }
+
+    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.bytes.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn reset(&mut self) -> io::Result<()> {
+        self.bytes.clear();
+        Ok(())
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        self.bytes.clear();
+    }
+}
+
 /// Where downloaded blob bytes go. Called from a blocking thread, one call at a time.
 pub trait BlobSink: Send + 'static {
     /// How many bytes of the blob are already present from an earlier, interrupted attempt.
@@ -23,6 +114,7 @@ pub trait BlobSink: Send + 'static {
     fn abort(&mut self);
 }
 
+#[derive(Debug)]
 /// A blob downloaded to a file: written as `NAME.partial`, renamed on commit. A re-run with
 /// the same path resumes from the partial file.
 pub struct FileSink {

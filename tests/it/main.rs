@@ -5,3 +5,5 @@ mod support;
 
 mod harness;
 mod images;
+mod lock;
+mod registry_client;

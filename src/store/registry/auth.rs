@@ -148,6 +148,7 @@ struct TokenResponse {
 pub struct Authenticator {
     registry: String,
     credentials: Credentials,
+    label: Option<String>,
     challenge: std::sync::RwLock<Option<Challenge>>,
     tokens: Mutex<HashMap<String, Token>>,
 }
@@ -160,19 +161,24 @@ fn scope_key(scopes: &[Scope]) -> String {
 }
 
 impl Authenticator {
-    /// New state for `registry` with `credentials`.
-    pub fn new(registry: &str, credentials: Credentials) -> Authenticator {
+    /// New state for `registry` with `credentials`; `origin` says where they came from.
+    pub fn new(registry: &str, credentials: Credentials, origin: Option<String>) -> Authenticator {
+        let label = credentials.username().map(|u| match &origin {
+            Some(o) => format!("{u:?} (from {o})"),
+            None => format!("{u:?}"),
+        });
         Authenticator {
             registry: registry.to_string(),
             credentials,
+            label,
             challenge: std::sync::RwLock::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The credentials' user, for messages.
-    pub fn username(&self) -> Option<&str> {
-        self.credentials.username()
+    /// The credentials' user and their origin, for messages.
+    pub fn user_label(&self) -> Option<&str> {
+        self.label.as_deref()
     }
 
     fn challenge(&self) -> Option<Challenge> {
@@ -347,7 +353,7 @@ impl Authenticator {
         if status.as_u16() == 401 || status.as_u16() == 403 {
             return Err(RegistryError::Unauthorized {
                 registry: self.registry.clone(),
-                user: self.credentials.username().map(String::from),
+                user: self.label.clone(),
                 errors: spec_errors(&body),
             });
         }

@@ -88,11 +88,11 @@ pub enum RegistryError {
         detail: String,
     },
     /// Credentials missing or rejected.
-    #[error("registry {registry} rejected the credentials{}{}; check the user name and password (--username/--password-stdin, FERRY_USERNAME/FERRY_PASSWORD, cluster.yml or docker login)", user.as_ref().map(|u| format!(" of user {u:?}")).unwrap_or_else(|| " (anonymous access)".into()), describe(.errors))]
+    #[error("registry {registry} rejected the credentials{}{}; check the user name and password (--username/--password-stdin, FERRY_USERNAME/FERRY_PASSWORD, cluster.yml or docker login)", user.as_ref().map(|u| format!(" of user {u}")).unwrap_or_else(|| " (anonymous access)".into()), describe(.errors))]
     Unauthorized {
         /// Registry name.
         registry: String,
-        /// The user, when one was used.
+        /// The user (quoted, with where the credentials came from), when one was used.
         user: Option<String>,
         /// Spec errors from the registry.
         errors: Vec<SpecError>,

@@ -2,7 +2,7 @@
 //! with the full `Accept` list. The bytes are kept exactly as received, bounded in size,
 //! hashed, and checked against the digest asked for and the `Docker-Content-Digest` header.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_util::StreamExt as _;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
@@ -15,27 +15,7 @@ use crate::oci::digest::{Digest, Hasher};
 use crate::oci::manifest::MAX_MANIFEST_SIZE;
 use crate::oci::media_types::{self, MANIFEST_ACCEPT};
 
-/// What a HEAD tells about a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ManifestHead {
-    /// `Docker-Content-Digest`, when the registry sends it.
-    pub digest: Option<Digest>,
-    /// `Content-Type` without parameters.
-    pub media_type: String,
-    /// `Content-Length`.
-    pub size: Option<u64>,
-}
-
-/// A manifest as fetched: exact bytes, media type, verified digest.
-#[derive(Debug, Clone)]
-pub struct FetchedManifest {
-    /// The bytes, untouched.
-    pub bytes: Bytes,
-    /// Media type from `Content-Type` (or the body's `mediaType` when the header is generic).
-    pub media_type: String,
-    /// sha256 of the bytes (or the digest asked for, verified).
-    pub digest: Digest,
-}
+pub use crate::store::{FetchedManifest, ManifestHead};
 
 fn accept() -> (reqwest::header::HeaderName, HeaderValue) {
     (ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT))

@@ -9,9 +9,11 @@
 pub mod auth;
 pub mod blobs;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod manifests;
 pub mod request;
+pub mod source;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,11 @@ pub use request::RateLimit;
 pub trait CredentialSource: Send + Sync {
     /// Credentials for `registry` (a name as in image references, e.g. `docker.io`).
     fn credentials(&self, registry: &str) -> Credentials;
+
+    /// Where the credentials for `registry` come from, for messages ("docker config auths").
+    fn origin(&self, _registry: &str) -> Option<String> {
+        None
+    }
 }
 
 /// No credentials anywhere.
@@ -185,7 +192,23 @@ impl Registries {
             return Ok(r.clone());
         }
         let base = self.opts.endpoint(registry)?;
-        let credentials = self.credentials.credentials(registry);
+        // Credentials of the endpoint actually contacted win (a mirror standing in for
+        // docker.io has its own login); then those of the registry name.
+        let endpoint_host = match (base.host_str(), base.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => String::new(),
+        };
+        let mut credentials = Credentials::Anonymous;
+        let mut origin = None;
+        if endpoint_host != registry && !endpoint_host.is_empty() {
+            credentials = self.credentials.credentials(&endpoint_host);
+            origin = self.credentials.origin(&endpoint_host);
+        }
+        if credentials == Credentials::Anonymous {
+            credentials = self.credentials.credentials(registry);
+            origin = self.credentials.origin(registry);
+        }
         tracing::debug!(
             "registry {registry}: endpoint {base}, user {:?}",
             credentials.username()
@@ -194,7 +217,7 @@ impl Registries {
             name: registry.to_string(),
             base,
             http: self.http.clone(),
-            auth: auth::Authenticator::new(registry, credentials),
+            auth: auth::Authenticator::new(registry, credentials, origin),
             opts: self.opts.clone(),
             global: self.global.clone(),
             host: Arc::new(Semaphore::new(self.opts.per_host.max(1))),

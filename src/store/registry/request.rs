@@ -69,19 +69,7 @@ pub fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// An error and its sources as one line (reqwest hides the useful part in the chain).
-pub fn flatten(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
+pub use crate::error::flatten;
 
 fn is_tls_error(e: &reqwest::Error) -> bool {
     let text = flatten(e).to_ascii_lowercase();
@@ -184,7 +172,7 @@ impl Registry {
                 let body = resp.bytes().await.unwrap_or_default();
                 return Err(RegistryError::Unauthorized {
                     registry: self.name.clone(),
-                    user: self.auth.username().map(String::from),
+                    user: self.auth.user_label().map(String::from),
                     errors: spec_errors(&body),
                 });
             }

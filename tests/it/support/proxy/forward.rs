@@ -230,6 +230,7 @@ impl Ctx {
                 status: None,
                 fault: fault.as_ref().map(|f| format!("{f:?}")),
                 had_authorization: authorization.is_some(),
+                range: http::header(&headers, "range").map(str::to_string),
             });
             let req_framing = request_framing(&headers);
             let client_close = http::header(&headers, "connection")

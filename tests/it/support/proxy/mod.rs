@@ -168,6 +168,8 @@ pub struct ProxyRecord {
     /// The fault applied, if any (`"redirect"` for a CDN redirect).
     pub fault: Option<String>,
     pub had_authorization: bool,
+    /// The `Range` header of the request, if any.
+    pub range: Option<String>,
 }
 
 /// One request the CDN listener received.

@@ -1,0 +1,230 @@
+//! `images.lock`: YAML, one entry per image in a stable order (sorted by source reference),
+//! a format version, no credentials ever. It travels inside the bundle and is what `import`
+//! and `verify` check against.
+//!
+//! ```yaml
+//! # images.lock: written by ferry; do not edit
+//! version: 1
+//! generator: ferry 0.1.0
+//! total_size: 123456789       # unique bytes of every manifest and blob, counted once
+//! images:
+//! - name: rancher/rke-tools:v0.1.103          # as listed
+//!   source: docker.io/rancher/rke-tools:v0.1.103
+//!   digest: sha256:…                          # top-level manifest or index, as upstream
+//!   media_type: application/vnd.oci.image.index.v1+json
+//!   size: 1609                                # of the top-level manifest
+//!   total_size: 45678901                      # unique bytes of this image
+//!   platforms:
+//!   - platform: linux/amd64
+//!     digest: sha256:…
+//!     media_type: application/vnd.oci.image.manifest.v1+json
+//!     size: 1234
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::oci::digest::Digest;
+
+/// The format version this ferry writes and reads.
+pub const LOCK_VERSION: u32 = 1;
+
+/// One platform of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedPlatform {
+    /// `os/arch[/variant]`; `unknown/unknown` for attestation manifests.
+    pub platform: String,
+    /// `os.version`, for Windows images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// The platform's manifest digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+}
+
+/// One image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedImage {
+    /// The reference as listed (e.g. by `ferry images`).
+    pub name: String,
+    /// The fully qualified source reference.
+    pub source: String,
+    /// Digest of the top-level manifest or index, as upstream serves it.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Unique bytes of this image: every manifest and blob, counted once.
+    pub total_size: u64,
+    /// Digest of the index ferry wrote when `--platform` filtered the upstream index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_digest: Option<Digest>,
+    /// Every platform (one entry for a single-platform manifest).
+    pub platforms: Vec<LockedPlatform>,
+}
+
+/// The whole lock file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockFile {
+    /// Format version.
+    pub version: u32,
+    /// The ferry that wrote it.
+    pub generator: String,
+    /// Unique bytes across all images.
+    pub total_size: u64,
+    /// The images, sorted by source reference.
+    pub images: Vec<LockedImage>,
+}
+
+/// Why a lock file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Unreadable.
+    #[error("cannot read lock file {path}: {source}; check the path given to --lock")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not YAML of the lock shape.
+    #[error(
+        "{path} is not a valid images.lock: {detail}; write one with `ferry lock -o images.lock`"
+    )]
+    Parse {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Another format version.
+    #[error(
+        "{path} has lock format version {found}, but this ferry reads version {LOCK_VERSION}; use the ferry that wrote it or re-run `ferry lock`"
+    )]
+    Version {
+        /// The file.
+        path: String,
+        /// The version found.
+        found: u32,
+    },
+}
+
+impl LockFile {
+    /// A lock of `images` (sorted here), with the given unique total.
+    pub fn new(mut images: Vec<LockedImage>, total_size: u64) -> LockFile {
+        images.sort_by(|a, b| a.source.cmp(&b.source).then_with(|| a.name.cmp(&b.name)));
+        LockFile {
+            version: LOCK_VERSION,
+            generator: format!("ferry {}", env!("CARGO_PKG_VERSION")),
+            total_size,
+            images,
+        }
+    }
+
+    /// The YAML text.
+    pub fn to_yaml(&self) -> Result<String, serde_saphyr::ser::Error> {
+        let body = serde_saphyr::to_string(self)?;
+        Ok(format!(
+            "# images.lock: written by ferry; do not edit. Format: see ferry's README.\n{body}"
+        ))
+    }
+
+    /// Parses lock YAML; `name` is used in errors.
+    pub fn parse(text: &str, name: &str) -> Result<LockFile, LockError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            version: u32,
+        }
+        let probe: Probe = serde_saphyr::from_str(text).map_err(|e| LockError::Parse {
+            path: name.into(),
+            detail: one_line(&e.to_string()),
+        })?;
+        if probe.version != LOCK_VERSION {
+            return Err(LockError::Version {
+                path: name.into(),
+                found: probe.version,
+            });
+        }
+        serde_saphyr::from_str(text).map_err(|e| LockError::Parse {
+            path: name.into(),
+            detail: one_line(&e.to_string()),
+        })
+    }
+
+    /// Reads a lock file.
+    pub fn load(path: &Path) -> Result<LockFile, LockError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| LockError::Read {
+            path: name.clone(),
+            source,
+        })?;
+        LockFile::parse(&text, &name)
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).expect("digest")
+    }
+
+    #[test]
+    fn round_trips_and_sorts() {
+        let img = |name: &str, src: &str| LockedImage {
+            name: name.into(),
+            source: src.into(),
+            digest: d('a'),
+            media_type: "application/vnd.oci.image.index.v1+json".into(),
+            size: 10,
+            total_size: 100,
+            written_digest: None,
+            platforms: vec![LockedPlatform {
+                platform: "windows/amd64".into(),
+                os_version: Some("10.0.17763.1".into()),
+                digest: d('b'),
+                media_type: "m".into(),
+                size: 5,
+            }],
+        };
+        let lock = LockFile::new(
+            vec![
+                img("z/z:1", "docker.io/z/z:1"),
+                img("a/a:1", "docker.io/a/a:1"),
+            ],
+            200,
+        );
+        assert_eq!(lock.images[0].name, "a/a:1");
+        let yaml = lock.to_yaml().expect("yaml");
+        assert!(yaml.starts_with("# images.lock"));
+        let back = LockFile::parse(&yaml, "t").expect("parses");
+        assert_eq!(back, lock);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(matches!(
+            LockFile::parse("version: 7\nimages: []\n", "x"),
+            Err(LockError::Version { found: 7, .. })
+        ));
+        assert!(matches!(
+            LockFile::parse("[[[", "x"),
+            Err(LockError::Parse { .. })
+        ));
+        let bad_digest = "version: 1\ngenerator: x\ntotal_size: 1\nimages:\n- name: a\n  source: a\n  digest: sha256:../../etc\n  media_type: m\n  size: 1\n  total_size: 1\n  platforms: []\n";
+        assert!(matches!(
+            LockFile::parse(bad_digest, "x"),
+            Err(LockError::Parse { .. })
+        ));
+    }
+}

@@ -1,0 +1,9 @@
+//! From an image list to a resolved plan: [`input`] reads image lists, [`resolve`] turns each
+//! reference into digests and platforms through any [`crate::store::ManifestSource`], and
+//! [`lockfile`] reads and writes `images.lock`, the contract between export, import and verify.
+
+pub mod input;
+pub mod lockfile;
+pub mod resolve;
+
+pub use lockfile::{LockFile, LockedImage, LockedPlatform};
