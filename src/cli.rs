@@ -54,7 +54,27 @@ pub enum Command {
     /// Resolve images to digests and platforms and write images.lock (on a host with internet access).
     #[command(long_about = LOCK_LONG_ABOUT)]
     Lock(LockArgs),
+    /// Pull every image into one verified, resumable bundle file (on a host with internet access).
+    #[command(long_about = EXPORT_LONG_ABOUT)]
+    Export(ExportArgs),
 }
+
+const EXPORT_LONG_ABOUT: &str = "\
+Pull every image, all platforms, into one bundle: an OCI image layout in an uncompressed tar,
+each blob stored once however many images share it, every byte verified against its digest
+while it streams, manifests byte-identical to upstream. The bundle also holds images.lock and
+a docker manifest.json (one platform, --docker-platform) so `docker load` works.
+
+The bundle is written in place: each blob goes straight to its planned position in the final
+file. If the run is interrupted (even kill -9), run the same command again: it continues
+where it stopped, fetching only what is not yet verified. The file name appears only when
+the bundle is complete; the same inputs always give a byte-identical bundle.
+
+Examples:
+  ferry export -o rke-images.tar                       # RKE's default version
+  ferry export --all -o rke-images.tar
+  ferry export --lock images.lock -o rke-images.tar    # exactly what was locked
+  ferry export --lock images.lock -o b.tar --dry-run";
 
 const LOCK_LONG_ABOUT: &str = "\
 Resolve every image to its digest, its platforms and its size, and write images.lock.
@@ -219,6 +239,42 @@ pub struct LockArgs {
     /// Where to write the lock file.
     #[arg(short, long, value_name = "FILE", default_value = "images.lock")]
     pub output: PathBuf,
+
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ferry export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// The bundle to write (an uncompressed tar holding an OCI image layout).
+    #[arg(short, long, value_name = "BUNDLE.tar")]
+    pub output: PathBuf,
+
+    /// Export exactly the images of this lock file (their digests, no tag lookups).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["images", "kubernetes_version", "all", "cluster"])]
+    pub lock: Option<PathBuf>,
+
+    /// Export the images listed in FILE (one reference per line) instead of the RKE catalog.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["kubernetes_version", "all", "cluster"])]
+    pub images: Option<PathBuf>,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// The platform of the docker-archive manifest.json view (what classic `docker load` reads).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
+    pub docker_platform: String,
+
+    /// Show what would be exported (images, platforms, blobs, bytes, rate-limited GETs) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 
     /// Print a machine-readable summary on stdout.
     #[arg(long)]

@@ -18,10 +18,12 @@
 
 pub mod cli;
 pub mod commands;
+pub mod copy;
 pub mod error;
 pub mod fsutil;
 pub mod oci;
 pub mod plan;
+pub mod progress;
 pub mod rke;
 pub mod secret;
 pub mod store;

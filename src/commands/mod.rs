@@ -8,8 +8,10 @@ use crate::cli::{Cli, Command};
 use crate::error::Exit;
 
 pub mod common;
+pub mod export;
 pub mod images;
 pub mod lock;
+pub mod render;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -19,6 +21,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             // Upstream credentials: docker login's config.json (and its helpers), else anonymous.
             let creds = crate::store::registry::credentials::CredentialChain::builder().build();
             lock::run(&args, std::sync::Arc::new(creds))
+        }
+        Command::Export(args) => {
+            let creds = crate::store::registry::credentials::CredentialChain::builder().build();
+            export::run(&args, std::sync::Arc::new(creds))
         }
     }
 }

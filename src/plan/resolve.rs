@@ -49,13 +49,27 @@ impl ResolveError {
     }
 }
 
-/// Everything an image consists of: its lock entry and every object (manifests and blobs).
+/// Everything an image consists of: its lock entry, its manifests and every blob.
 #[derive(Debug, Clone)]
 pub struct ResolvedImage {
+    /// The parsed reference it was resolved from.
+    pub reference: Reference,
     /// The lock entry.
     pub locked: LockedImage,
     /// Every manifest and blob with its size (including the top-level manifest).
     pub objects: BTreeMap<Digest, u64>,
+    /// Every manifest, children before their parents; the top-level one is last.
+    pub manifests: Vec<Arc<FetchedManifest>>,
+    /// Configs and layers (not manifests), with their sizes.
+    pub blobs: BTreeMap<Digest, u64>,
+}
+
+/// What a walk collects.
+#[derive(Default)]
+struct Graph {
+    objects: BTreeMap<Digest, u64>,
+    manifests: Vec<Arc<FetchedManifest>>,
+    blobs: BTreeMap<Digest, u64>,
 }
 
 type Shared<T> = Arc<OnceCell<Result<T, String>>>;
@@ -147,19 +161,20 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         .clone()
     }
 
-    /// Adds `m` (already fetched, `desc` describing it) and everything below it to `objects`.
+    /// Adds `m` (already fetched) and everything below it to `graph`, children first.
     async fn walk(
         &self,
         image: &Reference,
-        m: &FetchedManifest,
+        m: &Arc<FetchedManifest>,
         depth: usize,
-        objects: &mut BTreeMap<Digest, u64>,
+        graph: &mut Graph,
     ) -> Result<Manifest, String> {
-        objects.insert(m.digest.clone(), m.bytes.len() as u64);
+        graph.objects.insert(m.digest.clone(), m.bytes.len() as u64);
         let parsed =
             Manifest::parse(&m.bytes, &m.media_type, &m.digest).map_err(|e| e.to_string())?;
         for blob in parsed.blobs() {
-            objects.insert(blob.digest.clone(), blob.size);
+            graph.objects.insert(blob.digest.clone(), blob.size);
+            graph.blobs.insert(blob.digest.clone(), blob.size);
         }
         if depth >= MAX_DEPTH && !parsed.children().is_empty() {
             return Err(format!(
@@ -177,7 +192,10 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         for (desc, child) in parsed.children().iter().zip(children) {
             let child = child?;
             check_descriptor(desc, &child)?;
-            Box::pin(self.walk(image, &child, depth + 1, objects)).await?;
+            Box::pin(self.walk(image, &child, depth + 1, graph)).await?;
+        }
+        if !graph.manifests.iter().any(|x| x.digest == m.digest) {
+            graph.manifests.push(m.clone());
         }
         Ok(parsed)
     }
@@ -220,9 +238,9 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
                 }
             }
         };
-        let mut objects = BTreeMap::new();
+        let mut graph = Graph::default();
         let parsed = self
-            .walk(image, &top, 0, &mut objects)
+            .walk(image, &top, 0, &mut graph)
             .await
             .map_err(failed)?;
         let platforms = match &parsed {
@@ -258,11 +276,17 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
             digest: top.digest.clone(),
             media_type: top.media_type.clone(),
             size: top.bytes.len() as u64,
-            total_size: objects.values().sum(),
+            total_size: graph.objects.values().sum(),
             written_digest: None,
             platforms,
         };
-        Ok(ResolvedImage { locked, objects })
+        Ok(ResolvedImage {
+            reference: image.clone(),
+            locked,
+            objects: graph.objects,
+            manifests: graph.manifests,
+            blobs: graph.blobs,
+        })
     }
 
     /// Resolves every image, `jobs` at a time; `done` is called as each finishes. Results come

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod export;
 mod harness;
 mod images;
 mod lock;

@@ -1,0 +1,198 @@
+//! Builders for the bundle's metadata files: `oci-layout`, the OCI `index.json` (one
+//! descriptor per image, pointing at the original top-level manifest or index with its true
+//! media type) and the docker-archive `manifest.json` (one chosen platform per image, for
+//! classic `docker load`). Output is compact JSON with a fixed field order, so the same
+//! inputs give the same bytes.
+//!
+//! The JSON is assembled as a `serde_json::Value` (whose `Display` cannot fail) from
+//! exhaustively destructured structs, so a new field in the model is a compile error here
+//! rather than silently dropped.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::oci::digest::Digest;
+use crate::oci::manifest::Descriptor;
+use crate::oci::media_types::{OCI_INDEX, OCI_LAYOUT_VERSION};
+use crate::oci::platform::Platform;
+
+/// The annotation containerd (and `docker load` on the containerd store) names images by.
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// The OCI annotation skopeo, umoci and ctr address images by.
+pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// One image of the docker-archive `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerEntry {
+    /// Short docker names, `name:tag` (e.g. `rancher/rke-tools:v0.1.103`).
+    pub repo_tags: Vec<String>,
+    /// The image config blob.
+    pub config: Digest,
+    /// The layer blobs, in order.
+    pub layers: Vec<Digest>,
+}
+
+/// The `oci-layout` file: `{"imageLayoutVersion":"1.0.0"}`.
+pub fn oci_layout_bytes() -> Vec<u8> {
+    json!({ "imageLayoutVersion": OCI_LAYOUT_VERSION })
+        .to_string()
+        .into_bytes()
+}
+
+/// The OCI `index.json`: for each `(full normalised reference, top-level descriptor)`, in the
+/// order given, the descriptor (media type, digest, size, platform and annotations as given)
+/// with both [`OCI_REF_NAME`] and [`CONTAINERD_NAME`] set to the reference, e.g.
+/// `docker.io/rancher/rke-tools:v0.1.103`.
+pub fn index_json(entries: &[(String, Descriptor)]) -> Vec<u8> {
+    let manifests: Vec<Value> = entries
+        .iter()
+        .map(|(reference, descriptor)| {
+            let mut annotations = descriptor.annotations.clone();
+            annotations.insert(OCI_REF_NAME.to_owned(), reference.clone());
+            annotations.insert(CONTAINERD_NAME.to_owned(), reference.clone());
+            descriptor_value(descriptor, &annotations)
+        })
+        .collect();
+    let mut index = Map::new();
+    index.insert("schemaVersion".into(), json!(2));
+    index.insert("mediaType".into(), json!(OCI_INDEX));
+    index.insert("manifests".into(), Value::Array(manifests));
+    Value::Object(index).to_string().into_bytes()
+}
+
+/// The docker-archive `manifest.json`: `[{"Config": …, "RepoTags": […], "Layers": […]}]`
+/// with blob paths `blobs/sha256/<hex>`.
+pub fn docker_manifest_json(entries: &[DockerEntry]) -> Vec<u8> {
+    let images: Vec<Value> = entries
+        .iter()
+        .map(|entry| {
+            let DockerEntry {
+                repo_tags,
+                config,
+                layers,
+            } = entry;
+            let mut image = Map::new();
+            image.insert("Config".into(), json!(config.blob_path()));
+            image.insert("RepoTags".into(), json!(repo_tags));
+            let layers: Vec<String> = layers.iter().map(Digest::blob_path).collect();
+            image.insert("Layers".into(), json!(layers));
+            Value::Object(image)
+        })
+        .collect();
+    Value::Array(images).to_string().into_bytes()
+}
+
+fn descriptor_value(descriptor: &Descriptor, annotations: &BTreeMap<String, String>) -> Value {
+    let Descriptor {
+        media_type,
+        digest,
+        size,
+        platform,
+        annotations: _,
+    } = descriptor;
+    let mut out = Map::new();
+    out.insert("mediaType".into(), json!(media_type));
+    out.insert("digest".into(), json!(digest.as_str()));
+    out.insert("size".into(), json!(size));
+    if let Some(platform) = platform {
+        out.insert("platform".into(), platform_value(platform));
+    }
+    if !annotations.is_empty() {
+        out.insert("annotations".into(), json!(annotations));
+    }
+    Value::Object(out)
+}
+
+fn platform_value(platform: &Platform) -> Value {
+    let Platform {
+        os,
+        architecture,
+        variant,
+        os_version,
+    } = platform;
+    let mut out = Map::new();
+    out.insert("architecture".into(), json!(architecture));
+    out.insert("os".into(), json!(os));
+    if let Some(v) = os_version {
+        out.insert("os.version".into(), json!(v));
+    }
+    if let Some(v) = variant {
+        out.insert("variant".into(), json!(v));
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::media_types::{DOCKER_MANIFEST_LIST, OCI_MANIFEST};
+    use crate::store::bundle::testutil::digest_of;
+
+    fn descriptor(media_type: &str, body: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_owned(),
+            digest: digest_of(body),
+            size: body.len() as u64,
+            platform: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn oci_layout_is_exact() {
+        assert_eq!(oci_layout_bytes(), br#"{"imageLayoutVersion":"1.0.0"}"#);
+    }
+
+    #[test]
+    fn index_keeps_true_media_types_order_and_names_both_annotations() {
+        let list = descriptor(DOCKER_MANIFEST_LIST, b"list");
+        let mut image = descriptor(OCI_MANIFEST, b"image");
+        image.platform = Some(Platform::parse("linux/arm64/v8").expect("platform"));
+        let entries = vec![
+            (
+                "docker.io/rancher/rke-tools:v0.1.103".to_owned(),
+                list.clone(),
+            ),
+            ("quay.io/coreos/etcd:v3".to_owned(), image.clone()),
+        ];
+        let bytes = index_json(&entries);
+        assert_eq!(bytes, index_json(&entries), "deterministic");
+        let text = String::from_utf8(bytes.clone()).expect("utf-8");
+        let expected_first = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{{"mediaType":"{DOCKER_MANIFEST_LIST}","digest":"{}","size":4,"annotations":{{"{CONTAINERD_NAME}":"docker.io/rancher/rke-tools:v0.1.103","{OCI_REF_NAME}":"docker.io/rancher/rke-tools:v0.1.103"}}}},"#,
+            list.digest
+        );
+        assert!(text.starts_with(&expected_first), "{text}");
+        // It parses back as descriptors equal to the input plus the two annotations.
+        let parsed: Value = serde_json::from_slice(&bytes).expect("json");
+        let back: Vec<Descriptor> =
+            serde_json::from_value(parsed["manifests"].clone()).expect("descriptors");
+        assert_eq!(back.len(), 2);
+        assert_eq!(back[1].platform, image.platform);
+        assert_eq!(back[1].media_type, OCI_MANIFEST);
+        assert_eq!(
+            back[1].annotations[CONTAINERD_NAME],
+            "quay.io/coreos/etcd:v3"
+        );
+    }
+
+    #[test]
+    fn docker_manifest_lists_blob_paths_and_tags() {
+        let entry = DockerEntry {
+            repo_tags: vec!["rancher/rke-tools:v0.1.103".to_owned()],
+            config: digest_of(b"config"),
+            layers: vec![digest_of(b"l1"), digest_of(b"l2")],
+        };
+        let text =
+            String::from_utf8(docker_manifest_json(std::slice::from_ref(&entry))).expect("utf-8");
+        let expected = format!(
+            r#"[{{"Config":"blobs/sha256/{}","RepoTags":["rancher/rke-tools:v0.1.103"],"Layers":["blobs/sha256/{}","blobs/sha256/{}"]}}]"#,
+            entry.config.hex(),
+            entry.layers[0].hex(),
+            entry.layers[1].hex()
+        );
+        assert_eq!(text, expected);
+        assert_eq!(docker_manifest_json(&[]), b"[]");
+    }
+}

@@ -1,0 +1,190 @@
+//! The writer's journal (`BUNDLE.journal`): an append-only text file that says which blob
+//! slots of `BUNDLE.partial` hold durable bytes, so an interrupted export resumes.
+//!
+//! ```text
+//! ferry-bundle-journal 1 plan sha256:<fingerprint> size <total bytes>
+//! progress sha256:<hex> <bytes>    the first <bytes> of the slot are on disk (fdatasync'ed)
+//! done sha256:<hex>                the whole slot is on disk and verified
+//! ```
+//!
+//! The first line ties the journal to one [`Plan`]: a journal of another plan is discarded.
+//! Later lines are replayed in order, the last line about a blob wins (`progress d 0` after
+//! `done d` means the blob was reset). A torn or garbled final line (a crash mid-write) is
+//! ignored and cut off before appending; garbage anywhere else makes the journal unusable,
+//! and the export starts over.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::layout::Plan;
+use crate::oci::digest::Digest;
+
+/// The first word of every journal.
+const MAGIC: &str = "ferry-bundle-journal 1";
+
+/// One journal line after the first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// The first `bytes` of the blob's slot are durable.
+    Progress(Digest, u64),
+    /// The blob's slot is complete, durable and verified.
+    Done(Digest),
+}
+
+impl Record {
+    /// The line, newline included.
+    pub(crate) fn line(&self) -> String {
+        match self {
+            Record::Progress(d, n) => format!("progress {d} {n}\n"),
+            Record::Done(d) => format!("done {d}\n"),
+        }
+    }
+
+    fn parse(line: &str, plan: &Plan) -> Option<Record> {
+        let mut words = line.split(' ');
+        let record = match (words.next(), words.next(), words.next()) {
+            (Some("progress"), Some(d), Some(n)) => {
+                let digest = Digest::parse(d).ok()?;
+                let n: u64 = n.parse().ok()?;
+                (n <= plan.blob(&digest)?.size()).then_some(Record::Progress(digest, n))?
+            }
+            (Some("done"), Some(d), None) => {
+                let digest = Digest::parse(d).ok()?;
+                plan.blob(&digest)?;
+                Record::Done(digest)
+            }
+            _ => return None,
+        };
+        words.next().is_none().then_some(record)
+    }
+}
+
+/// The journal's first line for `plan`, newline included.
+pub(crate) fn header_line(plan: &Plan) -> String {
+    format!(
+        "{MAGIC} plan {} size {}\n",
+        plan.fingerprint(),
+        plan.total_size()
+    )
+}
+
+/// What a journal says about the slots.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct State {
+    /// Blobs whose slots are complete.
+    pub(crate) done: BTreeSet<Digest>,
+    /// Durable prefix lengths of blobs that are not done (zero entries are dropped).
+    pub(crate) progress: BTreeMap<Digest, u64>,
+}
+
+impl State {
+    /// Applies one record.
+    pub(crate) fn apply(&mut self, record: &Record) {
+        match record {
+            Record::Progress(d, n) => {
+                self.done.remove(d);
+                if *n == 0 {
+                    self.progress.remove(d);
+                } else {
+                    self.progress.insert(d.clone(), *n);
+                }
+            }
+            Record::Done(d) => {
+                self.progress.remove(d);
+                self.done.insert(d.clone());
+            }
+        }
+    }
+}
+
+/// Replays a journal against `plan`: the state it records, and the length of its valid
+/// prefix (where appending continues). `None` when the journal belongs to another plan or
+/// is damaged before its last line.
+pub(crate) fn replay(text: &[u8], plan: &Plan) -> Option<(State, u64)> {
+    let header = header_line(plan);
+    if !text.starts_with(header.as_bytes()) {
+        return None;
+    }
+    let mut state = State::default();
+    let mut valid = header.len();
+    let mut rest = text.get(valid..)?;
+    while !rest.is_empty() {
+        let (line, complete) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (rest.get(..i)?, true),
+            None => (rest, false),
+        };
+        let record = std::str::from_utf8(line)
+            .ok()
+            .and_then(|l| Record::parse(l, plan));
+        let consumed = line.len() + usize::from(complete);
+        let is_last = consumed == rest.len();
+        match record {
+            Some(r) if complete => state.apply(&r),
+            // A torn or garbled final line: a crash interrupted its write.
+            _ if is_last => break,
+            _ => return None,
+        }
+        valid += consumed;
+        rest = rest.get(consumed..)?;
+    }
+    Some((state, u64::try_from(valid).ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::bundle::testutil::digest_of;
+
+    fn plan() -> (Plan, Digest, Digest) {
+        let (a, b) = (digest_of(b"a"), digest_of(b"b"));
+        let plan = Plan::new(
+            [("index.json", b"{}".to_vec())],
+            [(a.clone(), 100), (b.clone(), 10)],
+        );
+        (plan.expect("plan"), a, b)
+    }
+
+    #[test]
+    fn replays_in_order_and_ignores_a_torn_tail() {
+        let (plan, a, b) = plan();
+        let mut text = header_line(&plan);
+        for r in [
+            Record::Progress(a.clone(), 50),
+            Record::Done(b.clone()),
+            Record::Progress(a.clone(), 60),
+        ] {
+            text.push_str(&r.line());
+        }
+        let full = text.len() as u64;
+        let (state, valid) = replay(text.as_bytes(), &plan).expect("replays");
+        assert_eq!(valid, full);
+        assert_eq!(state.progress.get(&a), Some(&60));
+        assert!(state.done.contains(&b));
+
+        for torn in ["done sha256:12", "progress", "done sha256:zz\n", "\0\0\0"] {
+            let damaged = format!("{text}{torn}");
+            let (again, valid) = replay(damaged.as_bytes(), &plan).expect("torn tail ignored");
+            assert_eq!((again, valid), (state.clone(), full), "{torn:?}");
+        }
+        let reset = format!("{text}{}", Record::Progress(b.clone(), 0).line());
+        let (state, _) = replay(reset.as_bytes(), &plan).expect("replays");
+        assert!(!state.done.contains(&b) && !state.progress.contains_key(&b));
+    }
+
+    #[test]
+    fn refuses_other_plans_and_inner_damage() {
+        let (plan, a, _) = plan();
+        let text = header_line(&plan);
+        let other = Plan::new([("index.json", b"{ }".to_vec())], []).expect("plan");
+        assert!(replay(text.as_bytes(), &other).is_none());
+        assert!(replay(b"", &plan).is_none());
+        let inner = format!("{text}garbage\n{}", Record::Done(a.clone()).line());
+        assert!(replay(inner.as_bytes(), &plan).is_none());
+        let too_far = format!("{text}{}", Record::Progress(a.clone(), 101).line());
+        let (state, valid) = replay(too_far.as_bytes(), &plan).expect("last line ignored");
+        assert!(state.progress.is_empty());
+        assert_eq!(valid, text.len() as u64);
+        let unknown = format!("{text}{}", Record::Done(digest_of(b"zzz")).line());
+        let (state, _) = replay(unknown.as_bytes(), &plan).expect("last line ignored");
+        assert!(state.done.is_empty());
+    }
+}

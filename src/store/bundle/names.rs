@@ -1,0 +1,141 @@
+//! The names a bundle entry may have, checked before anything else is done with an entry of
+//! an untrusted tar: the four metadata files, the two blob directories, and
+//! `blobs/sha256/<64 lowercase hex>`. Everything else is refused with a reason.
+
+use super::{DIRECTORIES, METADATA_FILES};
+use crate::oci::digest::{Algorithm, Digest, truncate_for_message};
+
+/// What an accepted entry name denotes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryName {
+    /// One of [`METADATA_FILES`].
+    Metadata(&'static str),
+    /// One of [`DIRECTORIES`].
+    Directory(&'static str),
+    /// `blobs/sha256/<hex>`: the blob with this digest.
+    Blob(Digest),
+}
+
+/// The name as it may be quoted in a message: lossy UTF-8, shortened.
+pub(crate) fn quote(name: &[u8]) -> String {
+    truncate_for_message(&String::from_utf8_lossy(name))
+}
+
+/// Classifies an entry name, or says why a bundle never holds it.
+pub(crate) fn classify(name: &[u8]) -> Result<EntryName, String> {
+    let Ok(text) = std::str::from_utf8(name) else {
+        return Err("is not valid UTF-8".to_owned());
+    };
+    // Blob names first: the digest is validated before the name is used for anything else.
+    if let Some(rest) = text.strip_prefix("blobs/")
+        && !DIRECTORIES.contains(&text)
+    {
+        return classify_blob(text, rest);
+    }
+    if let Some(&known) = METADATA_FILES.iter().find(|&&m| m == text) {
+        return Ok(EntryName::Metadata(known));
+    }
+    if let Some(&known) = DIRECTORIES.iter().find(|&&d| d == text) {
+        return Ok(EntryName::Directory(known));
+    }
+    Err(unsafe_reason(text).unwrap_or_else(|| {
+        "is not a file of a ferry bundle (expected oci-layout, index.json, images.lock, \
+         manifest.json, blobs/, blobs/sha256/ or blobs/sha256/<64 lowercase hex digits>)"
+            .to_owned()
+    }))
+}
+
+fn classify_blob(text: &str, rest: &str) -> Result<EntryName, String> {
+    let Some((algorithm, hex)) = rest.split_once('/') else {
+        return Err(unsafe_reason(text)
+            .unwrap_or_else(|| "is not named blobs/sha256/<64 lowercase hex digits>".to_owned()));
+    };
+    let digest = Digest::parse(&format!("{algorithm}:{hex}")).map_err(|e| {
+        unsafe_reason(text).unwrap_or_else(|| format!("is not named after a valid digest ({e})"))
+    })?;
+    if digest.kind() != Algorithm::Sha256 {
+        return Err("is not a sha256 blob (ferry bundles hold blobs/sha256/ only)".to_owned());
+    }
+    // The digest's own path must be the entry name, byte for byte.
+    if digest.blob_path() != text {
+        return Err("is not named blobs/sha256/<64 lowercase hex digits>".to_owned());
+    }
+    Ok(EntryName::Blob(digest))
+}
+
+/// A more pointed reason for names that try to escape the bundle directory.
+fn unsafe_reason(text: &str) -> Option<String> {
+    if text.starts_with('/') {
+        return Some("is an absolute path".to_owned());
+    }
+    if text.split('/').any(|c| c == "..") {
+        return Some("climbs out of the bundle with \"..\"".to_owned());
+    }
+    if text.contains('\\') || text.contains('\0') {
+        return Some("contains a backslash or NUL byte".to_owned());
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn accepts_exactly_the_bundle_names() {
+        for m in METADATA_FILES {
+            assert_eq!(classify(m.as_bytes()), Ok(EntryName::Metadata(m)));
+        }
+        for d in DIRECTORIES {
+            assert_eq!(classify(d.as_bytes()), Ok(EntryName::Directory(d)));
+        }
+        let name = format!("blobs/sha256/{HEX}");
+        let Ok(EntryName::Blob(d)) = classify(name.as_bytes()) else {
+            panic!("blob name refused");
+        };
+        assert_eq!(d.hex(), HEX);
+    }
+
+    #[test]
+    fn refuses_everything_else_with_a_reason() {
+        let upper = format!("blobs/sha256/{}", HEX.to_uppercase());
+        let short = format!("blobs/sha256/{}", &HEX[..63]);
+        let sha512 = format!("blobs/sha512/{HEX}{HEX}");
+        let colon = format!("blobs/sha512:/{HEX}");
+        let dot = format!("./blobs/sha256/{HEX}");
+        let nested = format!("blobs/sha256/{HEX}/x");
+        let cases: Vec<(&[u8], &str)> = vec![
+            (b"/etc/passwd", "absolute"),
+            (b"../x", "climbs"),
+            (b"blobs/../index.json", "climbs"),
+            (b"blobs/sha256/..", "climbs"),
+            (b"blobs", "not a file"),
+            (b"blobs/sha256", "not named"),
+            (b"index.json/", "not a file"),
+            (b"repositories", "not a file"),
+            (b"\xff", "UTF-8"),
+            (upper.as_bytes(), "uppercase"),
+            (short.as_bytes(), "exactly 64"),
+            (sha512.as_bytes(), "sha256 blob"),
+            (colon.as_bytes(), "valid digest"),
+            (dot.as_bytes(), "not a file"),
+            (nested.as_bytes(), "valid digest"),
+        ];
+        for (name, why) in cases {
+            let reason = classify(name).expect_err(&quote(name));
+            assert!(reason.contains(why), "{}: {reason}", quote(name));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_blob_names_are_their_digest_path(name in "(blobs/)?[a-z0-9./:]{0,80}") {
+            if let Ok(EntryName::Blob(d)) = classify(name.as_bytes()) {
+                prop_assert_eq!(d.blob_path(), name);
+            }
+        }
+    }
+}

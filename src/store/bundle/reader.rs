@@ -1,0 +1,407 @@
+//! Reads a bundle ([`BundleReader`]) without extracting it: one pass over the tar headers
+//! builds an offset table (digest → offset, size), blob data is never read during the pass,
+//! and blobs are then read with positioned reads ([`BlobReader`]), many at a time from one
+//! shared file.
+//!
+//! The bundle is untrusted input. Every entry must be one of the names in `names.rs` with
+//! the right type (regular file or directory); links, devices, FIFOs, duplicates, unknown
+//! names, GNU long-name/long-link and sparse entries, and PAX headers that would change an
+//! entry's name or size are refused. The archive is walked in raw mode, so the tar crate
+//! applies no extension on its own: what is checked is what every tar reader sees. Entries
+//! that extend past the end of the file are reported as truncation, naming the entry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tar::{EntryType, PaxExtensions};
+
+use super::names::{self, EntryName, quote};
+use super::{BLOCK, BundleError, MAX_METADATA_SIZE, padded};
+use crate::oci::digest::{Digest, Verifier};
+
+/// PAX extension headers larger than this are refused (they are read into memory).
+const MAX_PAX_SIZE: u64 = 64 * 1024;
+
+/// Where a blob's bytes are in the bundle file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// Offset of the first byte.
+    pub offset: u64,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+/// An opened, checked bundle. Cheap to share: blob readers hold their own handle.
+#[derive(Debug)]
+pub struct BundleReader {
+    path: PathBuf,
+    file: Arc<File>,
+    metadata: BTreeMap<&'static str, Vec<u8>>,
+    blobs: BTreeMap<Digest, BlobLocation>,
+}
+
+impl BundleReader {
+    /// Opens `path` and checks its tar structure (one pass over the headers).
+    pub fn open(path: &Path) -> Result<BundleReader, BundleError> {
+        let file = File::open(path).map_err(|source| BundleError::Io {
+            action: "open the bundle",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|source| BundleError::Io {
+                action: "inspect the bundle",
+                path: path.to_path_buf(),
+                source,
+            })?
+            .len();
+        let table = Scan::new(path, &file, len).run()?;
+        let mut metadata = BTreeMap::new();
+        for (name, loc) in table.metadata {
+            let size = usize::try_from(loc.size).map_err(|_| BundleError::MetadataTooLarge {
+                path: path.to_path_buf(),
+                entry: name.to_owned(),
+                size: loc.size,
+                limit: MAX_METADATA_SIZE,
+            })?;
+            let mut buf = vec![0; size];
+            file.read_exact_at(&mut buf, loc.offset)
+                .map_err(|source| BundleError::Io {
+                    action: "read the bundle",
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            metadata.insert(name, buf);
+        }
+        Ok(BundleReader {
+            path: path.to_path_buf(),
+            file: Arc::new(file),
+            metadata,
+            blobs: table.blobs,
+        })
+    }
+
+    /// The bundle file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The contents of metadata file `name` (`oci-layout`, `index.json`, `images.lock`,
+    /// `manifest.json`), if the bundle has it.
+    pub fn metadata(&self, name: &str) -> Option<&[u8]> {
+        self.metadata.get(name).map(Vec::as_slice)
+    }
+
+    /// Where blob `digest` is, if the bundle has it.
+    pub fn blob(&self, digest: &Digest) -> Option<BlobLocation> {
+        self.blobs.get(digest).copied()
+    }
+
+    /// Every blob, sorted by digest.
+    pub fn blobs(&self) -> impl Iterator<Item = (&Digest, BlobLocation)> + '_ {
+        self.blobs.iter().map(|(d, loc)| (d, *loc))
+    }
+
+    /// A reader over blob `digest`'s bytes (positioned reads; any number may be open at
+    /// once, on any threads). The bytes are not verified: use a
+    /// [`Verifier`] or [`BundleReader::verify_blob`].
+    pub fn open_blob(&self, digest: &Digest) -> Result<BlobReader, BundleError> {
+        let loc = self.blob(digest).ok_or_else(|| BundleError::MissingBlob {
+            path: self.path.clone(),
+            digest: digest.clone(),
+        })?;
+        Ok(BlobReader::new(
+            Arc::clone(&self.file),
+            loc.offset,
+            loc.size,
+        ))
+    }
+
+    /// Re-hashes blob `digest` and checks it against its name.
+    pub fn verify_blob(&self, digest: &Digest) -> Result<(), BundleError> {
+        let mut reader = self.open_blob(digest)?;
+        let mut verifier = Verifier::new(digest.clone(), Some(reader.remaining()));
+        let mut buf = vec![0u8; 1024 * 1024];
+        let corrupt = |source| BundleError::CorruptBlob {
+            path: self.path.clone(),
+            digest: digest.clone(),
+            source,
+        };
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(BundleError::Io {
+                        action: "read the bundle",
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            };
+            verifier
+                .update(buf.get(..n).unwrap_or_default())
+                .map_err(corrupt)?;
+        }
+        verifier.finish().map_err(corrupt)
+    }
+}
+
+/// Reads a byte range of a shared file with positioned reads (no shared cursor).
+#[derive(Debug)]
+pub struct BlobReader {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl BlobReader {
+    /// Reads `len` bytes of `file` starting at `offset`.
+    pub(crate) fn new(file: Arc<File>, offset: u64, len: u64) -> BlobReader {
+        BlobReader {
+            file,
+            pos: offset,
+            end: offset.saturating_add(len),
+        }
+    }
+
+    /// Bytes not yet read.
+    pub fn remaining(&self) -> u64 {
+        self.end - self.pos
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = usize::try_from(self.remaining())
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let Some(buf) = buf.get_mut(..want) else {
+            return Ok(0);
+        };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.file.read_at(buf, self.pos)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the bundle file ended inside a blob (was it truncated after it was opened?)",
+            ));
+        }
+        self.pos += u64::try_from(n).unwrap_or(0);
+        Ok(n)
+    }
+}
+
+/// The offset table one pass over the headers produces.
+struct Table {
+    metadata: BTreeMap<&'static str, BlobLocation>,
+    blobs: BTreeMap<Digest, BlobLocation>,
+}
+
+/// One pass over an untrusted tar's headers.
+struct Scan<'a> {
+    path: &'a Path,
+    file: &'a File,
+    len: u64,
+    seen: BTreeSet<Vec<u8>>,
+    table: Table,
+    /// Where the next header is expected: the end of the last entry.
+    next_header: u64,
+    /// A PAX header that must be followed by the entry it describes.
+    pending_pax: Option<String>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(path: &'a Path, file: &'a File, len: u64) -> Scan<'a> {
+        Scan {
+            path,
+            file,
+            len,
+            seen: BTreeSet::new(),
+            table: Table {
+                metadata: BTreeMap::new(),
+                blobs: BTreeMap::new(),
+            },
+            next_header: 0,
+            pending_pax: None,
+        }
+    }
+
+    fn run(mut self) -> Result<Table, BundleError> {
+        let mut archive = tar::Archive::new(self.file);
+        let entries = archive
+            .entries_with_seek()
+            .map_err(|e| self.malformed(e.to_string()))?;
+        for entry in entries.raw(true) {
+            let mut entry = entry.map_err(|e| self.parse_error(e))?;
+            self.check(&mut entry)?;
+        }
+        if let Some(entry) = self.pending_pax.take() {
+            return Err(self.unexpected(&entry, "is a PAX header describing no entry"));
+        }
+        // Two zero blocks must end the archive.
+        let end = self.next_header.saturating_add(2 * BLOCK);
+        if end > self.len {
+            return Err(BundleError::TruncatedEnd {
+                path: self.path.to_path_buf(),
+                missing: end - self.len,
+            });
+        }
+        Ok(self.table)
+    }
+
+    fn check(&mut self, entry: &mut tar::Entry<'_, &File>) -> Result<(), BundleError> {
+        let raw_name = entry.path_bytes().into_owned();
+        let shown = quote(&raw_name);
+        let entry_type = entry.header().entry_type();
+        let is_pax = entry_type.is_pax_local_extensions() || entry_type.is_pax_global_extensions();
+        if entry_type.is_gnu_longname() || entry_type.is_gnu_longlink() {
+            return Err(self.unexpected(&shown, "is a GNU long-name header that renames an entry"));
+        }
+        // The name is checked (a blob name's digest validated) before anything else. PAX
+        // headers have arbitrary names; their contents are checked instead.
+        let name = if is_pax {
+            None
+        } else {
+            Some(names::classify(&raw_name).map_err(|reason| self.unexpected(&shown, &reason))?)
+        };
+        let offset = entry.raw_file_position();
+        let size = entry.size();
+        let end = offset
+            .checked_add(size)
+            .ok_or_else(|| self.malformed(format!("entry {shown} has an impossible size")))?;
+        if end > self.len {
+            return Err(BundleError::Truncated {
+                path: self.path.to_path_buf(),
+                entry: shown,
+                missing: end - self.len,
+            });
+        }
+        self.next_header = padded(size)
+            .and_then(|s| s.checked_add(offset))
+            .ok_or_else(|| self.malformed(format!("entry {shown} has an impossible size")))?;
+        let Some(name) = name else {
+            return self.check_pax(entry, &shown, size);
+        };
+        // A PAX header before this entry was checked to change neither its name nor its size.
+        self.pending_pax = None;
+        if let Some(kind) = type_problem(entry_type, &name) {
+            return Err(self.unexpected(&shown, kind));
+        }
+        if !self.seen.insert(raw_name) {
+            return Err(BundleError::DuplicateEntry {
+                path: self.path.to_path_buf(),
+                entry: shown,
+            });
+        }
+        let loc = BlobLocation { offset, size };
+        match name {
+            EntryName::Metadata(n) => {
+                if size > MAX_METADATA_SIZE {
+                    return Err(BundleError::MetadataTooLarge {
+                        path: self.path.to_path_buf(),
+                        entry: n.to_owned(),
+                        size,
+                        limit: MAX_METADATA_SIZE,
+                    });
+                }
+                self.table.metadata.insert(n, loc);
+            }
+            EntryName::Directory(_) if size != 0 => {
+                return Err(self.unexpected(&shown, "is a directory with data"));
+            }
+            EntryName::Directory(_) => {}
+            EntryName::Blob(digest) => {
+                self.table.blobs.insert(digest, loc);
+            }
+        }
+        Ok(())
+    }
+
+    /// Accepts a PAX header only if it is small, well-formed, and changes neither the name
+    /// nor the size of the entry it describes (mtime, uid and the like are harmless).
+    fn check_pax(
+        &mut self,
+        entry: &mut tar::Entry<'_, &File>,
+        shown: &str,
+        size: u64,
+    ) -> Result<(), BundleError> {
+        if self.pending_pax.is_some() {
+            return Err(self.unexpected(shown, "is a second PAX header for the same entry"));
+        }
+        if size > MAX_PAX_SIZE {
+            return Err(self.unexpected(shown, "is an oversized PAX header"));
+        }
+        let mut data = Vec::new();
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| self.malformed(format!("PAX header {shown}: {e}")))?;
+        for record in PaxExtensions::new(&data) {
+            let Ok(record) = record else {
+                return Err(self.unexpected(shown, "is a malformed PAX header"));
+            };
+            let key = record.key_bytes();
+            if matches!(key, b"path" | b"linkpath" | b"size") || key.starts_with(b"GNU.sparse.") {
+                let what = String::from_utf8_lossy(key);
+                let reason = format!("is a PAX header that overrides {what:?}");
+                return Err(self.unexpected(shown, &reason));
+            }
+        }
+        self.pending_pax = Some(shown.to_owned());
+        Ok(())
+    }
+
+    /// Maps a tar parser error: past the end of the file it is truncation.
+    fn parse_error(&self, e: io::Error) -> BundleError {
+        let header_end = self.next_header.saturating_add(BLOCK);
+        if header_end > self.len {
+            BundleError::TruncatedEnd {
+                path: self.path.to_path_buf(),
+                missing: header_end - self.len,
+            }
+        } else {
+            self.malformed(e.to_string())
+        }
+    }
+
+    fn malformed(&self, detail: String) -> BundleError {
+        BundleError::Malformed {
+            path: self.path.to_path_buf(),
+            detail,
+        }
+    }
+
+    fn unexpected(&self, entry: &str, reason: &str) -> BundleError {
+        BundleError::UnexpectedEntry {
+            path: self.path.to_path_buf(),
+            entry: entry.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// Why an entry of this type cannot carry this name, if it cannot.
+fn type_problem(entry_type: EntryType, name: &EntryName) -> Option<&'static str> {
+    let want_dir = matches!(name, EntryName::Directory(_));
+    match entry_type {
+        EntryType::Regular if !want_dir => None,
+        EntryType::Directory if want_dir => None,
+        EntryType::Regular => Some("is a regular file where a directory belongs"),
+        EntryType::Directory => Some("is a directory where a file belongs"),
+        EntryType::Symlink => Some("is a symbolic link"),
+        EntryType::Link => Some("is a hard link"),
+        EntryType::Char => Some("is a character device"),
+        EntryType::Block => Some("is a block device"),
+        EntryType::Fifo => Some("is a FIFO"),
+        EntryType::GNUSparse => Some("is a GNU sparse file"),
+        _ => Some("has an entry type ferry does not accept"),
+    }
+}

@@ -1,0 +1,433 @@
+//! Writes a planned bundle ([`BundleWriter`]): the file is created at its final size as
+//! `BUNDLE.partial`, headers and metadata are written at once, and every blob is then
+//! written straight into its slot through a [`SlotSink`] — many at a time, from different
+//! threads, with positioned writes on one shared file.
+//!
+//! Crash safety: `BUNDLE.journal` (format in `journal.rs`) records, after an `fdatasync`,
+//! which slots are complete (`done`) and how far incomplete ones got (`progress`, every
+//! [`CHECKPOINT_INTERVAL`] bytes). Creating a writer for the same plan again resumes from
+//! there; a different plan starts over. The final name appears only in
+//! [`BundleWriter::finish`], by an atomic rename after every blob is done and synced, so a
+//! crash leaves either no bundle or a complete one.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::BundleError;
+use super::journal::{self, Record, State};
+use super::layout::{EntryKind, Plan};
+use super::reader::BlobReader;
+use crate::oci::digest::Digest;
+use crate::store::BlobSink;
+
+/// Bytes written to a slot between two durable progress checkpoints.
+pub const CHECKPOINT_INTERVAL: u64 = 64 * 1024 * 1024;
+
+/// A bundle being written. See the module documentation.
+pub struct BundleWriter {
+    final_path: PathBuf,
+    partial_path: PathBuf,
+    journal_path: PathBuf,
+    plan: Plan,
+    file: Arc<File>,
+    shared: Arc<Shared>,
+    checkpoint_interval: u64,
+    resumed: bool,
+}
+
+/// State shared by the writer and its slot sinks.
+struct Shared {
+    /// The final bundle path, for messages.
+    path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    journal: File,
+    journal_len: u64,
+    state: State,
+    /// Blobs with a live [`SlotSink`].
+    open: BTreeSet<Digest>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The state stays consistent across a panic elsewhere: every update is one call.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends `record` to the journal and applies it. A failed append is cut off again so
+    /// the journal never holds a torn line in its middle.
+    fn record(&self, record: Record) -> io::Result<()> {
+        let mut inner = self.lock();
+        let line = record.line();
+        if let Err(e) = inner.journal.write_all(line.as_bytes()) {
+            let _ = inner.journal.set_len(inner.journal_len);
+            return Err(e);
+        }
+        inner.journal_len += u64::try_from(line.len()).unwrap_or(0);
+        inner.state.apply(&record);
+        Ok(())
+    }
+
+    /// Forgets any progress of `digest` (journals `progress <digest> 0` if there was any).
+    fn forget(&self, digest: &Digest) -> io::Result<()> {
+        let known = {
+            let inner = self.lock();
+            inner.state.done.contains(digest) || inner.state.progress.contains_key(digest)
+        };
+        if known {
+            self.record(Record::Progress(digest.clone(), 0))?;
+        }
+        Ok(())
+    }
+}
+
+impl BundleWriter {
+    /// Creates (or resumes) the bundle `final_path` laid out by `plan`: `FINAL.partial` at its
+    /// full size with every header and metadata file written, and `FINAL.journal`. An
+    /// existing `.partial` + `.journal` of the same plan is resumed (see
+    /// [`BundleWriter::resumed`]); anything else there is replaced.
+    pub fn create(final_path: &Path, plan: Plan) -> Result<BundleWriter, BundleError> {
+        let partial_path = with_suffix(final_path, ".partial");
+        let journal_path = with_suffix(final_path, ".journal");
+        let (file, journal, journal_len, state, resumed) =
+            match resume(&partial_path, &journal_path, &plan)? {
+                Some((file, journal, len, state)) => (file, journal, len, state, true),
+                None => {
+                    let (file, journal, len) = start_over(&partial_path, &journal_path, &plan)?;
+                    (file, journal, len, State::default(), false)
+                }
+            };
+        write_planned(&file, &plan).map_err(io_err("write", &partial_path))?;
+        let shared = Shared {
+            path: final_path.to_path_buf(),
+            inner: Mutex::new(Inner {
+                journal,
+                journal_len,
+                state,
+                open: BTreeSet::new(),
+            }),
+        };
+        Ok(BundleWriter {
+            final_path: final_path.to_path_buf(),
+            partial_path,
+            journal_path,
+            plan,
+            file: Arc::new(file),
+            shared: Arc::new(shared),
+            checkpoint_interval: CHECKPOINT_INTERVAL,
+            resumed,
+        })
+    }
+
+    /// Changes how many bytes a slot sink writes between progress checkpoints (for sinks
+    /// created afterwards; at least 1).
+    pub fn set_checkpoint_interval(&mut self, bytes: u64) {
+        self.checkpoint_interval = bytes.max(1);
+    }
+
+    /// Whether an interrupted run of the same plan was picked up.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The layout being written.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The final bundle path.
+    pub fn path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// A sink writing blob `digest` into its slot. It starts at the blob's last durable
+    /// checkpoint ([`BlobSink::existing_len`]); only one sink per blob may be open at a time.
+    pub fn blob_sink(&self, digest: &Digest) -> Result<SlotSink, BundleError> {
+        let Some(entry) = self.plan.blob(digest) else {
+            return Err(BundleError::NotPlanned {
+                path: self.final_path.clone(),
+                digest: digest.clone(),
+            });
+        };
+        let mut inner = self.shared.lock();
+        if !inner.open.insert(digest.clone()) {
+            return Err(BundleError::SlotBusy {
+                path: self.final_path.clone(),
+                digest: digest.clone(),
+            });
+        }
+        let written = if inner.state.done.contains(digest) {
+            entry.size()
+        } else {
+            inner.state.progress.get(digest).copied().unwrap_or(0)
+        };
+        Ok(SlotSink {
+            shared: Arc::clone(&self.shared),
+            file: Arc::clone(&self.file),
+            digest: digest.clone(),
+            offset: entry.data_offset(),
+            size: entry.size(),
+            written,
+            checkpointed: written,
+            interval: self.checkpoint_interval,
+        })
+    }
+
+    /// Whether blob `digest` is completely written.
+    pub fn is_done(&self, digest: &Digest) -> bool {
+        self.shared.lock().state.done.contains(digest)
+    }
+
+    /// The blobs not yet completely written, with their sizes, sorted by digest.
+    pub fn missing(&self) -> Vec<(Digest, u64)> {
+        let inner = self.shared.lock();
+        self.plan
+            .blobs()
+            .filter_map(|e| Some((e.digest()?, e.size())))
+            .filter(|(d, _)| !inner.state.done.contains(*d))
+            .map(|(d, size)| (d.clone(), size))
+            .collect()
+    }
+
+    /// Completes the bundle: with every blob done and no sink open, syncs the file, renames
+    /// `.partial` to the final path (atomically) and removes the journal. Otherwise fails
+    /// and leaves everything in place for a resume.
+    pub fn finish(self) -> Result<(), BundleError> {
+        let missing = self.missing().len();
+        if missing > 0 {
+            return Err(BundleError::Incomplete {
+                path: self.final_path,
+                missing,
+                total: self.plan.blob_count(),
+            });
+        }
+        let open = self.shared.lock().open.len();
+        if open > 0 {
+            return Err(BundleError::StillWriting {
+                path: self.final_path,
+                open,
+            });
+        }
+        self.file
+            .sync_all()
+            .map_err(io_err("flush", &self.partial_path))?;
+        fs::rename(&self.partial_path, &self.final_path)
+            .map_err(io_err("move into place", &self.final_path))?;
+        if let Err(e) = sync_parent(&self.final_path) {
+            tracing::warn!(path = %self.final_path.display(), "cannot sync the bundle's directory: {e}");
+        }
+        if let Err(e) = fs::remove_file(&self.journal_path) {
+            tracing::warn!(path = %self.journal_path.display(), "cannot remove the journal: {e}");
+        }
+        Ok(())
+    }
+}
+
+/// Writes one blob into its slot of a [`BundleWriter`]'s file. Implements [`BlobSink`].
+pub struct SlotSink {
+    shared: Arc<Shared>,
+    file: Arc<File>,
+    digest: Digest,
+    offset: u64,
+    size: u64,
+    written: u64,
+    checkpointed: u64,
+    interval: u64,
+}
+
+impl SlotSink {
+    /// The blob this sink writes.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    fn checkpoint(&mut self) -> io::Result<()> {
+        self.file.sync_data()?;
+        self.shared
+            .record(Record::Progress(self.digest.clone(), self.written))?;
+        self.checkpointed = self.written;
+        Ok(())
+    }
+}
+
+impl BlobSink for SlotSink {
+    fn existing_len(&mut self) -> io::Result<u64> {
+        Ok(self.written)
+    }
+
+    fn prefix_reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
+        let reader = BlobReader::new(Arc::clone(&self.file), self.offset, self.written);
+        Ok(Box::new(reader))
+    }
+
+    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let len = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
+        let Some(end) = self.written.checked_add(len).filter(|&e| e <= self.size) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "blob {} would grow past its planned {} bytes in bundle {}",
+                    self.digest,
+                    self.size,
+                    self.shared.path.display()
+                ),
+            ));
+        };
+        self.file.write_all_at(chunk, self.offset + self.written)?;
+        self.written = end;
+        if end < self.size && end - self.checkpointed >= self.interval {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) -> io::Result<()> {
+        self.written = 0;
+        self.checkpointed = 0;
+        self.shared.forget(&self.digest)
+    }
+
+    fn commit(&mut self) -> io::Result<()> {
+        if self.written != self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "blob {} has {} of its {} bytes; refusing to mark it complete in bundle {}",
+                    self.digest,
+                    self.written,
+                    self.size,
+                    self.shared.path.display()
+                ),
+            ));
+        }
+        if self.shared.lock().state.done.contains(&self.digest) {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        self.shared.record(Record::Done(self.digest.clone()))
+    }
+
+    fn abort(&mut self) {
+        self.written = 0;
+        self.checkpointed = 0;
+        if let Err(e) = self.shared.forget(&self.digest) {
+            tracing::warn!(digest = %self.digest, "cannot journal the discarded blob: {e}");
+        }
+    }
+}
+
+impl Drop for SlotSink {
+    fn drop(&mut self) {
+        self.shared.lock().open.remove(&self.digest);
+    }
+}
+
+/// Reopens an interrupted run of the same plan, if there is one.
+fn resume(
+    partial_path: &Path,
+    journal_path: &Path,
+    plan: &Plan,
+) -> Result<Option<(File, File, u64, State)>, BundleError> {
+    let text = match fs::read(journal_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read", journal_path)(e)),
+    };
+    let Some((state, valid_len)) = journal::replay(&text, plan) else {
+        tracing::info!(path = %journal_path.display(), "journal of another plan; starting over");
+        return Ok(None);
+    };
+    let file = match OpenOptions::new().read(true).write(true).open(partial_path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("open", partial_path)(e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(io_err("inspect", partial_path))?
+        .len();
+    if len != plan.total_size() {
+        return Ok(None);
+    }
+    let journal = OpenOptions::new()
+        .append(true)
+        .open(journal_path)
+        .map_err(io_err("open", journal_path))?;
+    // Cut off a torn last line, so appended lines start on a line of their own.
+    journal
+        .set_len(valid_len)
+        .map_err(io_err("repair", journal_path))?;
+    Ok(Some((file, journal, valid_len, state)))
+}
+
+/// Creates a fresh `.partial` at its full (sparse) size and a fresh journal.
+fn start_over(
+    partial_path: &Path,
+    journal_path: &Path,
+    plan: &Plan,
+) -> Result<(File, File, u64), BundleError> {
+    // The journal goes first: a journal must never describe a file it did not see written.
+    match fs::remove_file(journal_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err("remove", journal_path)(e)),
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(partial_path)
+        .map_err(io_err("create", partial_path))?;
+    file.set_len(plan.total_size())
+        .map_err(io_err("size", partial_path))?;
+    let mut journal = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(journal_path)
+        .map_err(io_err("create", journal_path))?;
+    let header = journal::header_line(plan);
+    journal
+        .write_all(header.as_bytes())
+        .map_err(io_err("write", journal_path))?;
+    Ok((file, journal, u64::try_from(header.len()).unwrap_or(0)))
+}
+
+/// Writes every header block and the metadata files at their planned offsets.
+fn write_planned(file: &File, plan: &Plan) -> io::Result<()> {
+    for entry in plan.entries() {
+        file.write_all_at(entry.header_bytes(), entry.header_offset())?;
+        if let EntryKind::Metadata(contents) = entry.kind() {
+            file.write_all_at(contents, entry.data_offset())?;
+        }
+    }
+    Ok(())
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn sync_parent(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl Fn(io::Error) -> BundleError + 'a {
+    move |source| BundleError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -1,0 +1,497 @@
+//! `ferry export` against a token-auth TLS registry standing in for Docker Hub: the bundle is
+//! read back with the tar crate, skopeo and umoci; every byte is compared with the fixtures;
+//! crashes, corrupt upstreams and missing images are exercised.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn list_file(sandbox: &Sandbox, images: &[FixtureImage], extra: &[&str]) -> PathBuf {
+    let p = sandbox.work().join("images.txt");
+    let mut text: String = images
+        .iter()
+        .map(|i| format!("{}\n", i.reference()))
+        .collect();
+    for e in extra {
+        text.push_str(e);
+        text.push('\n');
+    }
+    std::fs::write(&p, text).expect("write list");
+    p
+}
+
+fn upstream_args(url: &str, reg: &TestRegistry) -> Vec<String> {
+    let mut a = vec!["--upstream".to_string(), format!("docker.io={url}")];
+    if let Some(ca) = reg.ca_file() {
+        a.push("--ca-file".into());
+        a.push(ca.display().to_string());
+    }
+    a
+}
+
+/// Every entry of a tar: name → bytes (asserting names are unique).
+fn tar_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut ar = tar::Archive::new(std::fs::File::open(path).expect("open bundle"));
+    let mut out = Vec::new();
+    for e in ar.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let name = e.path().expect("path").display().to_string();
+        let mut bytes = Vec::new();
+        e.read_to_end(&mut bytes).expect("read entry");
+        out.push((name, bytes));
+    }
+    out
+}
+
+fn file_sha(path: &Path) -> String {
+    sha256_hex(&std::fs::read(path).expect("read"))
+}
+
+/// Asserts the bundle holds exactly the fixtures' manifests and blobs, byte for byte, once each.
+fn assert_bundle_matches(bundle: &Path, images: &[FixtureImage]) {
+    let entries = tar_entries(bundle);
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        &names[..4],
+        &["oci-layout", "index.json", "images.lock", "manifest.json"],
+        "metadata first"
+    );
+    let mut blobs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (n, b) in &entries {
+        if let Some(hex) = n.strip_prefix("blobs/sha256/").filter(|h| !h.is_empty()) {
+            assert!(
+                blobs.insert(format!("sha256:{hex}"), b.clone()).is_none(),
+                "{n} stored twice"
+            );
+            assert_eq!(sha256_hex(b), hex, "{n} content matches its name");
+        }
+    }
+    let mut expected: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for img in images {
+        for m in img.all_manifests() {
+            expected.insert(m.digest.clone(), m.bytes.clone());
+        }
+        for b in &img.blobs {
+            expected.insert(b.digest.clone(), b.bytes.clone());
+        }
+    }
+    assert_eq!(
+        blobs.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "exactly the fixture objects"
+    );
+    assert_eq!(blobs, expected, "bytes untouched");
+
+    let index: serde_json::Value = serde_json::from_slice(&entries[1].1).expect("index.json");
+    let manifests = index["manifests"].as_array().expect("manifests");
+    assert_eq!(manifests.len(), images.len());
+    for img in images {
+        let full = format!("docker.io/{}", img.reference());
+        let d = manifests
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == full.as_str())
+            .unwrap_or_else(|| panic!("{full} in index.json"));
+        assert_eq!(d["annotations"]["io.containerd.image.name"], full.as_str());
+        assert_eq!(d["digest"], img.digest.as_str());
+        assert_eq!(d["mediaType"], img.media_type.as_str(), "true media type");
+        assert_eq!(d["size"], img.manifest.len());
+    }
+    assert_eq!(entries[0].1, br#"{"imageLayoutVersion":"1.0.0"}"#);
+}
+
+fn export(
+    sandbox: &Sandbox,
+    reg: &TestRegistry,
+    url: &str,
+    list: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    sandbox
+        .ferry()
+        .arg("export")
+        .arg("--images")
+        .arg(list)
+        .args(upstream_args(url, reg))
+        .arg("-o")
+        .arg(out)
+        .args(extra)
+        .output()
+        .expect("run ferry")
+}
+
+#[test]
+fn export_from_token_tls_upstream_is_byte_exact_and_readable_by_oracles() {
+    let images = fixtures();
+    let reg = TestRegistry::start(Auth::TlsToken);
+    seed(&reg, &images);
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &images, &[]);
+    let bundle = sandbox.work().join("bundle.tar");
+    let out = export(&sandbox, &reg, &reg.url(), &list, &bundle, &["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_bundle_matches(&bundle, &images);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(summary["exported"], images.len());
+    assert_eq!(summary["bytes"], total_unique_bytes(&images));
+    assert!(
+        summary["bytes_saved_by_dedup"].as_u64().expect("saved") > 0,
+        "shared layers counted once"
+    );
+    assert_eq!(
+        summary["docker_load_images"],
+        images.len(),
+        "every fixture has linux/amd64"
+    );
+
+    // skopeo reads OCI-typed entries by name, byte for byte.
+    for name in [RKE_TOOLS, ETCD] {
+        let img = fixture(name);
+        let raw = sandbox.skopeo([
+            "inspect",
+            "--raw",
+            &format!("oci-archive:{}:docker.io/{name}", bundle.display()),
+        ]);
+        assert!(
+            raw.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&raw.stderr)
+        );
+        assert_eq!(sha256_digest(&raw.stdout), img.digest, "{name}");
+    }
+    // skopeo can copy a whole multi-arch image out of the bundle (every blob present).
+    let dest = sandbox.work().join("copied");
+    let cp = sandbox.skopeo([
+        "copy",
+        "--all",
+        &format!("oci-archive:{}:docker.io/{RKE_TOOLS}", bundle.display()),
+        &format!("oci:{}:x", dest.display()),
+    ]);
+    assert!(
+        cp.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&cp.stderr)
+    );
+
+    // umoci validates the extracted layout and reads the single-arch OCI image.
+    let dir = sandbox.work().join("layout");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let untar = sandbox
+        .command("tar")
+        .arg("-xf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&dir)
+        .status()
+        .expect("tar");
+    assert!(untar.success());
+    let ls = sandbox
+        .command("umoci")
+        .args(["ls", "--layout"])
+        .arg(&dir)
+        .output()
+        .expect("umoci");
+    assert!(
+        ls.status.success(),
+        "umoci ls: {}",
+        String::from_utf8_lossy(&ls.stderr)
+    );
+    let tags = String::from_utf8_lossy(&ls.stdout);
+    assert!(tags.contains(&format!("docker.io/{ETCD}")), "{tags}");
+    let stat = sandbox
+        .command("umoci")
+        .args(["stat", "--image"])
+        .arg(format!("{}:docker.io/{ETCD}", dir.display()))
+        .output()
+        .expect("umoci stat");
+    assert!(
+        stat.status.success(),
+        "umoci stat: {}",
+        String::from_utf8_lossy(&stat.stderr)
+    );
+
+    // The lock inside the bundle agrees with the fixtures.
+    let lock_text = String::from_utf8(tar_entries(&bundle)[2].1.clone()).expect("utf-8");
+    let lock: serde_json::Value = serde_saphyr::from_str(&lock_text).expect("yaml");
+    for img in &images {
+        let e = lock["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .find(|e| e["name"] == img.reference().as_str())
+            .expect("entry");
+        assert_eq!(e["digest"], img.digest.as_str());
+    }
+    // docker's manifest.json points at blobs that exist, one linux/amd64 entry per image.
+    let mj: serde_json::Value =
+        serde_json::from_slice(&tar_entries(&bundle)[3].1).expect("manifest.json");
+    for entry in mj.as_array().expect("array") {
+        for path in
+            std::iter::once(&entry["Config"]).chain(entry["Layers"].as_array().expect("layers"))
+        {
+            assert!(dir.join(path.as_str().expect("path")).is_file(), "{path}");
+        }
+        assert!(
+            entry["RepoTags"][0]
+                .as_str()
+                .expect("tag")
+                .starts_with("rancher/")
+        );
+    }
+}
+
+#[test]
+fn same_inputs_give_a_byte_identical_bundle_and_lock_input_works() {
+    let images = fixtures();
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &images, &[]);
+    let a = sandbox.work().join("a.tar");
+    assert!(
+        export(&sandbox, &reg, &reg.url(), &list, &a, &[])
+            .status
+            .success()
+    );
+    let lock = sandbox.work().join("images.lock");
+    let out = sandbox
+        .ferry()
+        .args(["lock", "--images"])
+        .arg(&list)
+        .args(upstream_args(&reg.url(), &reg))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .expect("lock");
+    assert!(out.status.success());
+    let b = sandbox.work().join("b.tar");
+    let out = sandbox
+        .ferry()
+        .args(["export", "--lock"])
+        .arg(&lock)
+        .args(upstream_args(&reg.url(), &reg))
+        .arg("-o")
+        .arg(&b)
+        .output()
+        .expect("export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(file_sha(&a), file_sha(&b), "byte-identical bundles");
+
+    let dry = sandbox
+        .ferry()
+        .args(["export", "--dry-run", "--json", "--lock"])
+        .arg(&lock)
+        .arg("-o")
+        .arg(sandbox.work().join("c.tar"))
+        .output()
+        .expect("dry");
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let d: serde_json::Value = serde_json::from_slice(&dry.stdout).expect("json");
+    assert_eq!(d["images"], images.len());
+    let manifests: std::collections::BTreeSet<String> = images
+        .iter()
+        .flat_map(|i| i.all_manifests().into_iter().map(|m| m.digest))
+        .collect();
+    assert_eq!(d["rate_limited_manifest_gets"], manifests.len());
+    assert!(!sandbox.work().join("c.tar").exists());
+}
+
+#[test]
+fn kill_9_mid_export_then_rerun_gives_the_same_bundle_fetching_only_what_is_missing() {
+    let images = fixtures();
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &images, &[]);
+    let reference = sandbox.work().join("reference.tar");
+    assert!(
+        export(&sandbox, &reg, &reg.url(), &list, &reference, &[])
+            .status
+            .success()
+    );
+
+    let proxy = FaultProxy::start(&reg);
+    proxy.inject(
+        Match::get(Kind::Blob),
+        Fault::Delay(Duration::from_millis(400)),
+        1000,
+    );
+    let bundle = sandbox.work().join("bundle.tar");
+    let mut child = sandbox
+        .command(env!("CARGO_BIN_EXE_ferry"))
+        .arg("export")
+        .arg("--images")
+        .arg(&list)
+        .args([
+            "--upstream",
+            &format!("docker.io={}", proxy.url()),
+            "-j",
+            "1",
+            "-o",
+        ])
+        .arg(&bundle)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let journal = sandbox.work().join("bundle.tar.journal");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = std::fs::read_to_string(&journal)
+            .map(|j| j.lines().filter(|l| l.starts_with("done")).count())
+            .unwrap_or(0);
+        if done >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "export made no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reap");
+    assert!(!bundle.exists(), "no complete-looking bundle after a crash");
+    assert!(sandbox.work().join("bundle.tar.partial").exists());
+
+    proxy.clear_faults();
+    proxy.clear_log();
+    let out = sandbox
+        .ferry()
+        .arg("export")
+        .arg("--images")
+        .arg(&list)
+        .args([
+            "--json",
+            "--upstream",
+            &format!("docker.io={}", proxy.url()),
+            "-o",
+        ])
+        .arg(&bundle)
+        .output()
+        .expect("rerun");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        file_sha(&bundle),
+        file_sha(&reference),
+        "resumed bundle equals an uninterrupted one"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(summary["resumed"], true, "{summary}");
+    let total_blobs = unique_blobs(&images).len() as u64;
+    let downloaded = summary["blobs_downloaded"].as_u64().expect("downloaded");
+    let present = summary["blobs_already_present"].as_u64().expect("present");
+    assert!(
+        present >= 3,
+        "blobs verified before the crash are kept: {summary}"
+    );
+    assert_eq!(downloaded + present, total_blobs, "{summary}");
+    // Every blob GET of the re-run is a missing blob, plus one config read per single-arch
+    // image while resolving (PAUSE, ETCD, COREDNS).
+    let single_arch = images.iter().filter(|i| !i.is_multi_arch()).count() as u64;
+    assert_eq!(
+        proxy.count("GET", Kind::Blob) as u64,
+        downloaded + single_arch,
+        "{}",
+        proxy.counts_summary()
+    );
+}
+
+#[test]
+fn corrupt_upstream_blob_gives_a_clear_error_and_no_bundle() {
+    let images = fixtures_named(&[ETCD, PAUSE]);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let layer = images[0]
+        .blobs
+        .iter()
+        .find(|b| b.kind == crate::support::fixtures::BlobKind::Layer)
+        .expect("layer")
+        .clone();
+    let mut bad = layer.bytes.clone();
+    bad[10] ^= 0xff;
+    reg.storage().overwrite_blob_data(&layer.digest, &bad);
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &images, &[]);
+    let bundle = sandbox.work().join("b.tar");
+    let out = export(&sandbox, &reg, &reg.url(), &list, &bundle, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&layer.digest) && stderr.contains("corrupt") && stderr.contains(ETCD),
+        "{stderr}"
+    );
+    assert!(!bundle.exists(), "no complete-looking bundle");
+    assert_eq!(
+        stderr
+            .trim_end()
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn missing_image_is_named_and_the_rest_exported() {
+    let images = fixtures_named(&[ETCD, HYPERKUBE]);
+    let reg = TestRegistry::start(Auth::Token);
+    seed(&reg, &images);
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &images, &["rancher/not-there:v1"]);
+    let bundle = sandbox.work().join("b.tar");
+    let out = export(&sandbox, &reg, &reg.url(), &list, &bundle, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("rancher/not-there:v1"), "{stderr}");
+    assert_bundle_matches(&bundle, &images);
+}
+
+#[test]
+fn unreachable_upstream_gives_a_clear_error_after_retries() {
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &fixtures_named(&[PAUSE]), &[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let bundle = sandbox.work().join("b.tar");
+    let out = sandbox
+        .ferry()
+        .args(["export", "--retries", "2", "--images"])
+        .arg(&list)
+        .args([
+            "--upstream",
+            &format!("docker.io=http://127.0.0.1:{port}"),
+            "-o",
+        ])
+        .arg(&bundle)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach registry docker.io"),
+        "{stderr}"
+    );
+    assert!(!bundle.exists());
+}
