@@ -17,6 +17,14 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# moto, a local AWS emulator, for the ECR tests (tests/it/ecr.rs). The second try is for
+# Debian's externally managed Python (PEP 668).
+if ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "test.sh: installing moto[server]" >&2
+  python3 -m pip install --quiet 'moto[server]>=5,<6' \
+    || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5,<6'
+fi
+
 # Every test server binds 127.0.0.1; make sure no proxy setting sends loopback traffic elsewhere.
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
 

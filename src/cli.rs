@@ -57,7 +57,31 @@ pub enum Command {
     /// Pull every image into one verified, resumable bundle file (on a host with internet access).
     #[command(long_about = EXPORT_LONG_ABOUT)]
     Export(ExportArgs),
+    /// Push a bundle into the private registry (inside the air gap), under the names rke up will pull.
+    #[command(long_about = IMPORT_LONG_ABOUT)]
+    Import(ImportArgs),
 }
+
+const IMPORT_LONG_ABOUT: &str = "\
+Push every image of a bundle into the private registry, under exactly the names `rke up` will
+pull: the registry URL + \"/\" + the image's path (rancher/rke-tools:v0.1.103 becomes
+1.1.1.1:5555/artifactory/rancher/rke-tools:v0.1.103). The target is the is_default entry of
+--cluster cluster.yml, or --to.
+
+The bundle is read in place (no extraction): blobs stream concurrently straight from the tar,
+each verified while it streams. What the registry already has is skipped; a blob pushed to
+another repository in the same run is mounted instead of uploaded; child manifests go by
+digest, the tag last. Re-running an import does only the missing work.
+
+Credentials, first match wins: --username with --password-stdin; FERRY_USERNAME and
+FERRY_PASSWORD; the cluster.yml entry's user/password; ~/.docker/config.json (auths,
+credHelpers, credsStore); ECR (ecr_credential_plugin or AWS_* variables); anonymous.
+
+Examples:
+  ferry import rke-images.tar --cluster cluster.yml
+  ferry import rke-images.tar --to registry.example.com:5000/artifactory
+  echo \"$PASS\" | ferry import b.tar --to harbor.local/rke --username robot --password-stdin
+  ferry import b.tar --to 127.0.0.1:5000 --plain-http --dry-run";
 
 const EXPORT_LONG_ABOUT: &str = "\
 Pull every image, all platforms, into one bundle: an OCI image layout in an uncompressed tar,
@@ -273,6 +297,53 @@ pub struct ExportArgs {
     pub docker_platform: String,
 
     /// Show what would be exported (images, platforms, blobs, bytes, rate-limited GETs) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ferry import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The bundle written by `ferry export`.
+    #[arg(value_name = "BUNDLE.tar")]
+    pub bundle: PathBuf,
+
+    /// Push to the first private_registries entry with is_default: true of this cluster.yml
+    /// (its user/password are used), under exactly the names `rke up` will pull.
+    #[arg(short, long, value_name = "FILE", required_unless_present = "to")]
+    pub cluster: Option<PathBuf>,
+
+    /// Push to this registry: HOST[:PORT][/PATH] (a path prefix such as an Artifactory
+    /// repository or a Harbor project), optionally with http:// or https://.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "cluster")]
+    pub to: Option<String>,
+
+    /// Talk plain HTTP to the target (default HTTPS).
+    #[arg(long)]
+    pub plain_http: bool,
+
+    /// User for the target registry (with --password-stdin).
+    #[arg(short, long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+
+    /// Read the target registry's password from standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+
+    /// Upload in chunks of this size (e.g. 8MiB) for registries that limit request bodies;
+    /// default: one streaming PUT per blob.
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Show what would be pushed and what is already there; push nothing.
     #[arg(long)]
     pub dry_run: bool,
 

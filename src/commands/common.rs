@@ -96,3 +96,44 @@ pub fn progress_bar(len: u64, json: bool, template: &str) -> ProgressBar {
 pub fn human_bytes(n: u64) -> String {
     indicatif::DecimalBytes(n).to_string()
 }
+
+/// Parses a size: `8388608`, `8MiB`, `8M` (MiB), `512KiB`, `1GiB`, `10MB` (decimal).
+pub fn parse_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("invalid size {s:?}: write a number with an optional unit, e.g. 8MiB")
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => anyhow::bail!(
+            "invalid size {s:?}: unknown unit {unit:?} (use KiB, MiB, GiB, kB, MB or GB)"
+        ),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| anyhow::anyhow!("invalid size {s:?}: must be between 1 byte and 16 EiB"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("8MiB").expect("ok"), 8 << 20);
+        assert_eq!(parse_size("8M").expect("ok"), 8 << 20);
+        assert_eq!(parse_size("10MB").expect("ok"), 10_000_000);
+        assert_eq!(parse_size("4096").expect("ok"), 4096);
+        for bad in ["", "MiB", "8XB", "0", "-1"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

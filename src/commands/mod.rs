@@ -10,6 +10,7 @@ use crate::error::Exit;
 pub mod common;
 pub mod export;
 pub mod images;
+pub mod import;
 pub mod lock;
 pub mod render;
 
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             let creds = crate::store::registry::credentials::CredentialChain::builder().build();
             export::run(&args, std::sync::Arc::new(creds))
         }
+        Command::Import(args) => import::run(&args),
     }
 }
 

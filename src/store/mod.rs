@@ -14,6 +14,9 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::Descriptor;
 use crate::oci::reference::Reference;
 
+/// Configs larger than this are not read into memory.
+pub const MAX_SMALL_BLOB: u64 = 4 * 1024 * 1024;
+
 /// What a HEAD tells about a manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestHead {

@@ -3,8 +3,10 @@
 
 mod support;
 
+mod ecr;
 mod export;
 mod harness;
 mod images;
+mod import;
 mod lock;
 mod registry_client;

@@ -22,6 +22,7 @@ mod journal;
 pub mod layout;
 mod names;
 pub mod reader;
+pub mod source;
 pub mod writer;
 
 #[cfg(test)]

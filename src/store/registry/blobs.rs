@@ -131,6 +131,8 @@ impl Registry {
             url: self.blob_url(repository, digest)?,
             scopes: &scopes,
             headers: vec![],
+            body: None,
+            retry: true,
         };
         let resp = self.send(&req).await?;
         match resp.status() {
@@ -234,6 +236,8 @@ impl Registry {
                 url: url.clone(),
                 scopes: &scopes,
                 headers,
+                body: None,
+                retry: true,
             };
             let resp = self.send(&req).await?;
             match resp.status() {
@@ -290,7 +294,7 @@ impl Registry {
                         progress(n);
                     }
                     Err(e) => {
-                        broke = Some(flatten(&e));
+                        broke = Some(flatten(&e.without_url()));
                         break;
                     }
                 }

@@ -45,6 +45,8 @@ impl Registry {
             url: self.manifest_url(repository, reference)?,
             scopes: &scopes,
             headers: vec![accept()],
+            body: None,
+            retry: true,
         };
         let resp = self.send(&req).await?;
         if resp.status() == StatusCode::NOT_FOUND {
@@ -142,6 +144,8 @@ impl Registry {
             url: self.manifest_url(repository, reference)?,
             scopes: &scopes,
             headers: vec![accept()],
+            body: None,
+            retry: true,
         };
         let resp = self.send(&req).await?;
         if !resp.status().is_success() {
@@ -180,7 +184,7 @@ impl Registry {
         let mut buf = BytesMut::new();
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| BodyError::Broken(flatten(&e)))?;
+            let chunk = chunk.map_err(|e| BodyError::Broken(flatten(&e.without_url())))?;
             if (buf.len() + chunk.len()) as u64 > MAX_MANIFEST_SIZE {
                 return Err(fatal(RegistryError::TooLarge {
                     registry: self.name.clone(),

@@ -10,10 +10,12 @@ pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod credentials;
+pub mod ecr;
 pub mod error;
 pub mod manifests;
 pub mod request;
 pub mod source;
+pub mod upload;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -86,6 +86,38 @@ pub struct Req<'a> {
     pub scopes: &'a [Scope],
     /// Extra headers.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Makes a fresh request body for each attempt (uploads); `None` for no body.
+    pub body: Option<&'a (dyn Fn() -> reqwest::Body + Sync)>,
+    /// Retry connection errors and 5xx here. Uploads say no: a half-sent body leaves the
+    /// upload session in an unknown state, so the upload logic retries with a new session.
+    pub retry: bool,
+}
+
+impl<'a> Req<'a> {
+    /// A request without body, retried on transient failures.
+    pub fn new(method: Method, url: Url, scopes: &'a [Scope]) -> Req<'a> {
+        Req {
+            method,
+            url,
+            scopes,
+            headers: Vec::new(),
+            body: None,
+            retry: true,
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+}
+
+/// True when `a` and `b` share scheme, host and port: only then may credentials go along.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 impl Registry {
@@ -111,7 +143,16 @@ impl Registry {
             for (k, v) in &req.headers {
                 b = b.header(k, v);
             }
-            let auth = self.auth.header(&self.http, req.scopes).await?;
+            if let Some(make) = req.body {
+                b = b.body(make());
+            }
+            // An upload Location may point at another host (signed storage URL): never send
+            // our credentials there.
+            let auth = if same_origin(&req.url, &self.base) {
+                self.auth.header(&self.http, req.scopes).await?
+            } else {
+                None
+            };
             let had_auth = auth.is_some();
             if let Some(h) = auth {
                 b = b.header(AUTHORIZATION, h);
@@ -120,20 +161,31 @@ impl Registry {
             let resp = match b.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    // reqwest puts the URL (with its query: upload state, signed URLs) in
+                    // its message; ours names the redacted URL instead.
+                    let e = e.without_url();
+                    let detail = flatten(&e);
+                    if detail.contains("user's Body stream") {
+                        // Our own body failed (e.g. a bundle blob that does not verify):
+                        // retrying cannot help.
+                        return Err(RegistryError::Io {
+                            what: format!("the body of {} {}", req.method, redact(&req.url)),
+                            source: std::io::Error::other(detail),
+                        });
+                    }
                     if is_tls_error(&e) && !e.is_timeout() {
                         return Err(RegistryError::Tls {
                             registry: self.name.clone(),
                             url: redact(&req.url),
-                            detail: flatten(&e),
+                            detail,
                         });
                     }
-                    if attempt < self.opts.attempts {
+                    if req.retry && attempt < self.opts.attempts {
                         let wait = delays.next().unwrap_or(self.opts.backoff);
                         tracing::info!(
-                            "{} {} failed ({}); retrying in {:.1} s",
+                            "{} {} failed ({detail}); retrying in {:.1} s",
                             req.method,
                             redact(&req.url),
-                            flatten(&e),
                             wait.as_secs_f64()
                         );
                         tokio::time::sleep(wait).await;
@@ -143,7 +195,7 @@ impl Registry {
                         registry: self.name.clone(),
                         url: redact(&req.url),
                         attempts: attempt,
-                        detail: flatten(&e),
+                        detail,
                     });
                 }
             };
@@ -176,8 +228,9 @@ impl Registry {
                     errors: spec_errors(&body),
                 });
             }
-            let transient = status == StatusCode::TOO_MANY_REQUESTS
-                || matches!(status.as_u16(), 500 | 502 | 503 | 504);
+            let transient = req.retry
+                && (status == StatusCode::TOO_MANY_REQUESTS
+                    || matches!(status.as_u16(), 500 | 502 | 503 | 504));
             if transient {
                 let retry_after = parse_retry_after(resp.headers());
                 if let Some(ra) = retry_after

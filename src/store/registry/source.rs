@@ -8,8 +8,7 @@ use crate::oci::manifest::Descriptor;
 use crate::oci::reference::Reference;
 use crate::store::{FetchedManifest, ManifestHead, ManifestSource, MemorySink};
 
-/// Configs larger than this are not read into memory.
-pub const MAX_SMALL_BLOB: u64 = 4 * 1024 * 1024;
+pub use crate::store::MAX_SMALL_BLOB;
 
 /// An error of the registry source: the client could not be set up, or a request failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,477 @@
+//! Pushing to a registry: blob existence checks, cross-repository mounts, monolithic
+//! streaming uploads (the default: one PUT per blob, no per-chunk round trips), chunked
+//! uploads for registries with body limits (resumed from the upload status after a break),
+//! and manifest PUTs whose `Docker-Content-Digest` must equal ours. Abandoned upload
+//! sessions are cancelled.
+
+use bytes::Bytes;
+use futures_util::stream::BoxStream;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION, RANGE};
+use reqwest::{Method, Response, StatusCode};
+use url::Url;
+
+use super::Registry;
+use super::auth::Scope;
+use super::error::{RegistryError, redact};
+use super::request::Req;
+use crate::oci::digest::Digest;
+
+/// Produces the blob's bytes from an offset, as a stream. Called once per attempt.
+pub type BlobStreamFactory<'a> =
+    &'a (dyn Fn(u64) -> BoxStream<'static, std::io::Result<Bytes>> + Sync);
+
+/// What a mount attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mount {
+    /// The registry linked the blob from the other repository: nothing to upload.
+    Mounted,
+    /// Not mounted; the registry opened an upload session at this location instead.
+    Session(Url),
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, RegistryError> {
+    HeaderValue::from_str(s).map_err(|e| RegistryError::Protocol {
+        registry: String::new(),
+        what: "a request header".into(),
+        detail: e.to_string(),
+    })
+}
+
+/// Appends `digest=<d>` to an upload location, keeping its existing query.
+fn with_digest(location: &Url, digest: &Digest) -> Url {
+    let mut u = location.clone();
+    u.query_pairs_mut().append_pair("digest", digest.as_str());
+    u
+}
+
+/// Parses an upload status `Range: 0-<end>` (no `bytes=`), returning the next offset.
+fn next_offset(resp: &Response) -> Option<u64> {
+    let v = resp.headers().get(RANGE)?.to_str().ok()?;
+    let (_, end) = v.trim().trim_start_matches("bytes=").split_once('-')?;
+    end.parse::<u64>().ok().map(|e| e + 1)
+}
+
+impl Registry {
+    fn url(&self, path: &str) -> Result<Url, RegistryError> {
+        self.base.join(path).map_err(|e| RegistryError::Protocol {
+            registry: self.name.clone(),
+            what: path.into(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// The `Location` of an upload answer, resolved against the request URL.
+    fn location(&self, resp: &Response) -> Result<Url, RegistryError> {
+        let raw = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| RegistryError::Protocol {
+                registry: self.name.clone(),
+                what: format!("upload to {}", redact(resp.url())),
+                detail: "no Location header".into(),
+            })?;
+        resp.url().join(raw).map_err(|e| RegistryError::Protocol {
+            registry: self.name.clone(),
+            what: "upload Location".into(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// HEAD a blob with push access to `repository` (one token serves the whole push).
+    pub async fn blob_exists_for_push(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let _permit = self.permits().await;
+        let scopes = [Scope::push(repository)];
+        let req = Req::new(
+            Method::HEAD,
+            self.url(&format!("v2/{repository}/blobs/{digest}"))?,
+            &scopes,
+        );
+        let resp = self.send(&req).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(false),
+            s if s.is_success() => Ok(true),
+            _ => Err(self
+                .unexpected(resp, &Method::HEAD, repository, "push to")
+                .await),
+        }
+    }
+
+    /// HEAD a manifest with push access: its digest when the tag or digest exists.
+    pub async fn manifest_digest_for_push(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Digest>, RegistryError> {
+        let _permit = self.permits().await;
+        let scopes = [Scope::push(repository)];
+        let req = Req::new(
+            Method::HEAD,
+            self.url(&format!("v2/{repository}/manifests/{reference}"))?,
+            &scopes,
+        )
+        .header(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_static(crate::oci::media_types::MANIFEST_ACCEPT),
+        );
+        let resp = self.send(&req).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|d| Digest::parse(d.trim()).ok())),
+            _ => Err(self
+                .unexpected(resp, &Method::HEAD, repository, "push to")
+                .await),
+        }
+    }
+
+    /// Tries to mount `digest` from `from` into `repository` (token covering both).
+    pub async fn mount_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        from: &str,
+    ) -> Result<Mount, RegistryError> {
+        let _permit = self.permits().await;
+        let scopes = [Scope::push(repository), Scope::pull(from)];
+        let mut url = self.url(&format!("v2/{repository}/blobs/uploads/"))?;
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from);
+        let req = Req::new(Method::POST, url, &scopes)
+            .header(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let resp = self.send(&req).await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(Mount::Mounted),
+            StatusCode::ACCEPTED => Ok(Mount::Session(self.location(&resp)?)),
+            _ => Err(self
+                .unexpected(resp, &Method::POST, repository, "push to")
+                .await),
+        }
+    }
+
+    async fn start_upload(&self, repository: &str, scopes: &[Scope]) -> Result<Url, RegistryError> {
+        let req = Req::new(
+            Method::POST,
+            self.url(&format!("v2/{repository}/blobs/uploads/"))?,
+            scopes,
+        )
+        .header(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        let resp = self.send(&req).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self
+                .unexpected(resp, &Method::POST, repository, "push to")
+                .await);
+        }
+        self.location(&resp)
+    }
+
+    /// Cancels an upload session; failures only matter to the registry's garbage collector.
+    async fn cancel_upload(&self, location: &Url, scopes: &[Scope]) {
+        let mut req = Req::new(Method::DELETE, location.clone(), scopes);
+        req.retry = false;
+        if let Err(e) = self.send(&req).await {
+            tracing::debug!("cancelling upload {} failed: {e}", redact(location));
+        }
+    }
+
+    /// Uploads a blob of `size` bytes. Monolithic (one streaming PUT) unless `chunk_size` is
+    /// given. `session` is an upload already opened (by a mount answered 202). A broken
+    /// monolithic upload restarts with a new session; a broken chunked one resumes from the
+    /// registry's upload status.
+    pub async fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        bytes: BlobStreamFactory<'_>,
+        chunk_size: Option<u64>,
+        session: Option<Url>,
+    ) -> Result<(), RegistryError> {
+        let scopes = [Scope::push(repository)];
+        let mut session = session;
+        let mut delays = self.backoff();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let _permit = self.permits().await;
+            let location = match session.take() {
+                Some(l) => l,
+                None => self.start_upload(repository, &scopes).await?,
+            };
+            let result = match chunk_size {
+                Some(chunk) if chunk < size => {
+                    self.upload_chunked(repository, digest, size, bytes, chunk, &location, &scopes)
+                        .await
+                }
+                _ => {
+                    self.upload_monolithic(repository, digest, size, bytes, &location, &scopes)
+                        .await
+                }
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(Failure::Fatal(e)) => {
+                    self.cancel_upload(&location, &scopes).await;
+                    return Err(e);
+                }
+                Err(Failure::Retry(detail)) => {
+                    self.cancel_upload(&location, &scopes).await;
+                    if attempt >= self.opts.attempts {
+                        return Err(RegistryError::Connect {
+                            registry: self.name.clone(),
+                            url: format!("upload of {digest} to {repository}"),
+                            attempts: attempt,
+                            detail,
+                        });
+                    }
+                    let wait = delays.next().unwrap_or(self.opts.backoff);
+                    tracing::info!(
+                        "upload of {digest} to {repository} broke off ({detail}); starting again in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn finish_put(
+        &self,
+        resp: Response,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<(), Failure> {
+        let status = resp.status();
+        if status == StatusCode::CREATED
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::OK
+        {
+            if let Some(h) = resp
+                .headers()
+                .get("docker-content-digest")
+                .and_then(|v| v.to_str().ok())
+                && h.trim() != digest.as_str()
+            {
+                return Err(Failure::Fatal(RegistryError::DigestHeader {
+                    registry: self.name.clone(),
+                    what: format!("blob pushed to {repository}"),
+                    header: h.trim().to_string(),
+                    actual: digest.clone(),
+                }));
+            }
+            return Ok(());
+        }
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(Failure::Retry(format!("the registry answered {status}")));
+        }
+        Err(Failure::Fatal(
+            self.unexpected(resp, &Method::PUT, repository, "push to")
+                .await,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_monolithic(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        bytes: BlobStreamFactory<'_>,
+        location: &Url,
+        scopes: &[Scope],
+    ) -> Result<(), Failure> {
+        let body = || reqwest::Body::wrap_stream(bytes(0));
+        let mut req = Req::new(Method::PUT, with_digest(location, digest), scopes)
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )
+            .header(
+                CONTENT_LENGTH,
+                header_value(&size.to_string()).map_err(Failure::Fatal)?,
+            );
+        req.body = Some(&body);
+        req.retry = false;
+        match self.send(&req).await {
+            Ok(resp) => self.finish_put(resp, repository, digest).await,
+            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail)),
+            Err(e) => Err(Failure::Fatal(e)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn upload_chunked(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        bytes: BlobStreamFactory<'_>,
+        chunk: u64,
+        location: &Url,
+        scopes: &[Scope],
+    ) -> Result<(), Failure> {
+        let mut location = location.clone();
+        let mut offset = 0u64;
+        let mut stalls = 0;
+        while offset < size {
+            let end = (offset + chunk).min(size);
+            let start = offset;
+            let body = move || {
+                use futures_util::StreamExt as _;
+                let mut left = end - start;
+                let s = bytes(start).map(move |r| {
+                    r.map(|mut b| {
+                        if (b.len() as u64) > left {
+                            b.truncate(left as usize);
+                        }
+                        left -= b.len() as u64;
+                        b
+                    })
+                });
+                reqwest::Body::wrap_stream(s)
+            };
+            let mut req = Req::new(Method::PATCH, location.clone(), scopes)
+                .header(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                )
+                .header(
+                    CONTENT_LENGTH,
+                    header_value(&(end - start).to_string()).map_err(Failure::Fatal)?,
+                )
+                .header(
+                    reqwest::header::CONTENT_RANGE,
+                    header_value(&format!("{start}-{}", end - 1)).map_err(Failure::Fatal)?,
+                );
+            req.body = Some(&body);
+            req.retry = false;
+            let answer = self.send(&req).await;
+            let ok = match answer {
+                Ok(resp)
+                    if resp.status() == StatusCode::ACCEPTED
+                        || resp.status() == StatusCode::CREATED
+                        || resp.status() == StatusCode::NO_CONTENT =>
+                {
+                    location = self.location(&resp).unwrap_or(location);
+                    offset = next_offset(&resp).unwrap_or(end);
+                    true
+                }
+                Ok(resp)
+                    if resp.status().is_client_error()
+                        && resp.status() != StatusCode::RANGE_NOT_SATISFIABLE =>
+                {
+                    return Err(Failure::Fatal(
+                        self.unexpected(resp, &Method::PATCH, repository, "push to")
+                            .await,
+                    ));
+                }
+                Ok(_) | Err(RegistryError::Connect { .. }) => false,
+                Err(e) => return Err(Failure::Fatal(e)),
+            };
+            if !ok {
+                // Ask the registry how much it has, and continue from there.
+                stalls += 1;
+                if stalls > self.opts.attempts {
+                    return Err(Failure::Retry("chunked upload keeps failing".into()));
+                }
+                let status = self
+                    .send(&Req::new(Method::GET, location.clone(), scopes))
+                    .await
+                    .map_err(|e| Failure::Retry(e.to_string()))?;
+                if status.status() != StatusCode::NO_CONTENT {
+                    return Err(Failure::Retry(format!(
+                        "upload status answered {}",
+                        status.status()
+                    )));
+                }
+                location = self.location(&status).unwrap_or(location);
+                offset = next_offset(&status).unwrap_or(0);
+                tracing::info!("chunked upload of {digest}: resuming at byte {offset}");
+            }
+        }
+        let mut req = Req::new(Method::PUT, with_digest(&location, digest), scopes)
+            .header(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        req.retry = false;
+        match self.send(&req).await {
+            Ok(resp) => self.finish_put(resp, repository, digest).await,
+            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail)),
+            Err(e) => Err(Failure::Fatal(e)),
+        }
+    }
+
+    /// PUTs manifest `bytes` as `reference` (a tag, or its digest for children); the
+    /// registry's `Docker-Content-Digest` must equal `digest`.
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+        media_type: &str,
+        digest: &Digest,
+        bytes: Bytes,
+    ) -> Result<(), RegistryError> {
+        let _permit = self.permits().await;
+        let scopes = [Scope::push(repository)];
+        let body = move || reqwest::Body::from(bytes.clone());
+        let mut req = Req::new(
+            Method::PUT,
+            self.url(&format!("v2/{repository}/manifests/{reference}"))?,
+            &scopes,
+        )
+        .header(CONTENT_TYPE, header_value(media_type)?);
+        req.body = Some(&body);
+        let resp = self.send(&req).await?;
+        if !resp.status().is_success() {
+            return Err(self
+                .unexpected(resp, &Method::PUT, repository, "push to")
+                .await);
+        }
+        if let Some(h) = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            && h.trim() != digest.as_str()
+        {
+            return Err(RegistryError::DigestHeader {
+                registry: self.name.clone(),
+                what: format!("manifest {repository}:{reference}"),
+                header: h.trim().to_string(),
+                actual: digest.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+enum Failure {
+    Retry(String),
+    Fatal(RegistryError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_is_appended_to_the_location_query() {
+        let d = Digest::parse(
+            "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        )
+        .expect("digest");
+        let l = Url::parse("https://r.example/v2/a/blobs/uploads/uuid?_state=abc").expect("url");
+        let u = with_digest(&l, &d);
+        assert_eq!(
+            u.query(),
+            Some(
+                "_state=abc&digest=sha256%3A0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+            )
+        );
+    }
+}
