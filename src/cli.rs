@@ -60,7 +60,30 @@ pub enum Command {
     /// Push a bundle into the private registry (inside the air gap), under the names rke up will pull.
     #[command(long_about = IMPORT_LONG_ABOUT)]
     Import(ImportArgs),
+    /// Prove a mirror complete (registry vs images.lock), or check a bundle offline.
+    #[command(long_about = VERIFY_LONG_ABOUT)]
+    Verify(VerifyArgs),
 }
+
+const VERIFY_LONG_ABOUT: &str = "\
+Check that every image of images.lock is complete, and report every problem found, not just
+the first: a missing image, a tag pointing at another digest, a missing platform, a missing
+blob, content that does not match its digest.
+
+Against a registry (--cluster cluster.yml or --to, same names and credentials as import):
+every tag resolves to the lock's digest, every platform manifest and every config and layer
+is present; --deep downloads and re-hashes everything.
+
+Offline, for a bundle: every blob is re-hashed against its name (in parallel), every
+manifest's references are present with the right sizes, and index.json, manifest.json and
+the embedded lock agree.
+
+Exit codes: 0 complete, 1 problems found, 2 could not check.
+
+Examples:
+  ferry verify rke-images.tar                          # offline, before carrying it over
+  ferry verify --lock images.lock --cluster cluster.yml
+  ferry verify rke-images.tar --to registry.example.com:5000 --deep";
 
 const IMPORT_LONG_ABOUT: &str = "\
 Push every image of a bundle into the private registry, under exactly the names `rke up` will
@@ -348,6 +371,51 @@ pub struct ImportArgs {
     pub dry_run: bool,
 
     /// Print a machine-readable summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ferry verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// A bundle: verified offline (every blob re-hashed, index, manifest.json and lock
+    /// consistent), or, with --cluster/--to, the source of the lock to check the registry against.
+    #[arg(value_name = "BUNDLE.tar")]
+    pub bundle: Option<PathBuf>,
+
+    /// The lock to check (default: the one inside BUNDLE).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+
+    /// Check the is_default private registry of this cluster.yml (names as rke up pulls them).
+    #[arg(short, long, value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
+
+    /// Check this registry: HOST[:PORT][/PATH], optionally with http:// or https://.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "cluster")]
+    pub to: Option<String>,
+
+    /// Talk plain HTTP to the registry (default HTTPS).
+    #[arg(long)]
+    pub plain_http: bool,
+
+    /// User for the registry (with --password-stdin).
+    #[arg(short, long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+
+    /// Read the registry's password from standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+
+    /// Download every blob from the registry and re-hash it (default: HEAD requests).
+    #[arg(long)]
+    pub deep: bool,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Print a machine-readable report on stdout.
     #[arg(long)]
     pub json: bool,
 }

@@ -27,3 +27,4 @@ pub mod progress;
 pub mod rke;
 pub mod secret;
 pub mod store;
+pub mod verify;

@@ -250,7 +250,49 @@ fn credentials(
             b = b.cluster_registry(r.url(), r.user.as_deref().unwrap_or(""), r.password.clone());
         }
     }
-    Ok(Arc::new(b.build()))
+    let chain: Arc<dyn CredentialSource> = Arc::new(b.build());
+    Ok(with_ecr(chain, cluster))
+}
+
+/// Adds ECR's GetAuthorizationToken for ECR registries nothing else has credentials for:
+/// keys from cluster.yml's `ecr_credential_plugin` (RKE's rule: only with both keys), else
+/// the `AWS_*` environment.
+#[cfg(feature = "ecr")]
+fn with_ecr(
+    chain: Arc<dyn CredentialSource>,
+    cluster: Option<&ClusterConfig>,
+) -> Arc<dyn CredentialSource> {
+    use crate::store::registry::ecr::{AwsKeys, EcrCredentialSource};
+    let keys: Vec<(String, AwsKeys)> = cluster
+        .map(|c| {
+            c.private_registries
+                .iter()
+                .filter_map(|r| {
+                    let p = r
+                        .ecr_credential_plugin
+                        .as_ref()
+                        .or(r.ecr_credential_plugin_camel.as_ref())?;
+                    AwsKeys::from_plugin(
+                        p.aws_access_key_id.as_deref(),
+                        &p.aws_secret_access_key,
+                        &p.aws_session_token,
+                    )
+                    .map(|k| (r.url().to_string(), k))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Arc::new(EcrCredentialSource::new(chain, keys, |k| {
+        std::env::var(k).ok()
+    }))
+}
+
+#[cfg(not(feature = "ecr"))]
+fn with_ecr(
+    chain: Arc<dyn CredentialSource>,
+    _cluster: Option<&ClusterConfig>,
+) -> Arc<dyn CredentialSource> {
+    chain
 }
 
 /// Runs `ferry import`.
@@ -289,9 +331,15 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
     let source = BundleSource::new(reader);
 
     let mut opts_args = args.registry.clone();
-    opts_args
-        .upstream
-        .push(format!("{}={}", target.host(), target.endpoint));
+    // --upstream for the target host wins (a proxy in front of it); else --to's endpoint.
+    if !opts_args.upstream.iter().any(|u| {
+        u.split_once('=')
+            .is_some_and(|(n, _)| n.trim() == target.host())
+    }) {
+        opts_args
+            .upstream
+            .insert(0, format!("{}={}", target.host(), target.endpoint));
+    }
     let creds = credentials(args, &target, cluster.as_ref())?;
     let registries = common::registries(&opts_args, creds)?;
     let registry = registries.get(target.host())?;

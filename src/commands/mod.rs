@@ -13,6 +13,7 @@ pub mod images;
 pub mod import;
 pub mod lock;
 pub mod render;
+pub mod verify;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
             export::run(&args, std::sync::Arc::new(creds))
         }
         Command::Import(args) => import::run(&args),
+        Command::Verify(args) => verify::run(&args),
     }
 }
 

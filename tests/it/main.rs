@@ -10,3 +10,4 @@ mod images;
 mod import;
 mod lock;
 mod registry_client;
+mod verify;

@@ -1,0 +1,223 @@
+//! Verification: walk `images.lock` against a store and list every problem, not just the
+//! first. The walk is written once; a store plugs in through [`Check`] (a registry checks
+//! tags and blobs with HEAD, or downloads and re-hashes with `--deep`; a bundle looks into its
+//! offset table and re-hashes).
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use crate::oci::digest::Digest;
+use crate::oci::manifest::{Descriptor, Manifest};
+use crate::oci::reference::Reference;
+use crate::plan::LockedImage;
+use crate::store::ManifestSource;
+
+/// What kind of problem was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// The image (its tag, or its top-level manifest) is not there.
+    MissingImage,
+    /// The tag points at another digest than the lock's.
+    TagMismatch,
+    /// A platform's (or any child) manifest is missing or unreadable.
+    MissingPlatform,
+    /// A config or layer is missing.
+    MissingBlob,
+    /// Content does not match its digest or size.
+    DigestMismatch,
+    /// The lock, the index and the manifests disagree.
+    Inconsistent,
+    /// The store could not be asked (network, auth).
+    Unreachable,
+}
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Its kind.
+    pub kind: Kind,
+    /// What exactly, naming digests.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem of `kind`.
+    pub fn new(kind: Kind, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The verdict for one image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageReport {
+    /// As listed in the lock.
+    pub name: String,
+    /// Where it was checked.
+    pub location: String,
+    /// Platforms checked.
+    pub platforms: usize,
+    /// Blobs checked.
+    pub blobs: usize,
+    /// Everything wrong; empty when complete.
+    pub problems: Vec<Problem>,
+}
+
+/// What a store must answer for verification.
+pub trait Check: ManifestSource {
+    /// The digest `image`'s tag points at (`None`: no such tag). Stores without tags answer
+    /// the lock's digest.
+    fn tag_digest(
+        &self,
+        image: &Reference,
+    ) -> impl Future<Output = Result<Option<Digest>, Problem>> + Send;
+
+    /// Checks one blob: present with this size (and, when `deep`, re-hashed).
+    fn check_blob(
+        &self,
+        image: &Reference,
+        blob: &Descriptor,
+        deep: bool,
+    ) -> impl Future<Output = Result<(), Problem>> + Send;
+}
+
+/// Verifies one lock entry, found at `at` (its tag form), in `store`.
+pub async fn verify_image<S: Check>(
+    store: &S,
+    entry: &LockedImage,
+    at: &Reference,
+    deep: bool,
+) -> ImageReport {
+    let mut report = ImageReport {
+        name: entry.name.clone(),
+        location: at.to_string(),
+        platforms: 0,
+        blobs: 0,
+        problems: Vec::new(),
+    };
+    match store.tag_digest(at).await {
+        Ok(None) => {
+            report.problems.push(Problem::new(
+                Kind::MissingImage,
+                format!("{at} does not exist"),
+            ));
+            return report;
+        }
+        Ok(Some(d)) if d != entry.digest => report.problems.push(Problem::new(
+            Kind::TagMismatch,
+            format!("{at} points at {d}, the lock says {}", entry.digest),
+        )),
+        Ok(Some(_)) => {}
+        Err(p) => {
+            report.problems.push(p);
+            return report;
+        }
+    }
+    let pinned = at.with_digest(entry.digest.clone());
+    let top = match store.manifest(&pinned, Some(&entry.digest)).await {
+        Ok(m) => m,
+        Err(e) => {
+            report.problems.push(Problem::new(
+                Kind::MissingImage,
+                format!(
+                    "manifest {} of {at}: {}",
+                    entry.digest,
+                    crate::error::flatten(&e)
+                ),
+            ));
+            return report;
+        }
+    };
+    if top.media_type != entry.media_type {
+        report.problems.push(Problem::new(
+            Kind::Inconsistent,
+            format!(
+                "manifest {} is {} but the lock says {}",
+                entry.digest, top.media_type, entry.media_type
+            ),
+        ));
+    }
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut seen: BTreeSet<Digest> = BTreeSet::new();
+    let mut manifests = vec![top];
+    while let Some(m) = manifests.pop() {
+        let parsed = match Manifest::parse(&m.bytes, &m.media_type, &m.digest) {
+            Ok(p) => p,
+            Err(e) => {
+                report
+                    .problems
+                    .push(Problem::new(Kind::Inconsistent, e.to_string()));
+                continue;
+            }
+        };
+        for b in parsed.blobs() {
+            if seen.insert(b.digest.clone()) {
+                blobs.push(b.clone());
+            }
+        }
+        for child in parsed.children() {
+            let platform = child
+                .platform
+                .as_ref()
+                .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+            report.platforms += 1;
+            match store.manifest(&pinned, Some(&child.digest)).await {
+                Ok(c) if c.bytes.len() as u64 != child.size => report.problems.push(Problem::new(
+                    Kind::DigestMismatch,
+                    format!(
+                        "platform {platform} manifest {} is {} bytes, its index says {}",
+                        child.digest,
+                        c.bytes.len(),
+                        child.size
+                    ),
+                )),
+                Ok(c) => manifests.push(c),
+                Err(e) => report.problems.push(Problem::new(
+                    Kind::MissingPlatform,
+                    format!(
+                        "platform {platform} manifest {}: {}",
+                        child.digest,
+                        crate::error::flatten(&e)
+                    ),
+                )),
+            }
+        }
+    }
+    if report.platforms == 0 {
+        report.platforms = 1;
+    }
+    let locked: BTreeSet<&Digest> = entry.platforms.iter().map(|p| &p.digest).collect();
+    if entry.platforms.len() > 1
+        || entry
+            .platforms
+            .first()
+            .is_some_and(|p| p.digest != entry.digest)
+    {
+        // The lock's platforms must be the index's children.
+        let parsed = store
+            .manifest(&pinned, Some(&entry.digest))
+            .await
+            .ok()
+            .and_then(|m| Manifest::parse(&m.bytes, &m.media_type, &m.digest).ok());
+        if let Some(p) = parsed {
+            let actual: BTreeSet<&Digest> = p.children().iter().map(|c| &c.digest).collect();
+            for missing in locked.difference(&actual) {
+                report.problems.push(Problem::new(Kind::Inconsistent, format!("the lock lists platform manifest {missing}, which index {} does not reference", entry.digest)));
+            }
+        }
+    }
+    report.blobs = blobs.len();
+    let checks =
+        futures_util::future::join_all(blobs.iter().map(|b| store.check_blob(&pinned, b, deep)))
+            .await;
+    for r in checks {
+        if let Err(p) = r {
+            report.problems.push(p);
+        }
+    }
+    report
+}
