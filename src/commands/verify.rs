@@ -422,6 +422,9 @@ async fn verify_bundle(
             "the bundle has no index.json",
         )),
     }
+    if let Some(t) = reader.truncated() {
+        general.push(Problem::new(Kind::MissingBlob, t.to_string()));
+    }
     if reader.metadata("oci-layout").is_none() {
         general.push(Problem::new(
             Kind::Inconsistent,

@@ -448,3 +448,72 @@ fn dry_run_pushes_nothing() {
     assert_eq!(plan.as_array().expect("array").len(), fixtures().len());
     assert!(reg.storage().repositories().is_empty(), "nothing pushed");
 }
+
+#[test]
+fn truncated_bundle_names_the_images_it_breaks_and_pushes_the_rest() {
+    let images = fixtures();
+    let sandbox = Sandbox::new();
+    let cut = sandbox.work().join("cut.tar");
+    // Blobs are sorted by digest; cut in the middle of the last one.
+    let mut ar = tar::Archive::new(std::fs::File::open(bundle()).expect("open"));
+    let mut last: Option<(String, u64, u64)> = None;
+    for e in ar.entries().expect("entries") {
+        let e = e.expect("entry");
+        let name = e.path().expect("path").display().to_string();
+        if e.size() > 2 && name.starts_with("blobs/sha256/") {
+            last = Some((name, e.raw_file_position(), e.size()));
+        }
+    }
+    let (name, offset, size) = last.expect("a blob");
+    let digest = format!("sha256:{}", name.trim_start_matches("blobs/sha256/"));
+    let data = std::fs::read(bundle()).expect("read");
+    std::fs::write(&cut, &data[..(offset + size / 2) as usize]).expect("write");
+    let affected: Vec<&FixtureImage> = images
+        .iter()
+        .filter(|i| i.digest == digest || i.blob(&digest).is_some() || i.child(&digest).is_some())
+        .collect();
+    assert!(
+        !affected.is_empty() && affected.len() < images.len(),
+        "the cut blob belongs to some images only"
+    );
+
+    let reg = TestRegistry::start(Auth::None);
+    let out = sandbox
+        .ferry()
+        .arg("import")
+        .arg(&cut)
+        .args(["--to", &reg.host(), "--plain-http", "--json"])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("truncated"), "{stderr}");
+    for a in &affected {
+        assert!(
+            stderr.contains(&a.reference()),
+            "{} named: {stderr}",
+            a.reference()
+        );
+        assert!(
+            reg.storage().tag_digest(&a.repository, &a.tag).is_none(),
+            "nothing of {} is tagged",
+            a.reference()
+        );
+    }
+    let rest: Vec<FixtureImage> = images
+        .iter()
+        .filter(|i| !affected.iter().any(|a| a.reference() == i.reference()))
+        .cloned()
+        .collect();
+    assert_pushed(&reg, "", &rest);
+
+    let v = sandbox
+        .ferry()
+        .arg("verify")
+        .arg(&cut)
+        .output()
+        .expect("verify");
+    let report = String::from_utf8_lossy(&v.stdout);
+    assert_eq!(v.status.code(), Some(1), "{report}");
+    assert!(report.contains("truncated"), "{report}");
+}

@@ -42,6 +42,7 @@ pub struct BundleReader {
     file: Arc<File>,
     metadata: BTreeMap<&'static str, Vec<u8>>,
     blobs: BTreeMap<Digest, BlobLocation>,
+    truncated: Option<BundleError>,
 }
 
 impl BundleReader {
@@ -60,7 +61,10 @@ impl BundleReader {
                 source,
             })?
             .len();
-        let table = Scan::new(path, &file, len).run()?;
+        let (table, truncated) = Scan::new(path, &file, len).run()?;
+        if let Some(t) = &truncated {
+            tracing::warn!("{t}; the entries before the cut are still used");
+        }
         let mut metadata = BTreeMap::new();
         for (name, loc) in table.metadata {
             let size = usize::try_from(loc.size).map_err(|_| BundleError::MetadataTooLarge {
@@ -83,7 +87,15 @@ impl BundleReader {
             file: Arc::new(file),
             metadata,
             blobs: table.blobs,
+            truncated,
         })
+    }
+
+    /// Why the bundle ends early, when it does. A truncated bundle is still read up to the
+    /// cut: entries wholly before it are usable, the rest is missing (and the images that
+    /// need it are named by whoever reads them).
+    pub fn truncated(&self) -> Option<&BundleError> {
+        self.truncated.as_ref()
     }
 
     /// The bundle file.
@@ -235,14 +247,24 @@ impl<'a> Scan<'a> {
         }
     }
 
-    fn run(mut self) -> Result<Table, BundleError> {
+    /// Scans every header. Truncation is not an error here: the table of the entries
+    /// before the cut comes back with the reason.
+    fn run(mut self) -> Result<(Table, Option<BundleError>), BundleError> {
         let mut archive = tar::Archive::new(self.file);
         let entries = archive
             .entries_with_seek()
             .map_err(|e| self.malformed(e.to_string()))?;
         for entry in entries.raw(true) {
-            let mut entry = entry.map_err(|e| self.parse_error(e))?;
-            self.check(&mut entry)?;
+            let checked = entry
+                .map_err(|e| self.parse_error(e))
+                .and_then(|mut entry| self.check(&mut entry));
+            match checked {
+                Ok(()) => {}
+                Err(e @ (BundleError::Truncated { .. } | BundleError::TruncatedEnd { .. })) => {
+                    return Ok((self.table, Some(e)));
+                }
+                Err(e) => return Err(e),
+            }
         }
         if let Some(entry) = self.pending_pax.take() {
             return Err(self.unexpected(&entry, "is a PAX header describing no entry"));
@@ -250,12 +272,13 @@ impl<'a> Scan<'a> {
         // Two zero blocks must end the archive.
         let end = self.next_header.saturating_add(2 * BLOCK);
         if end > self.len {
-            return Err(BundleError::TruncatedEnd {
+            let e = BundleError::TruncatedEnd {
                 path: self.path.to_path_buf(),
                 missing: end - self.len,
-            });
+            };
+            return Ok((self.table, Some(e)));
         }
-        Ok(self.table)
+        Ok((self.table, None))
     }
 
     fn check(&mut self, entry: &mut tar::Entry<'_, &File>) -> Result<(), BundleError> {

@@ -212,26 +212,44 @@ fn detects_truncation_and_names_the_entry() {
     let blobs = sample_blobs();
     let plan = sample_plan(&blobs);
     let bytes = write_sequentially(&plan, &blobs);
-    // The last 1000 bytes are all end-of-archive marker.
-    let text = refused(&bytes[..bytes.len() - 1000]);
+    // A truncated bundle opens, keeps what lies before the cut, and says why it is short.
+    let truncation = |cut: usize| {
+        let (_dir, path, result) = open_bytes(&bytes[..cut]);
+        let reader = result.expect("a truncated bundle still opens");
+        let text = reader.truncated().expect("truncation reported").to_string();
+        assert!(
+            text.contains(&path.display().to_string()),
+            "names the file: {text}"
+        );
+        (reader, text)
+    };
+    // The last 1000 bytes are all end-of-archive marker: every blob is still there.
+    let (reader, text) = truncation(bytes.len() - 1000);
     assert!(
         text.contains("is truncated") && text.contains("copy it again"),
         "{text}"
     );
-    // Cutting into a blob names it.
+    assert_eq!(reader.blobs().count(), plan.blob_count());
+    // Cutting into a blob names it, and that blob (only) is missing.
     let last = plan
         .blobs()
         .filter(|e| e.size() > 1)
         .last()
         .expect("a blob");
     let cut = last.data_offset() + last.size() / 2;
-    let text = refused(&bytes[..cut as usize]);
+    let (reader, text) = truncation(cut as usize);
     let missing = last.size() - last.size() / 2;
     let expected = format!("entry {} needs {missing} bytes", last.name());
     assert!(text.contains(&expected), "{text}");
     assert!(text.contains("past the end of the file"), "{text}");
+    let digest = last.digest().expect("blob digest");
+    assert!(reader.blob(digest).is_none(), "the cut blob is missing");
+    assert!(
+        reader.metadata("index.json").is_some(),
+        "metadata before the cut is kept"
+    );
     // A file ending inside a header block.
-    let text = refused(&bytes[..last.header_offset() as usize + 100]);
+    let (_, text) = truncation(last.header_offset() as usize + 100);
     assert!(text.contains("is truncated"), "{text}");
 }
 
