@@ -315,6 +315,13 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 
+    /// Export only this platform (repeatable), e.g. linux/amd64. Attestations of kept
+    /// platforms stay. Filtering rewrites the index (a new digest, recorded in the lock as
+    /// written_digest next to the upstream one); by default every platform is exported and
+    /// every manifest is byte-identical to upstream.
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
+    pub platforms: Vec<String>,
+
     /// The platform of the docker-archive manifest.json view (what classic `docker load` reads).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
     pub docker_platform: String,

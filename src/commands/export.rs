@@ -162,6 +162,109 @@ fn docker_entry(image: &ResolvedImage, platform: &Platform) -> Option<DockerEntr
     }
 }
 
+/// Keeps only the index entries whose platform matches `want` (and the attestations that
+/// point at a kept entry), writing a new index. Single-platform images must match.
+fn filter_platforms(img: &mut ResolvedImage, want: &[Platform]) -> Result<(), String> {
+    let Some(top) = img.manifests.last().cloned() else {
+        return Err("no manifest".into());
+    };
+    let parsed =
+        Manifest::parse(&top.bytes, &top.media_type, &top.digest).map_err(|e| e.to_string())?;
+    let children = match parsed {
+        Manifest::Image { .. } => {
+            let p = img
+                .locked
+                .platforms
+                .first()
+                .map(|p| p.platform.clone())
+                .unwrap_or_default();
+            if Platform::parse(&p).is_ok_and(|pp| want.iter().any(|w| pp.matches(w))) {
+                return Ok(());
+            }
+            return Err(format!(
+                "its only platform is {p}, which --platform does not select"
+            ));
+        }
+        Manifest::Index { manifests } => manifests,
+    };
+    let keep_platform: Vec<&Descriptor> = children
+        .iter()
+        .filter(|c| {
+            c.platform
+                .as_ref()
+                .is_some_and(|p| !p.is_unknown() && want.iter().any(|w| p.matches(w)))
+        })
+        .collect();
+    if keep_platform.is_empty() {
+        let have: Vec<String> = children
+            .iter()
+            .filter_map(|c| c.platform.as_ref().map(|p| p.to_string()))
+            .collect();
+        return Err(format!(
+            "none of its platforms ({}) is selected by --platform",
+            have.join(", ")
+        ));
+    }
+    let kept_digests: Vec<&Digest> = keep_platform.iter().map(|c| &c.digest).collect();
+    let keep = |c: &Descriptor| {
+        kept_digests.contains(&&c.digest)
+            || c.annotations
+                .get("vnd.docker.reference.digest")
+                .is_some_and(|d| kept_digests.iter().any(|k| k.as_str() == d))
+    };
+    let kept: Vec<Digest> = children
+        .iter()
+        .filter(|c| keep(c))
+        .map(|c| c.digest.clone())
+        .collect();
+    if kept.len() == children.len() {
+        return Ok(());
+    }
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&top.bytes).map_err(|e| e.to_string())?;
+    if let Some(list) = doc.get_mut("manifests").and_then(|m| m.as_array_mut()) {
+        list.retain(|e| {
+            e["digest"]
+                .as_str()
+                .is_some_and(|d| kept.iter().any(|k| k.as_str() == d))
+        });
+    }
+    let bytes = bytes::Bytes::from(serde_json::to_vec(&doc).map_err(|e| e.to_string())?);
+    let digest = Digest::sha256_of(&bytes);
+    let new_top = Arc::new(FetchedManifest {
+        bytes,
+        media_type: top.media_type.clone(),
+        digest: digest.clone(),
+    });
+    // Keep the kept children (and what they reference), then the new top.
+    let mut manifests: Vec<Arc<FetchedManifest>> = img
+        .manifests
+        .iter()
+        .filter(|m| kept.contains(&m.digest))
+        .cloned()
+        .collect();
+    let mut blobs = BTreeMap::new();
+    for m in &manifests {
+        if let Ok(p) = Manifest::parse(&m.bytes, &m.media_type, &m.digest) {
+            for b in p.blobs() {
+                blobs.insert(b.digest.clone(), b.size);
+            }
+        }
+    }
+    manifests.push(new_top.clone());
+    let mut objects = blobs.clone();
+    for m in &manifests {
+        objects.insert(m.digest.clone(), m.bytes.len() as u64);
+    }
+    img.locked.platforms.retain(|p| kept.contains(&p.digest));
+    img.locked.written_digest = Some(digest);
+    img.locked.total_size = objects.values().sum();
+    img.manifests = manifests;
+    img.blobs = blobs;
+    img.objects = objects;
+    Ok(())
+}
+
 /// Runs `ferry export`.
 pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::Result<Exit> {
     let docker_platform = Platform::parse(&args.docker_platform).context("--docker-platform")?;
@@ -230,6 +333,25 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
             }
         }
     }
+    if !args.platforms.is_empty() {
+        let want = args
+            .platforms
+            .iter()
+            .map(|p| Platform::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .context("--platform")?;
+        resolved.retain_mut(|img| match filter_platforms(img, &want) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::error!("{}: {why}", img.locked.name);
+                failed.push(Failure {
+                    name: img.locked.name.clone(),
+                    error: format!("{}: {why}", img.locked.name),
+                });
+                false
+            }
+        });
+    }
     if resolved.is_empty() {
         let detail = failed
             .iter()
@@ -278,10 +400,15 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
     let index_entries: Vec<(String, Descriptor)> = resolved
         .iter()
         .map(|r| {
+            // The top-level manifest actually in the bundle: upstream's, or the filtered index.
+            let size = r
+                .manifests
+                .last()
+                .map_or(r.locked.size, |m| m.bytes.len() as u64);
             let desc = Descriptor {
                 media_type: r.locked.media_type.clone(),
-                digest: r.locked.digest.clone(),
-                size: r.locked.size,
+                digest: r.locked.bundle_digest().clone(),
+                size,
                 platform: None,
                 annotations: BTreeMap::new(),
             };

@@ -355,7 +355,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         .map(|i| {
             let r = Reference::parse(&i.source)
                 .with_context(|| format!("images.lock entry {:?} has an invalid source", i.name))?;
-            Ok((i.name.clone(), r.with_digest(i.digest.clone())))
+            Ok((i.name.clone(), r.with_digest(i.bundle_digest().clone())))
         })
         .collect::<anyhow::Result<_>>()?;
 
@@ -370,7 +370,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
                 registry
                     .manifest_digest_for_push(t.repository(), &tag)
                     .await
-                    .map(|d| d.as_ref() == Some(&entry.digest))
+                    .map(|d| d.as_ref() == Some(entry.bundle_digest()))
             }
         });
         futures_util::future::join_all(checks)

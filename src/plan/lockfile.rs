@@ -114,6 +114,14 @@ pub enum LockError {
     },
 }
 
+impl LockedImage {
+    /// The top-level digest inside the bundle and the mirror: the written one when
+    /// `--platform` filtered the index, else the upstream one.
+    pub fn bundle_digest(&self) -> &Digest {
+        self.written_digest.as_ref().unwrap_or(&self.digest)
+    }
+}
+
 impl LockFile {
     /// A lock of `images` (sorted here), with the given unique total.
     pub fn new(mut images: Vec<LockedImage>, total_size: u64) -> LockFile {

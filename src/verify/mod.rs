@@ -92,6 +92,7 @@ pub async fn verify_image<S: Check>(
     at: &Reference,
     deep: bool,
 ) -> ImageReport {
+    let want = entry.bundle_digest();
     let mut report = ImageReport {
         name: entry.name.clone(),
         location: at.to_string(),
@@ -107,9 +108,9 @@ pub async fn verify_image<S: Check>(
             ));
             return report;
         }
-        Ok(Some(d)) if d != entry.digest => report.problems.push(Problem::new(
+        Ok(Some(d)) if &d != want => report.problems.push(Problem::new(
             Kind::TagMismatch,
-            format!("{at} points at {d}, the lock says {}", entry.digest),
+            format!("{at} points at {d}, the lock says {}", want),
         )),
         Ok(Some(_)) => {}
         Err(p) => {
@@ -117,17 +118,13 @@ pub async fn verify_image<S: Check>(
             return report;
         }
     }
-    let pinned = at.with_digest(entry.digest.clone());
-    let top = match store.manifest(&pinned, Some(&entry.digest)).await {
+    let pinned = at.with_digest(want.clone());
+    let top = match store.manifest(&pinned, Some(&want)).await {
         Ok(m) => m,
         Err(e) => {
             report.problems.push(Problem::new(
                 Kind::MissingImage,
-                format!(
-                    "manifest {} of {at}: {}",
-                    entry.digest,
-                    crate::error::flatten(&e)
-                ),
+                format!("manifest {} of {at}: {}", want, crate::error::flatten(&e)),
             ));
             return report;
         }
@@ -137,7 +134,7 @@ pub async fn verify_image<S: Check>(
             Kind::Inconsistent,
             format!(
                 "manifest {} is {} but the lock says {}",
-                entry.digest, top.media_type, entry.media_type
+                want, top.media_type, entry.media_type
             ),
         ));
     }
@@ -191,22 +188,17 @@ pub async fn verify_image<S: Check>(
         report.platforms = 1;
     }
     let locked: BTreeSet<&Digest> = entry.platforms.iter().map(|p| &p.digest).collect();
-    if entry.platforms.len() > 1
-        || entry
-            .platforms
-            .first()
-            .is_some_and(|p| p.digest != entry.digest)
-    {
+    if entry.platforms.len() > 1 || entry.platforms.first().is_some_and(|p| &p.digest != want) {
         // The lock's platforms must be the index's children.
         let parsed = store
-            .manifest(&pinned, Some(&entry.digest))
+            .manifest(&pinned, Some(&want))
             .await
             .ok()
             .and_then(|m| Manifest::parse(&m.bytes, &m.media_type, &m.digest).ok());
         if let Some(p) = parsed {
             let actual: BTreeSet<&Digest> = p.children().iter().map(|c| &c.digest).collect();
             for missing in locked.difference(&actual) {
-                report.problems.push(Problem::new(Kind::Inconsistent, format!("the lock lists platform manifest {missing}, which index {} does not reference", entry.digest)));
+                report.problems.push(Problem::new(Kind::Inconsistent, format!("the lock lists platform manifest {missing}, which index {} does not reference", want)));
             }
         }
     }

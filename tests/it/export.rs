@@ -495,3 +495,127 @@ fn unreachable_upstream_gives_a_clear_error_after_retries() {
     );
     assert!(!bundle.exists());
 }
+
+#[test]
+fn platform_filter_writes_a_new_index_recorded_in_the_lock() {
+    let images = fixtures_named(&[RKE_TOOLS, HYPERKUBE, PAUSE]);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &images, &[]);
+    let bundle = sandbox.work().join("arm64.tar");
+    let out = export(
+        &sandbox,
+        &reg,
+        &reg.url(),
+        &list,
+        &bundle,
+        &["--platform", "linux/arm64"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the amd64-only image is named: {stderr}"
+    );
+    assert!(
+        stderr.contains(PAUSE) && stderr.contains("linux/amd64"),
+        "{stderr}"
+    );
+    let entries = tar_entries(&bundle);
+    let lock: serde_json::Value =
+        serde_saphyr::from_str(std::str::from_utf8(&entries[2].1).expect("utf-8")).expect("lock");
+    let index: serde_json::Value = serde_json::from_slice(&entries[1].1).expect("index");
+    for name in [RKE_TOOLS, HYPERKUBE] {
+        let img = fixture(name);
+        let e = lock["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .find(|e| e["name"] == name)
+            .expect("entry");
+        assert_eq!(e["digest"], img.digest.as_str(), "upstream digest kept");
+        let written = e["written_digest"]
+            .as_str()
+            .expect("written digest")
+            .to_string();
+        assert_ne!(written, img.digest);
+        let plats: Vec<&str> = e["platforms"]
+            .as_array()
+            .expect("platforms")
+            .iter()
+            .map(|p| p["platform"].as_str().expect("p"))
+            .collect();
+        assert!(
+            plats.contains(&"linux/arm64")
+                && !plats.contains(&"linux/amd64")
+                && !plats.contains(&"windows/amd64"),
+            "{plats:?}"
+        );
+        let d = index["manifests"]
+            .as_array()
+            .expect("m")
+            .iter()
+            .find(|m| {
+                m["annotations"]["org.opencontainers.image.ref.name"]
+                    == format!("docker.io/{name}").as_str()
+            })
+            .expect("index entry");
+        assert_eq!(d["digest"], written.as_str());
+        assert_eq!(d["mediaType"], img.media_type.as_str());
+        // The written index is in the bundle and lists arm64 only.
+        let hex = written.trim_start_matches("sha256:");
+        let body = &entries
+            .iter()
+            .find(|(n, _)| n == &format!("blobs/sha256/{hex}"))
+            .expect("written index blob")
+            .1;
+        let parsed: serde_json::Value = serde_json::from_slice(body).expect("json");
+        assert!(
+            parsed["manifests"]
+                .as_array()
+                .expect("m")
+                .iter()
+                .all(|m| m["platform"]["architecture"] == "arm64"
+                    || m["platform"]["os"] == "unknown"),
+            "{parsed}"
+        );
+        // Child manifests are still byte-identical to upstream.
+        let arm = img.platform("linux/arm64").expect("arm64");
+        let child = &entries
+            .iter()
+            .find(|(n, _)| {
+                n == &format!("blobs/sha256/{}", arm.digest.trim_start_matches("sha256:"))
+            })
+            .expect("child")
+            .1;
+        assert_eq!(sha256_digest(child), arm.digest);
+    }
+    // Import and verify use the written digest.
+    let target = TestRegistry::start(Auth::None);
+    let out = sandbox
+        .ferry()
+        .arg("import")
+        .arg(&bundle)
+        .args(["--to", &target.host(), "--plain-http"])
+        .output()
+        .expect("import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sandbox
+        .ferry()
+        .arg("verify")
+        .arg(&bundle)
+        .args(["--to", &target.host(), "--plain-http"])
+        .output()
+        .expect("verify");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
