@@ -119,7 +119,7 @@ pub async fn verify_image<S: Check>(
         }
     }
     let pinned = at.with_digest(want.clone());
-    let top = match store.manifest(&pinned, Some(&want)).await {
+    let top = match store.manifest(&pinned, Some(want)).await {
         Ok(m) => m,
         Err(e) => {
             report.problems.push(Problem::new(
@@ -191,7 +191,7 @@ pub async fn verify_image<S: Check>(
     if entry.platforms.len() > 1 || entry.platforms.first().is_some_and(|p| &p.digest != want) {
         // The lock's platforms must be the index's children.
         let parsed = store
-            .manifest(&pinned, Some(&want))
+            .manifest(&pinned, Some(want))
             .await
             .ok()
             .and_then(|m| Manifest::parse(&m.bytes, &m.media_type, &m.digest).ok());
