@@ -82,6 +82,7 @@ struct ToRegistry<'a> {
     /// blob so that two repositories needing it do not both upload it.
     holders: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<Option<String>>>>>,
     mounted: AtomicU64,
+    mounted_bytes: AtomicU64,
 }
 
 impl ToRegistry<'_> {
@@ -148,6 +149,7 @@ impl Transfer for ToRegistry<'_> {
             {
                 Mount::Mounted => {
                     self.mounted.fetch_add(1, Ordering::Relaxed);
+                    self.mounted_bytes.fetch_add(size, Ordering::Relaxed);
                     progress(size);
                     return Ok(());
                 }
@@ -449,6 +451,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         chunk_size,
         holders: Mutex::new(HashMap::new()),
         mounted: AtomicU64::new(0),
+        mounted_bytes: AtomicU64::new(0),
     };
     let engine = Engine::new(&transfer, &reporter);
     let results = runtime.block_on(engine.copy_all(&work, jobs));
@@ -470,7 +473,10 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
     let seconds = started.elapsed().as_secs_f64();
     let mounted = transfer.mounted.load(Ordering::Relaxed);
     let moved = reporter.moved.load(Ordering::Relaxed);
-    let bytes_pushed = reporter.moved_bytes.load(Ordering::Relaxed);
+    let bytes_pushed = reporter
+        .moved_bytes
+        .load(Ordering::Relaxed)
+        .saturating_sub(transfer.mounted_bytes.load(Ordering::Relaxed));
     let summary = Summary {
         bundle: args.bundle.display().to_string(),
         target: target.prefix.to_string(),

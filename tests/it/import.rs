@@ -517,3 +517,92 @@ fn truncated_bundle_names_the_images_it_breaks_and_pushes_the_rest() {
     assert_eq!(v.status.code(), Some(1), "{report}");
     assert!(report.contains("truncated"), "{report}");
 }
+
+#[test]
+fn chunked_upload_and_ferry_env_credentials() {
+    let images = fixtures();
+    let reg = TestRegistry::start(Auth::Htpasswd);
+    let proxy = FaultProxy::start(&reg);
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .ferry()
+        .env("FERRY_USERNAME", USERNAME)
+        .env("FERRY_PASSWORD", PASSWORD)
+        .arg("import")
+        .arg(bundle())
+        .args([
+            "--to",
+            &proxy.host(),
+            "--plain-http",
+            "--chunk-size",
+            "2KiB",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let patches = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH" && r.kind == Kind::Upload)
+        .count();
+    let big_blobs = unique_blobs(&images)
+        .values()
+        .filter(|b| b.bytes.len() > 2048)
+        .count();
+    assert!(
+        patches > big_blobs,
+        "blobs larger than a chunk go in several PATCHes: {}",
+        proxy.counts_summary()
+    );
+    assert_pushed(&reg, "", &images);
+}
+
+#[test]
+fn broken_chunk_resumes_from_the_upload_status() {
+    let images = fixtures_named(&[ETCD]);
+    let reg = TestRegistry::start(Auth::None);
+    let proxy = FaultProxy::start(&reg);
+    // The second PATCH of the run fails; the upload continues from what the registry has.
+    proxy.inject(
+        Match::kind(Kind::Upload).method("PATCH"),
+        Fault::Status(503),
+        1,
+    );
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .ferry()
+        .arg("import")
+        .arg(bundle())
+        .args([
+            "--to",
+            &proxy.host(),
+            "--plain-http",
+            "--chunk-size",
+            "1KiB",
+            "-j",
+            "1",
+            "--json",
+        ])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let statuses = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.kind == Kind::Upload)
+        .count();
+    assert!(
+        statuses >= 1,
+        "the upload status was asked: {}",
+        proxy.counts_summary()
+    );
+    assert_pushed(&reg, "", &images);
+}

@@ -132,7 +132,10 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
         .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(opts.connect_timeout)
         .read_timeout(opts.stall_timeout)
-        .pool_max_idle_per_host(opts.per_host.max(1) * 2);
+        .pool_max_idle_per_host(opts.per_host.max(1) * 2)
+        // HTTP/2 (negotiated over TLS) multiplexes transfers on one connection; without an
+        // adaptive window its 64 KiB default stream window caps each transfer's speed.
+        .http2_adaptive_window(true);
     let mut certs = Vec::new();
     for path in &opts.ca_files {
         let pem = std::fs::read(path).map_err(|e| ClientError::CaFile {

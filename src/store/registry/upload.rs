@@ -45,10 +45,25 @@ fn with_digest(location: &Url, digest: &Digest) -> Url {
 }
 
 /// Parses an upload status `Range: 0-<end>` (no `bytes=`), returning the next offset.
+///
+/// CNCF distribution answers `0-0` both for an empty upload and for one holding one byte;
+/// reading it as "nothing yet" is the safe side: resending byte 0 of a one-byte upload gets a
+/// 416 and a fresh session, while skipping a byte would corrupt the blob.
 fn next_offset(resp: &Response) -> Option<u64> {
     let v = resp.headers().get(RANGE)?.to_str().ok()?;
-    let (_, end) = v.trim().trim_start_matches("bytes=").split_once('-')?;
-    end.parse::<u64>().ok().map(|e| e + 1)
+    parse_range_end(v)
+}
+
+fn parse_range_end(v: &str) -> Option<u64> {
+    let (start, end) = v.trim().trim_start_matches("bytes=").split_once('-')?;
+    let (start, end) = (
+        start.trim().parse::<u64>().ok()?,
+        end.trim().parse::<u64>().ok()?,
+    );
+    if start != 0 {
+        return None;
+    }
+    Some(if end == 0 { 0 } else { end + 1 })
 }
 
 impl Registry {
@@ -361,7 +376,7 @@ impl Registry {
                         || resp.status() == StatusCode::NO_CONTENT =>
                 {
                     location = self.location(&resp).unwrap_or(location);
-                    offset = next_offset(&resp).unwrap_or(end);
+                    offset = next_offset(&resp).filter(|o| *o > start).unwrap_or(end);
                     true
                 }
                 Ok(resp)
@@ -458,6 +473,19 @@ enum Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_status_ranges() {
+        assert_eq!(parse_range_end("0-1023"), Some(1024));
+        assert_eq!(
+            parse_range_end("0-0"),
+            Some(0),
+            "ambiguous: resend from the start"
+        );
+        assert_eq!(parse_range_end("bytes=0-9"), Some(10));
+        assert_eq!(parse_range_end("5-9"), None);
+        assert_eq!(parse_range_end("garbage"), None);
+    }
 
     #[test]
     fn digest_is_appended_to_the_location_query() {
