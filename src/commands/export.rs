@@ -457,10 +457,16 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
         .collect();
     if !copy_failures.is_empty() {
         let partial = format!("{}.partial", args.output.display());
+        // Every failed image, those that failed while resolving too.
+        let all: Vec<String> = failed
+            .iter()
+            .map(|f| f.error.clone())
+            .chain(copy_failures.iter().cloned())
+            .collect();
         anyhow::bail!(
             "the bundle is not finished: {} image(s) failed: {}; nothing was written to {} — the verified part is kept in {partial}, and running the same command again resumes from it",
-            copy_failures.len(),
-            copy_failures.join("; "),
+            all.len(),
+            all.join("; "),
             args.output.display()
         );
     }

@@ -81,6 +81,8 @@ struct ToRegistry<'a> {
     /// Which repository of the target already holds a blob (for mounts), and a lock per
     /// blob so that two repositories needing it do not both upload it.
     holders: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<Option<String>>>>>,
+    /// Every repository of this import whose image uses a blob (complete ones first).
+    users: HashMap<Digest, Vec<String>>,
     mounted: AtomicU64,
     mounted_bytes: AtomicU64,
 }
@@ -140,20 +142,30 @@ impl Transfer for ToRegistry<'_> {
         let h = self.holder(digest);
         let mut holder = h.lock().await;
         let mut session = None;
-        if let Some(from) = holder.clone().filter(|f| *f != repo) {
-            match self
-                .registry
-                .mount_blob(&repo, digest, &from)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                Mount::Mounted => {
+        // Mount from the repository that got the blob in this run, else from another
+        // repository of this import that uses it (an earlier, interrupted import may have
+        // put it there). A registry that does not have it there answers 202 with an upload
+        // session, which the upload then uses: a failed mount costs nothing.
+        let from = holder.clone().filter(|f| *f != repo).or_else(|| {
+            self.users
+                .get(digest)
+                .and_then(|u| u.iter().find(|r| **r != repo).cloned())
+        });
+        if let Some(from) = from {
+            match self.registry.mount_blob(&repo, digest, &from).await {
+                Ok(Mount::Mounted) => {
                     self.mounted.fetch_add(1, Ordering::Relaxed);
                     self.mounted_bytes.fetch_add(size, Ordering::Relaxed);
                     progress(size);
+                    *holder = Some(repo);
                     return Ok(());
                 }
-                Mount::Session(loc) => session = Some(loc),
+                Ok(Mount::Session(loc)) => session = Some(loc),
+                // Not allowed to read the other repository (e.g. another Harbor project):
+                // upload instead.
+                Err(e) => tracing::debug!(
+                    "mounting {digest} from {from} into {repo} failed ({e}); uploading it"
+                ),
             }
         }
         // Progress is counted per finished blob: the upload body must be a 'static stream.
@@ -421,6 +433,27 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         .collect();
     let mut failed = Vec::new();
     let mut work: Vec<(String, ResolvedImage)> = Vec::new();
+    // Which repositories of the target hold (or will hold) each blob: candidates to mount
+    // from. Images already complete there are read from the bundle too (locally, cheap).
+    let mut users: HashMap<Digest, Vec<String>> = HashMap::new();
+    let done: Vec<(String, Reference)> = inputs
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| **p)
+        .map(|(i, _)| i.clone())
+        .collect();
+    if !done.is_empty() && !todo.is_empty() {
+        for img in runtime
+            .block_on(Resolver::new(&source).resolve_all(&done, jobs * 2, &|_, _| {}))
+            .into_iter()
+            .flatten()
+        {
+            let repo = target.name_for(&img.reference).repository().to_string();
+            for d in img.blobs.keys() {
+                users.entry(d.clone()).or_default().push(repo.clone());
+            }
+        }
+    }
     if !todo.is_empty() {
         let resolved =
             runtime.block_on(Resolver::new(&source).resolve_all(&todo, jobs * 2, &|_, _| {}));
@@ -443,6 +476,12 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
             }
         }
     }
+    for (_, img) in &work {
+        let repo = target.name_for(&img.reference).repository().to_string();
+        for d in img.blobs.keys() {
+            users.entry(d.clone()).or_default().push(repo.clone());
+        }
+    }
     let reporter = BarReporter::new("importing", args.json);
     let transfer = ToRegistry {
         registry: registry.clone(),
@@ -450,6 +489,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         target: &target,
         chunk_size,
         holders: Mutex::new(HashMap::new()),
+        users,
         mounted: AtomicU64::new(0),
         mounted_bytes: AtomicU64::new(0),
     };

@@ -27,6 +27,8 @@ enum Cmd {
 enum WriterError {
     Io(std::io::Error),
     Verify(VerifyError),
+    /// The download ended (failed) before sending everything: not the writer's fault.
+    Stopped,
 }
 
 /// Parses `Content-Range: bytes START-END/TOTAL`, returning START.
@@ -101,10 +103,7 @@ fn run_writer<S: BlobSink>(
             }
         }
     }
-    io(
-        sink,
-        std::io::Error::other("the download stopped before the blob was complete"),
-    )
+    Err((sink, WriterError::Stopped))
 }
 
 impl Registry {
@@ -175,6 +174,14 @@ impl Registry {
             source: std::io::Error::other(e),
         })?;
         match (result, written) {
+            // The writer's own failure (a full disk, corrupt bytes) explains a stopped
+            // download better than the download's "the local writer failed".
+            (Err(_), Err((_, WriterError::Io(source)))) => Err(RegistryError::Io { what, source }),
+            (Err(_), Err((_, WriterError::Verify(source)))) => Err(RegistryError::Integrity {
+                registry: self.name.clone(),
+                what,
+                source,
+            }),
             (Err(e), _) => Err(e),
             (Ok(()), Ok(sink)) if send_result => Ok(sink),
             (Ok(()), Ok(_)) => Err(RegistryError::Io {
@@ -187,6 +194,10 @@ impl Registry {
                 source,
             }),
             (Ok(()), Err((_, WriterError::Io(source)))) => Err(RegistryError::Io { what, source }),
+            (Ok(()), Err((_, WriterError::Stopped))) => Err(RegistryError::Io {
+                what,
+                source: std::io::Error::other("the writer stopped before the blob was complete"),
+            }),
         }
     }
 

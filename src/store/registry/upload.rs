@@ -237,8 +237,17 @@ impl Registry {
                     self.cancel_upload(&location, &scopes).await;
                     return Err(e);
                 }
-                Err(Failure::Retry(detail)) => {
+                Err(Failure::Retry(detail, retry_after)) => {
                     self.cancel_upload(&location, &scopes).await;
+                    if let Some(ra) = retry_after
+                        && ra > self.opts.max_retry_after
+                    {
+                        return Err(RegistryError::RateLimited {
+                            registry: self.name.clone(),
+                            retry_after: Some(ra.as_secs()),
+                            errors: Vec::new(),
+                        });
+                    }
                     if attempt >= self.opts.attempts {
                         return Err(RegistryError::Connect {
                             registry: self.name.clone(),
@@ -247,7 +256,9 @@ impl Registry {
                             detail,
                         });
                     }
-                    let wait = delays.next().unwrap_or(self.opts.backoff);
+                    // Honour the registry's Retry-After when it asks for longer than our backoff.
+                    let backoff = delays.next().unwrap_or(self.opts.backoff);
+                    let wait = retry_after.map_or(backoff, |ra| ra.max(backoff));
                     tracing::info!(
                         "upload of {digest} to {repository} broke off ({detail}); starting again in {:.1} s",
                         wait.as_secs_f64()
@@ -285,7 +296,11 @@ impl Registry {
             return Ok(());
         }
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            return Err(Failure::Retry(format!("the registry answered {status}")));
+            let after = super::request::parse_retry_after(resp.headers());
+            return Err(Failure::Retry(
+                format!("the registry answered {status}"),
+                after,
+            ));
         }
         Err(Failure::Fatal(
             self.unexpected(resp, &Method::PUT, repository, "push to")
@@ -317,7 +332,7 @@ impl Registry {
         req.retry = false;
         match self.send(&req).await {
             Ok(resp) => self.finish_put(resp, repository, digest).await,
-            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail)),
+            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail, None)),
             Err(e) => Err(Failure::Fatal(e)),
         }
     }
@@ -395,17 +410,17 @@ impl Registry {
                 // Ask the registry how much it has, and continue from there.
                 stalls += 1;
                 if stalls > self.opts.attempts {
-                    return Err(Failure::Retry("chunked upload keeps failing".into()));
+                    return Err(Failure::Retry("chunked upload keeps failing".into(), None));
                 }
                 let status = self
                     .send(&Req::new(Method::GET, location.clone(), scopes))
                     .await
-                    .map_err(|e| Failure::Retry(e.to_string()))?;
+                    .map_err(|e| Failure::Retry(e.to_string(), None))?;
                 if status.status() != StatusCode::NO_CONTENT {
-                    return Err(Failure::Retry(format!(
-                        "upload status answered {}",
-                        status.status()
-                    )));
+                    return Err(Failure::Retry(
+                        format!("upload status answered {}", status.status()),
+                        None,
+                    ));
                 }
                 location = self.location(&status).unwrap_or(location);
                 offset = next_offset(&status).unwrap_or(0);
@@ -417,7 +432,7 @@ impl Registry {
         req.retry = false;
         match self.send(&req).await {
             Ok(resp) => self.finish_put(resp, repository, digest).await,
-            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail)),
+            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail, None)),
             Err(e) => Err(Failure::Fatal(e)),
         }
     }
@@ -466,7 +481,8 @@ impl Registry {
 }
 
 enum Failure {
-    Retry(String),
+    /// Start again with a new session, after at least the given `Retry-After`.
+    Retry(String, Option<std::time::Duration>),
     Fatal(RegistryError),
 }
 

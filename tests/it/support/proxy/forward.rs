@@ -231,6 +231,7 @@ impl Ctx {
                 fault: fault.as_ref().map(|f| format!("{f:?}")),
                 had_authorization: authorization.is_some(),
                 range: http::header(&headers, "range").map(str::to_string),
+                at: std::time::Instant::now(),
             });
             let req_framing = request_framing(&headers);
             let client_close = http::header(&headers, "connection")

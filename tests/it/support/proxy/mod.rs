@@ -170,6 +170,8 @@ pub struct ProxyRecord {
     pub had_authorization: bool,
     /// The `Range` header of the request, if any.
     pub range: Option<String>,
+    /// When the request head arrived (to measure waits between attempts).
+    pub at: std::time::Instant,
 }
 
 /// One request the CDN listener received.
