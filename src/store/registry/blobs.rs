@@ -320,9 +320,9 @@ impl Registry {
                 ),
             };
             if attempt >= self.opts.attempts {
-                return Err(RegistryError::Connect {
+                return Err(RegistryError::Transfer {
                     registry: self.name.clone(),
-                    url: what.into(),
+                    what: what.into(),
                     attempts: attempt,
                     detail,
                 });

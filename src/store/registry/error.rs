@@ -75,6 +75,20 @@ pub enum RegistryError {
         /// The transport error, flattened.
         detail: String,
     },
+    /// The registry answered, but a transfer kept breaking off (after retries).
+    #[error(
+        "the transfer of {what} with registry {registry} kept breaking off after {attempts} attempt(s): {detail}; re-run to resume, or raise --retries / --stall-timeout on a flaky link"
+    )]
+    Transfer {
+        /// Registry name.
+        registry: String,
+        /// What was being moved.
+        what: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        detail: String,
+    },
     /// TLS handshake or certificate failure.
     #[error(
         "TLS connection to registry {registry} at {url} failed: {detail}; if the registry uses a private CA pass it with --ca-file, or use --tls-verify=false for a test registry"

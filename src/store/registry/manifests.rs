@@ -117,9 +117,9 @@ impl Registry {
                     tokio::time::sleep(wait).await;
                 }
                 Err(BodyError::Broken(detail)) => {
-                    return Err(RegistryError::Connect {
+                    return Err(RegistryError::Transfer {
                         registry: self.name.clone(),
-                        url: what,
+                        what,
                         attempts: attempt,
                         detail,
                     });

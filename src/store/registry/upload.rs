@@ -249,9 +249,9 @@ impl Registry {
                         });
                     }
                     if attempt >= self.opts.attempts {
-                        return Err(RegistryError::Connect {
+                        return Err(RegistryError::Transfer {
                             registry: self.name.clone(),
-                            url: format!("upload of {digest} to {repository}"),
+                            what: format!("blob {digest} to {repository}"),
                             attempts: attempt,
                             detail,
                         });
