@@ -18,6 +18,11 @@ use super::request::{Req, flatten};
 use crate::oci::digest::{Digest, Verifier, VerifyError};
 use crate::store::BlobSink;
 
+/// Bytes gathered before one write to the sink.
+const WRITE_SIZE: usize = 512 * 1024;
+/// Network chunks in flight between a download and its writer (a few hundred KiB).
+const CHANNEL_CHUNKS: usize = 16;
+
 enum Cmd {
     Data(Bytes),
     Reset,
@@ -74,6 +79,9 @@ fn run_writer<S: BlobSink>(
         }
     };
     let _ = ready.send(have);
+    // Network chunks are small (a TLS record, ~16 KiB); writing each one is a syscall and a
+    // partial page. Gather them into large writes.
+    let mut pending: Vec<u8> = Vec::with_capacity(WRITE_SIZE);
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Data(b) => {
@@ -81,11 +89,16 @@ fn run_writer<S: BlobSink>(
                     sink.abort();
                     return Err((sink, WriterError::Verify(e)));
                 }
-                if let Err(e) = sink.append(&b) {
-                    return io(sink, e);
+                pending.extend_from_slice(&b);
+                if pending.len() >= WRITE_SIZE {
+                    if let Err(e) = sink.append(&pending) {
+                        return io(sink, e);
+                    }
+                    pending.clear();
                 }
             }
             Cmd::Reset => {
+                pending.clear();
                 if let Err(e) = sink.reset() {
                     return io(sink, e);
                 }
@@ -96,12 +109,21 @@ fn run_writer<S: BlobSink>(
                     sink.abort();
                     return Err((sink, WriterError::Verify(e)));
                 }
+                if !pending.is_empty()
+                    && let Err(e) = sink.append(&pending)
+                {
+                    return io(sink, e);
+                }
                 return match sink.commit() {
                     Ok(()) => Ok(sink),
                     Err(e) => io(sink, e),
                 };
             }
         }
+    }
+    // The download failed: keep what arrived (verified so far) for the next attempt's resume.
+    if !pending.is_empty() {
+        let _ = sink.append(&pending);
     }
     Err((sink, WriterError::Stopped))
 }
@@ -155,7 +177,7 @@ impl Registry {
         progress: &(dyn Fn(u64) + Sync),
     ) -> Result<S, RegistryError> {
         let what = format!("blob {digest} of {repository}");
-        let (tx, rx) = mpsc::channel::<Cmd>(4);
+        let (tx, rx) = mpsc::channel::<Cmd>(CHANNEL_CHUNKS);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let writer_digest = digest.clone();
         let writer = tokio::task::spawn_blocking(move || {
