@@ -1,0 +1,336 @@
+//! [`EcrCredentialSource`]: the [`CredentialSource`] that logs into ECR registries with AWS keys
+//! where the wrapped source has no login: one GetAuthorizationToken call per registry, on its
+//! own thread and runtime, the token cached until shortly before it expires and a failure
+//! remembered for the run.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use url::Url;
+
+use super::{
+    AwsKeys, EcrError, EcrRegistry, EcrToken, TOKEN_LIFETIME, endpoint_from_env,
+    get_authorization_token, parse_ecr_host,
+};
+use crate::error::flatten;
+use crate::store::registry::CredentialSource;
+use crate::store::registry::auth::Credentials;
+use crate::store::registry::error::redact;
+
+/// A cached token is replaced this long before it expires.
+const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the keys for a registry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyOrigin {
+    ClusterYml,
+    Environment,
+}
+
+impl KeyOrigin {
+    fn label(self) -> &'static str {
+        match self {
+            KeyOrigin::ClusterYml => "ECR GetAuthorizationToken (keys from cluster.yml)",
+            KeyOrigin::Environment => "ECR GetAuthorizationToken (keys from environment)",
+        }
+    }
+}
+
+/// The outcome of the last call for one registry.
+#[derive(Debug, Clone)]
+enum Cached {
+    /// A token, good until `renew_at`.
+    Token {
+        credentials: Credentials,
+        renew_at: SystemTime,
+    },
+    /// The call failed; not retried in this run (the warning was given once).
+    Failed,
+}
+
+/// A [`CredentialSource`] that logs into ECR registries with AWS keys.
+///
+/// For a registry name that [`parse_ecr_host`] accepts and for which the wrapped source has
+/// no credentials ([`Credentials::Anonymous`]), it takes the keys of the cluster.yml
+/// `ecr_credential_plugin` entry whose url has that host, else the keys in the environment,
+/// calls [`get_authorization_token`] (once per registry; the token is reused until 15 minutes
+/// before it expires) and answers `Basic AWS:<token>`. Every other name goes to the wrapped
+/// source unchanged. When the call fails it logs a warning naming the registry, the region
+/// and AWS's error, and answers anonymous, so the push then fails with an authentication
+/// error naming the registry.
+///
+/// [`CredentialSource::credentials`] is synchronous and runs inside ferry's tokio runtime.
+/// The call therefore runs on a dedicated std thread with its own current-thread runtime and
+/// its own HTTP client, and the caller waits for that thread (at most [`DEFAULT_TIMEOUT`]
+/// plus connection setup). Nothing that thread needs runs on the caller's runtime, so it
+/// cannot deadlock, whatever the caller's runtime is doing: all workers blocked, a
+/// current-thread runtime (where `block_in_place` would panic), or no runtime at all. The
+/// price is one blocked worker for the length of one call per registry and run, the same as
+/// a `docker-credential-*` helper in the chain it wraps.
+///
+/// [`DEFAULT_TIMEOUT`]: super::DEFAULT_TIMEOUT
+pub struct EcrCredentialSource {
+    inner: Arc<dyn CredentialSource>,
+    /// (lower-case `host[:port]` of the entry's url, keys), in cluster.yml order.
+    cluster: Vec<(String, AwsKeys)>,
+    env_keys: Option<AwsKeys>,
+    endpoint: Option<Url>,
+    root_certificates: Vec<reqwest::Certificate>,
+    cache: Mutex<HashMap<String, Arc<Mutex<Option<Cached>>>>>,
+}
+
+impl std::fmt::Debug for EcrCredentialSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cluster: Vec<&str> = self.cluster.iter().map(|(h, _)| h.as_str()).collect();
+        f.debug_struct("EcrCredentialSource")
+            .field("cluster", &cluster)
+            .field("env_keys", &self.env_keys.is_some())
+            .field("endpoint", &self.endpoint.as_ref().map(redact))
+            .finish_non_exhaustive()
+    }
+}
+
+impl EcrCredentialSource {
+    /// Wraps `inner`. `cluster_keys` are the cluster.yml `ecr_credential_plugin` entries as
+    /// `(url, keys)` (see [`AwsKeys::from_plugin`]); `env` reads `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN` (the fallback keys, [`AwsKeys::from_env`])
+    /// and the endpoint override ([`endpoint_from_env`]), once, here.
+    pub fn new(
+        inner: Arc<dyn CredentialSource>,
+        cluster_keys: Vec<(String, AwsKeys)>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> EcrCredentialSource {
+        let cluster = cluster_keys
+            .into_iter()
+            .filter_map(|(url, keys)| {
+                let host = host_of(&url);
+                if parse_ecr_host(&host).is_none() {
+                    tracing::warn!(
+                        "cluster.yml private registry {url:?} has ecr_credential_plugin keys but is not an ECR registry (<account>.dkr.ecr.<region>.amazonaws.com); ignoring them"
+                    );
+                    return None;
+                }
+                Some((host, keys))
+            })
+            .collect();
+        EcrCredentialSource {
+            inner,
+            cluster,
+            env_keys: AwsKeys::from_env(&env),
+            endpoint: endpoint_from_env(&env),
+            root_certificates: Vec::new(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Extra trusted CA certificates for the ECR API endpoint (a TLS-inspecting proxy, or an
+    /// `AWS_ENDPOINT_URL_ECR` with a private CA).
+    pub fn root_certificates(mut self, certificates: Vec<reqwest::Certificate>) -> Self {
+        self.root_certificates = certificates;
+        self
+    }
+
+    /// The keys for an ECR host and where they come from: a cluster.yml entry for exactly
+    /// this host wins (the first one, and a warning if others disagree), then the environment.
+    fn keys_for(&self, host: &str) -> Option<(AwsKeys, KeyOrigin)> {
+        let matching: Vec<&AwsKeys> = self
+            .cluster
+            .iter()
+            .filter(|(h, _)| h == host)
+            .map(|(_, k)| k)
+            .collect();
+        if let Some(first) = matching.first() {
+            if matching.iter().any(|k| k != first) {
+                tracing::warn!(
+                    "registry {host}: several cluster.yml ecr_credential_plugin entries with different keys; using the first"
+                );
+            }
+            return Some(((*first).clone(), KeyOrigin::ClusterYml));
+        }
+        self.env_keys.clone().map(|k| (k, KeyOrigin::Environment))
+    }
+
+    /// The ECR registry, its keys and their origin when this source (rather than the wrapped
+    /// one) answers for `registry`, given that the wrapped one answered `inner`.
+    fn plan(
+        &self,
+        registry: &str,
+        inner: &Credentials,
+    ) -> Option<(String, EcrRegistry, AwsKeys, KeyOrigin)> {
+        if *inner != Credentials::Anonymous {
+            return None;
+        }
+        let host = host_of(registry);
+        let ecr = parse_ecr_host(&host)?;
+        let Some((keys, origin)) = self.keys_for(&host) else {
+            tracing::debug!(
+                "registry {host}: ECR registry without keys (no cluster.yml ecr_credential_plugin keys, no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+            );
+            return None;
+        };
+        Some((host, ecr, keys, origin))
+    }
+
+    /// The cache slot of a registry host.
+    fn slot(&self, host: &str) -> Arc<Mutex<Option<Cached>>> {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.entry(host.to_string()).or_default().clone()
+    }
+
+    fn fetch(&self, ecr: &EcrRegistry, keys: &AwsKeys) -> Result<EcrToken, EcrError> {
+        let endpoint = match &self.endpoint {
+            Some(e) => e.clone(),
+            None => ecr.api_endpoint().ok_or_else(|| EcrError::Region {
+                region: ecr.region.clone(),
+            })?,
+        };
+        let shown = redact(&endpoint);
+        let region = ecr.region.clone();
+        let keys = keys.clone();
+        let certificates = self.root_certificates.clone();
+        let built = shown.clone();
+        run_detached(move || async move {
+            let mut builder = reqwest::Client::builder()
+                .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(CONNECT_TIMEOUT);
+            if !certificates.is_empty() {
+                builder = builder.tls_certs_merge(certificates);
+            }
+            let http = builder.build().map_err(|e| EcrError::Unreachable {
+                region: region.clone(),
+                endpoint: built,
+                detail: flatten(&e),
+            })?;
+            get_authorization_token(&http, &region, &keys, Some(&endpoint)).await
+        })
+        .unwrap_or_else(|detail| {
+            Err(EcrError::Unreachable {
+                region: ecr.region.clone(),
+                endpoint: shown,
+                detail,
+            })
+        })
+    }
+}
+
+/// `host[:port]`, lower case, of a registry name or cluster.yml url.
+fn host_of(url: &str) -> String {
+    let url = url.trim();
+    let rest = ["https://", "http://"]
+        .iter()
+        .find_map(|p| {
+            url.get(..p.len())
+                .filter(|s| s.eq_ignore_ascii_case(p))
+                .map(|_| &url[p.len()..])
+        })
+        .unwrap_or(url);
+    rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
+}
+
+/// Runs the future made by `make` on a new std thread with its own current-thread runtime and
+/// waits for it. `Err` when the thread or its runtime could not be started or it panicked.
+fn run_detached<T, F, Fut>(make: F) -> Result<T, String>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let handle = std::thread::Builder::new()
+        .name("ferry-ecr".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("cannot start a runtime for the ECR call: {e}"))?;
+            Ok(runtime.block_on(make()))
+        })
+        .map_err(|e| format!("cannot start a thread for the ECR call: {e}"))?;
+    handle
+        .join()
+        .map_err(|_| "the ECR call crashed".to_string())?
+}
+
+impl CredentialSource for EcrCredentialSource {
+    fn credentials(&self, registry: &str) -> Credentials {
+        let inner = self.inner.credentials(registry);
+        let Some((host, ecr, keys, origin)) = self.plan(registry, &inner) else {
+            return inner;
+        };
+        let cell = self.slot(&host);
+        // One call per registry at a time: concurrent callers wait for the first one's answer.
+        let mut slot = cell.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some(Cached::Failed) => return Credentials::Anonymous,
+            Some(Cached::Token {
+                credentials,
+                renew_at,
+            }) if SystemTime::now() < *renew_at => return credentials.clone(),
+            _ => {}
+        }
+        let started = SystemTime::now();
+        match self.fetch(&ecr, &keys) {
+            Ok(token) => {
+                let expires = match token.expires_at {
+                    Some(t) if t > started => t,
+                    Some(_) => {
+                        tracing::debug!(
+                            "registry {host}: the ECR token's expiresAt is in the past (clock skew?); assuming 12 h"
+                        );
+                        started + TOKEN_LIFETIME
+                    }
+                    None => started + TOKEN_LIFETIME,
+                };
+                let renew_at = expires
+                    .checked_sub(REFRESH_MARGIN)
+                    .filter(|t| *t > started)
+                    .unwrap_or(expires);
+                tracing::debug!(
+                    "registry {host}: ECR login token for region {} from {}",
+                    ecr.region,
+                    origin.label()
+                );
+                let credentials = Credentials::Basic {
+                    username: token.username,
+                    password: token.password,
+                };
+                *slot = Some(Cached::Token {
+                    credentials: credentials.clone(),
+                    renew_at,
+                });
+                credentials
+            }
+            Err(e) => {
+                let from = match origin {
+                    KeyOrigin::ClusterYml => "cluster.yml ecr_credential_plugin",
+                    KeyOrigin::Environment => "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+                };
+                tracing::warn!(
+                    "registry {host}: cannot log into ECR (region {}, keys from {from}): {e}; continuing without credentials, so requests to {host} will fail with an authentication error",
+                    ecr.region
+                );
+                *slot = Some(Cached::Failed);
+                Credentials::Anonymous
+            }
+        }
+    }
+
+    fn origin(&self, registry: &str) -> Option<String> {
+        let inner = self.inner.credentials(registry);
+        match self.plan(registry, &inner) {
+            Some((host, .., origin)) => {
+                let failed = matches!(
+                    *self.slot(&host).lock().unwrap_or_else(|p| p.into_inner()),
+                    Some(Cached::Failed)
+                );
+                if failed {
+                    self.inner.origin(registry)
+                } else {
+                    Some(origin.label().to_string())
+                }
+            }
+            None => self.inner.origin(registry),
+        }
+    }
+}
