@@ -436,3 +436,51 @@ fn corrupt_config_blob_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn expired_tokens_are_renewed_during_a_long_run() {
+    // Tokens live 1 s here; each manifest GET is delayed past that, so a run that reused its
+    // first token for everything would be using an expired one.
+    let reg = TestRegistry::builder(Auth::Token)
+        .token_expires_in(1)
+        .start();
+    let images = fixtures_named(&[HYPERKUBE]);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    proxy.inject(
+        Match::get(Kind::Manifest),
+        Fault::Delay(std::time::Duration::from_millis(1100)),
+        100,
+    );
+    let sandbox = Sandbox::new();
+    let list = list_file(&sandbox, &images);
+    let lock = sandbox.work().join("images.lock");
+    let out = sandbox
+        .ferry()
+        .args(["lock", "-j", "1", "--images"])
+        .arg(&list)
+        .args(["--upstream", &format!("docker.io={}", proxy.url())])
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_lock_matches(&read_lock(&lock), &images);
+    let scope = format!("repository:{}:pull", images[0].repository);
+    let asked = reg
+        .token_server()
+        .expect("token")
+        .requests()
+        .iter()
+        .filter(|r| r.scopes.contains(&scope))
+        .count();
+    // One manifest list and three children are fetched, each more than a token lifetime apart.
+    assert!(
+        asked >= 3,
+        "a fresh token was fetched as each one expired: {asked} token requests"
+    );
+}
