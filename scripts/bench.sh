@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Benchmark of `ferry export` (not a test): a large deterministic workload of RKE-named images
-# (examples/bench_env.rs) served by a local TLS + token-auth registry (CNCF distribution and the
-# integration-test token server), and in the same run, on the same images:
+# Benchmark of `ferry export` and `ferry import` (not a test): a large deterministic workload of
+# RKE-named images (examples/bench_env.rs) served by a local TLS + token-auth registry (CNCF
+# distribution and the integration-test token server), and in the same run, on the same images:
 #
 #   ferry_export   ferry export --images images.txt -o bundle.tar
 #   skopeo_copy    skopeo copy --all of each image into ONE OCI layout (rewrites Docker types)
@@ -10,6 +10,25 @@
 #                  written and fsynced (as ferry and skopeo do); optional phases curl_files
 #                  (no fsync) and curl_null (to /dev/null) show the write and network costs
 #   ferry_big      (BENCH_BIG=1) ferry export of an image with a 1 GiB layer: the RSS check
+#
+# and the import side, each run into a FRESH empty TLS + htpasswd registry (basic auth):
+#
+#   ferry_import        ferry import bundle.tar --to HOST --ca-file CA (credentials from a
+#                       DOCKER_CONFIG config.json); the bundle of ferry_export
+#   skopeo_import_oci   skopeo copy --all oci:LAYOUT:REF docker://HOST/REF, one process per image,
+#                       from skopeo_copy's OCI layout (pushes skopeo's rewritten digests)
+#   skopeo_import_sync  skopeo sync --all --preserve-digests --scoped --src dir --dest docker from
+#                       skopeo_sync's dir (regrouped by namespace: sync drops it otherwise)
+#   ferry_reimport      ferry import again into a registry that already holds everything
+#                       (BENCH_REIMPORT_RUNS times per run): the no-op
+#   skopeo_reimport     skopeo sync --src dir into that same full registry (the same digests:
+#                       skopeo's no-op in one process)
+#   skopeo_reimport_oci the skopeo copy loop from the OCI layout into a registry that already
+#                       holds what that loop pushes
+# An import phase whose source (bundle, OCI layout, sync dir) was not produced by its export
+# phase in this run produces it once, untimed. For every timed command the CPU seconds of the
+# registry process on the other end (the upstream for export, the target for import) are
+# measured too (/proc/PID/stat): on 2 CPUs the registry is often the bottleneck.
 #
 # Each timed run is cold: outputs and skopeo's blob-info cache are deleted and `sync` flushes
 # earlier writes first. The page cache is not dropped (not possible on these shared machines),
@@ -24,23 +43,26 @@
 # Environment:
 #   BENCH_DIR           work dir (default: bench-work/ in the repository; gitignored)
 #   BENCH_RUNS          timed runs per phase (default 3; --quick: 1); the median is reported
+#   BENCH_REIMPORT_RUNS timed no-op re-imports per run of the *_reimport phases (default 5)
 #   BENCH_BIG=1         also run ferry_big (generates one extra 1 GiB layer once)
 #   BENCH_BIG_GB        size of that layer in GiB (default 1)
-#   BENCH_PHASES        phases to run (default "ferry_export skopeo_copy skopeo_sync curl_floor";
-#                       also available: curl_files curl_null)
+#   BENCH_PHASES        phases to run (default "ferry_export skopeo_copy skopeo_sync curl_floor
+#                       ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport
+#                       skopeo_reimport skopeo_reimport_oci"; also available: curl_files
+#                       curl_null)
 #   BENCH_JOBS          ferry --jobs (default: ferry's own default)
 #   BENCH_CURL_PARALLEL parallel curl processes for the floor (default 8)
 #   BENCH_NO_BUILD=1    use the binaries already in target/release
 #
 # Output: a table on stdout and the same as JSON in $BENCH_DIR/results-<date>.json; the
 # workload in $BENCH_DIR/workload-{small,full}/ (kept, generated once), logs of every timed
-# command in $BENCH_DIR/run-<date>/logs/.
+# command in $BENCH_DIR/run-<date>/logs/ (untimed preparations: logs/prepare-*).
 #
-# Adding a phase (e.g. the import phases): write `phase_NAME RUN` that prepares a cold state,
-# calls `timed NAME RUN CMD…` (wall, CPU and peak RSS go to runs.tsv) and checks the result;
-# then add NAME to BENCH_PHASES (and, if it has a target, to `summarize`). A second registry
-# (e.g. a fresh TLS + htpasswd import target) comes from
-# `start_registry target tls-htpasswd --storage DIR`; its fields from `reg target url` etc.
+# Adding a phase: write `phase_NAME RUN` that prepares a cold state, calls `timed NAME RUN CMD…`
+# (wall, CPU, peak RSS and the registry's CPU go to runs.tsv) and checks the result; then add
+# NAME to BENCH_PHASES (and, if it has a target, to `summarize`). A fresh TLS + htpasswd
+# registry comes from `start_target NAME` (fields from `reg NAME url` etc., its process in
+# REG_PROC[NAME]); `stop_registry NAME` ends it and deletes its storage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -72,7 +94,8 @@ else
 fi
 BIG=${BENCH_BIG:-0}
 BIG_GB=${BENCH_BIG_GB:-1}
-PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor}
+PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci}
+REIMPORT_RUNS=${BENCH_REIMPORT_RUNS:-5}
 CURL_PARALLEL=${BENCH_CURL_PARALLEL:-8}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 
@@ -81,6 +104,11 @@ BENCH_ENV=$ROOT/target/release/examples/bench_env
 WORKLOAD=$BENCH_DIR/workload-$SCALE
 WORK=$BENCH_DIR/run-$STAMP # scratch of this run: outputs, logs, configs
 RUNS_TSV=$WORK/runs.tsv
+SRC=$WORK/src          # export outputs kept as import sources: bundle.tar, oci/, sync/
+BUNDLE=$SRC/bundle.tar # ferry's bundle
+OCI=$SRC/oci           # skopeo's OCI layout (skopeo_copy)
+SYNCDIR=$SRC/sync      # skopeo sync's dirs, as NAMESPACE/NAME:TAG
+CLK_TCK=$(getconf CLK_TCK)
 NOTES=()
 
 log() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -100,7 +128,7 @@ export NO_PROXY="127.0.0.1,localhost" no_proxy="127.0.0.1,localhost"
 ensure_tools() {
   local need=() pair
   # command:package; /usr/bin/time must be GNU time (for -v), not the shell keyword.
-  for pair in /usr/bin/time:time skopeo:skopeo curl:curl jq:jq docker-registry:docker-registry; do
+  for pair in /usr/bin/time:time skopeo:skopeo curl:curl jq:jq docker-registry:docker-registry htpasswd:apache2-utils; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
   done
   if ((${#need[@]})); then
@@ -150,8 +178,9 @@ cleanup() {
   for pid in "${SERVE_PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
-  # Outputs of an interrupted or failed phase can be gigabytes; the logs stay.
-  rm -rf "$WORK/out"
+  # Outputs of an interrupted or failed phase, import sources and target registries' storage
+  # can be gigabytes; the logs stay.
+  rm -rf "$WORK/out" "$SRC" "$WORK/targets"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -167,6 +196,7 @@ start_registry() {
     >"$WORK/logs/registry-$name.out" 2>"$WORK/logs/registry-$name.err" &
   local pid=$!
   SERVE_PIDS+=("$pid")
+  SERVE_PID[$name]=$pid
   local i
   for i in $(seq 1 300); do
     [ -s "$info" ] && break
@@ -174,9 +204,55 @@ start_registry() {
     sleep 0.1
   done
   [ -s "$info" ] || die "registry $name not ready after 30 s"
-  log "registry $name ($auth): $(reg "$name" url)"
+  REG_PROC[$name]=$(registry_process "$pid")
+  log "registry $name ($auth): $(reg "$name" url), docker-registry pid ${REG_PROC[$name]}"
 }
 reg() { jq -r --arg f "$2" '.[$f] // empty' "$WORK/registry-$1.json"; }
+declare -A SERVE_PID=() REG_PROC=()
+
+# registry_process SERVE_PID: the docker-registry child of a `bench_env serve` (whose CPU time
+# is measured around each timed command); empty if not found.
+registry_process() {
+  local c
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    if [ "$(cat /proc/"$c"/comm 2>/dev/null)" = docker-registry ]; then
+      echo "$c"
+      return
+    fi
+  done
+}
+
+# stop_registry NAME: ends the registry (bench_env stops docker-registry and removes its temp
+# dir) and deletes its storage if it is an import target under $WORK/targets.
+stop_registry() {
+  local name=$1 pid=${SERVE_PID[$1]} p keep=()
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${SERVE_PIDS[@]}"; do
+    [ "$p" = "$pid" ] || keep+=("$p")
+  done
+  SERVE_PIDS=("${keep[@]}")
+  unset "SERVE_PID[$name]" "REG_PROC[$name]"
+  rm -rf "${WORK:?}/targets/$name"
+}
+
+# start_target NAME: a fresh, empty TLS + htpasswd registry as an import target, with a
+# DOCKER_CONFIG dir for ferry ($WORK/docker-NAME, `auths` keyed by its HOST) and the skopeo
+# credentials in TARGET_CREDS[NAME].
+declare -A TARGET_CREDS=()
+start_target() {
+  local name=$1 storage=$WORK/targets/$1
+  rm -rf "$storage" && mkdir -p "$storage"
+  start_registry "$name" tls-htpasswd --storage "$storage"
+  [ -n "${REG_PROC[$name]}" ] || die "no docker-registry process under registry $name"
+  local user pass
+  user=$(reg "$name" username)
+  pass=$(reg "$name" password)
+  TARGET_CREDS[$name]="$user:$pass"
+  mkdir -p "$WORK/docker-$name"
+  jq -n --arg h "$(reg "$name" host)" --arg a "$(printf '%s:%s' "$user" "$pass" | base64 -w0)" \
+    '{auths: {($h): {auth: $a}}}' >"$WORK/docker-$name/config.json"
+}
 
 # Client configuration for the upstream registry: ferry reads DOCKER_CONFIG/config.json,
 # skopeo gets --src-creds / a sync YAML, curl a bearer token. All use the user and password.
@@ -219,29 +295,62 @@ clear_skopeo_cache() {
     "${XDG_DATA_HOME:-$HOME/.local/share}/containers/cache/blob-info-cache-v1.boltdb" 2>/dev/null || true
 }
 
-# timed PHASE RUN CMD…: runs CMD under GNU time; appends PHASE RUN WALL_S RSS_KIB CPU_S to
-# runs.tsv. Stdout goes to logs/PHASE-RUN.out, stderr to .err. Writes of earlier phases are
-# flushed first so they do not land in this timing. A failing command ends the benchmark.
+# proc_ticks PID: user + system CPU time of a process in clock ticks (0 if it is gone).
+proc_ticks() {
+  awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/"$1"/stat 2>/dev/null || echo 0
+}
+
+# timed PHASE RUN CMD…: runs CMD under GNU time; appends PHASE RUN WALL_S RSS_KIB CPU_S
+# REG_CPU_S to runs.tsv. REG_CPU_S is the CPU time the registry process TIMED_REG_PID (default:
+# the upstream's) used meanwhile. Stdout goes to logs/PHASE-RUN.out, stderr to .err. Writes of
+# earlier phases are flushed first so they do not land in this timing. A failing command ends
+# the benchmark.
 timed() {
   local phase=$1 run=$2
   shift 2
   local base=$WORK/logs/$phase-$run
+  local regpid=${TIMED_REG_PID:-${REG_PROC[upstream]:-}}
   sync
-  local t0 t1 rc=0
+  local t0 t1 rc=0 r0=0 r1=0
+  [ -n "$regpid" ] && r0=$(proc_ticks "$regpid")
   t0=$(date +%s%N)
   /usr/bin/time -v -o "$base.time" "$@" >"$base.out" 2>"$base.err" || rc=$?
   t1=$(date +%s%N)
+  [ -n "$regpid" ] && r1=$(proc_ticks "$regpid")
   if [ "$rc" -ne 0 ]; then
     log "$phase run $run FAILED (exit $rc); last lines of $base.err:"
     tail -n 20 "$base.err" >&2
     exit 1
   fi
-  local wall rss cpu
+  local wall rss cpu regcpu=""
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
   rss=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$base.time")
   cpu=$(awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "%.2f", u + s }' "$base.time")
-  printf '%s\t%s\t%s\t%s\t%s\n' "$phase" "$run" "$wall" "$rss" "$cpu" >>"$RUNS_TSV"
-  log "$(printf '%-13s run %d: %7.2f s  %6.1f MiB peak RSS  %6.2f s CPU' "$phase" "$run" "$wall" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$cpu")"
+  [ -n "$regpid" ] && regcpu=$(awk -v a="$r0" -v b="$r1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$phase" "$run" "$wall" "$rss" "$cpu" "$regcpu" >>"$RUNS_TSV"
+  log "$(printf '%-19s run %2d: %7.2f s  %6.1f MiB peak RSS  %6.2f s CPU  %6s s registry CPU' "$phase" "$run" "$wall" "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" "$cpu" "${regcpu:--}")"
+}
+
+# untimed NAME CMD…: a preparation (an import source, a full registry), not measured; logs in
+# logs/prepare-NAME.{out,err}. A failing command ends the benchmark.
+untimed() {
+  local name=$1
+  shift
+  local base=$WORK/logs/prepare-$name
+  log "preparing $name (untimed)"
+  "$@" >"$base.out" 2>"$base.err" || {
+    log "preparing $name FAILED; last lines of $base.err:"
+    tail -n 20 "$base.err" >&2
+    exit 1
+  }
+}
+
+selected() {
+  local p
+  for p in $PHASES; do
+    [ "$p" = "$1" ] && return 0
+  done
+  return 1
 }
 
 # extra PHASE KEY VALUE: a fact about a phase for the JSON (bytes written, digests changed…).
@@ -249,18 +358,126 @@ extra() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$WORK/extra.tsv"; }
 
 # ---- phases --------------------------------------------------------------------------------
 
+# Command builders: set CMD to the command line of a tool run, shared by a timed phase and the
+# untimed preparation of the same output as an import source.
+
+ferry_jobs() { [ -n "${BENCH_JOBS:-}" ] && echo "--jobs $BENCH_JOBS" || true; }
+
+# cmd_ferry_export TAR
+cmd_ferry_export() {
+  # shellcheck disable=SC2207
+  local jobs=($(ferry_jobs))
+  CMD=(env DOCKER_CONFIG="$WORK/docker"
+    "$FERRY" export --images "$IMAGES_TXT" --upstream "docker.io=$UP_URL" --ca-file "$UP_CA"
+    "${jobs[@]}" -o "$1" --json)
+}
+
+# cmd_skopeo_copy LAYOUT: one process per image (what a user's loop does); all into one layout.
+cmd_skopeo_copy() {
+  CMD=(bash -c '
+    set -euo pipefail
+    out=$1 host=$2 certs=$3 creds=$4 list=$5
+    shift 5
+    while read -r ref; do
+      [ -n "$ref" ] || continue
+      "$@" copy --all --src-cert-dir "$certs" --src-creds "$creds" "docker://$host/$ref" "oci:$out:$ref"
+    done <"$list"' _ "$1" "$UP_HOST" "$UP_CERT_DIR" "$UP_USER:$UP_PASS" "$IMAGES_TXT" "${SKOPEO[@]}")
+}
+
+# cmd_skopeo_sync DIR
+cmd_skopeo_sync() {
+  CMD=("${SKOPEO[@]}" sync --all --preserve-digests --src yaml --dest dir "$WORK/sync.yaml" "$1")
+}
+
+# cmd_ferry_import TARGET: the bundle into registry TARGET (credentials from its config.json).
+cmd_ferry_import() {
+  # shellcheck disable=SC2207
+  local jobs=($(ferry_jobs))
+  CMD=(env DOCKER_CONFIG="$WORK/docker-$1"
+    "$FERRY" import "$BUNDLE" --to "$(reg "$1" host)" --ca-file "$(reg "$1" ca_file)"
+    "${jobs[@]}" --json)
+}
+
+# cmd_skopeo_import_oci TARGET: every image of the OCI layout, one process per image.
+cmd_skopeo_import_oci() {
+  CMD=(bash -c '
+    set -euo pipefail
+    oci=$1 host=$2 certs=$3 creds=$4 list=$5
+    shift 5
+    while read -r ref; do
+      [ -n "$ref" ] || continue
+      "$@" copy --all --dest-cert-dir "$certs" --dest-creds "$creds" "oci:$oci:$ref" "docker://$host/$ref"
+    done <"$list"' _ "$OCI" "$(reg "$1" host)" "$(reg "$1" cert_dir)" "${TARGET_CREDS[$1]}" \
+    "$IMAGES_TXT" "${SKOPEO[@]}")
+}
+
+# cmd_skopeo_import_sync TARGET: the sync dirs, NAMESPACE/NAME:TAG, to HOST/NAMESPACE/NAME:TAG
+# (--scoped keeps the path below the source dir; without it only NAME:TAG would be kept).
+cmd_skopeo_import_sync() {
+  CMD=("${SKOPEO[@]}" sync --all --preserve-digests --scoped --src dir --dest docker
+    --dest-cert-dir "$(reg "$1" cert_dir)" --dest-creds "${TARGET_CREDS[$1]}" "$SYNCDIR" "$(reg "$1" host)")
+}
+
+# ---- import sources ------------------------------------------------------------------------
+
+needs_bundle() { selected ferry_import || selected ferry_reimport; }
+needs_oci() { selected skopeo_import_oci || selected skopeo_reimport_oci; }
+needs_syncdir() { selected skopeo_import_sync || selected skopeo_reimport; }
+
+# nest_sync_dir FLAT: skopeo sync (without --scoped) writes FLAT/NAME:TAG, dropping the
+# namespace (rancher/, noiro/); move each image to $SYNCDIR/NAMESPACE/NAME:TAG so that
+# `sync --scoped --src dir` pushes it under its full name.
+nest_sync_dir() {
+  local flat=$1 ref repo tag
+  rm -rf "$SYNCDIR" && mkdir -p "$SYNCDIR"
+  while read -r ref; do
+    [ -n "$ref" ] || continue
+    repo=${ref%:*} tag=${ref##*:}
+    mkdir -p "$SYNCDIR/$(dirname "$repo")"
+    [ -f "$flat/${repo##*/}:$tag/manifest.json" ] || die "skopeo sync wrote no $flat/${repo##*/}:$tag"
+    mv "$flat/${repo##*/}:$tag" "$SYNCDIR/$repo:$tag"
+  done <"$IMAGES_TXT"
+  rm -rf "$flat"
+}
+
+ensure_bundle() {
+  [ -s "$BUNDLE" ] && return
+  mkdir -p "$SRC"
+  cmd_ferry_export "$BUNDLE"
+  untimed bundle "${CMD[@]}"
+}
+ensure_oci() {
+  [ -f "$OCI/index.json" ] && return
+  mkdir -p "$SRC"
+  rm -rf "$OCI"
+  clear_skopeo_cache
+  cmd_skopeo_copy "$OCI"
+  untimed oci-layout "${CMD[@]}"
+}
+ensure_syncdir() {
+  [ -d "$SYNCDIR" ] && return
+  local flat=$WORK/out/skopeo-dir-prepare
+  rm -rf "$flat" && mkdir -p "$flat"
+  clear_skopeo_cache
+  cmd_skopeo_sync "$flat"
+  untimed sync-dir "${CMD[@]}"
+  nest_sync_dir "$flat"
+}
+
+# ---- export phases -------------------------------------------------------------------------
+
 phase_ferry_export() {
   local run=$1 out=$WORK/out/ferry
   rm -rf "$out" && mkdir -p "$out"
-  local jobs=()
-  [ -n "${BENCH_JOBS:-}" ] && jobs=(--jobs "$BENCH_JOBS")
-  timed ferry_export "$run" env DOCKER_CONFIG="$WORK/docker" \
-    "$FERRY" export --images "$IMAGES_TXT" --upstream "docker.io=$UP_URL" --ca-file "$UP_CA" \
-    "${jobs[@]}" -o "$out/bundle.tar" --json
+  cmd_ferry_export "$out/bundle.tar"
+  timed ferry_export "$run" "${CMD[@]}"
   local s=$WORK/logs/ferry_export-$run.out
   [ "$(jq .exported "$s")" = "$N_IMAGES" ] && [ "$(jq '.failed | length' "$s")" = 0 ] ||
     die "ferry exported $(jq .exported "$s") of $N_IMAGES images"
   extra ferry_export bytes_written "$(stat -c %s "$out/bundle.tar")"
+  if needs_bundle; then
+    mkdir -p "$SRC" && mv "$out/bundle.tar" "$BUNDLE"
+  fi
   rm -rf "$out"
 }
 
@@ -268,38 +485,42 @@ phase_skopeo_copy() {
   local run=$1 out=$WORK/out/skopeo-oci
   rm -rf "$out" && mkdir -p "$(dirname "$out")"
   clear_skopeo_cache
-  # One process per image (what a user's loop does); all into the same layout.
-  timed skopeo_copy "$run" bash -c '
-    set -euo pipefail
-    out=$1 host=$2 certs=$3 creds=$4 list=$5
-    shift 5
-    while read -r ref; do
-      [ -n "$ref" ] || continue
-      "$@" copy --all --src-cert-dir "$certs" --src-creds "$creds" "docker://$host/$ref" "oci:$out:$ref"
-    done <"$list"' _ "$out" "$UP_HOST" "$UP_CERT_DIR" "$UP_USER:$UP_PASS" "$IMAGES_TXT" "${SKOPEO[@]}"
+  cmd_skopeo_copy "$out"
+  timed skopeo_copy "$run" "${CMD[@]}"
   extra skopeo_copy bytes_written "$(du -sb "$out" | cut -f1)"
-  # How many top-level digests skopeo changed (Docker types rewritten to OCI).
+  extra skopeo_copy digests_changed "$(digests_changed_oci "$out")"
+  if needs_oci; then
+    mkdir -p "$SRC" && rm -rf "$OCI" && mv "$out" "$OCI"
+  fi
+  rm -rf "$out"
+}
+
+# digests_changed_oci LAYOUT: how many top-level digests skopeo changed (Docker types
+# rewritten to OCI) in the layout's index against the workload.
+digests_changed_oci() {
   local changed=0 ref repo tag want got
   while read -r ref; do
     repo=${ref%:*} tag=${ref##*:}
     want=$(cat "$WORKLOAD/storage/docker/registry/v2/repositories/$repo/_manifests/tags/$tag/current/link")
-    got=$(jq -r --arg r "$ref" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest' "$out/index.json")
+    got=$(jq -r --arg r "$ref" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest' "$1/index.json")
     [ "$want" = "$got" ] || changed=$((changed + 1))
   done <"$IMAGES_TXT"
-  extra skopeo_copy digests_changed "$changed"
-  rm -rf "$out"
+  echo "$changed"
 }
 
 phase_skopeo_sync() {
   local run=$1 out=$WORK/out/skopeo-dir
   rm -rf "$out" && mkdir -p "$out"
   clear_skopeo_cache
-  timed skopeo_sync "$run" "${SKOPEO[@]}" sync --all --preserve-digests --src yaml --dest dir \
-    "$WORK/sync.yaml" "$out"
+  cmd_skopeo_sync "$out"
+  timed skopeo_sync "$run" "${CMD[@]}"
   local n
   n=$(find "$out" -mindepth 1 -maxdepth 1 -type d | wc -l)
   [ "$n" = "$N_IMAGES" ] || die "skopeo sync wrote $n of $N_IMAGES images"
   extra skopeo_sync bytes_written "$(du -sb "$out" | cut -f1)"
+  if needs_syncdir; then
+    nest_sync_dir "$out"
+  fi
   rm -rf "$out"
 }
 
@@ -375,6 +596,149 @@ phase_ferry_big() {
   rm -rf "$out"
 }
 
+# ---- import phases -------------------------------------------------------------------------
+
+# check_target NAME MODE PHASE [nobytes]: every image of the workload is tagged in registry NAME's storage;
+# MODE exact: with the workload's digest (digest-preserving tools); any: with any digest (the
+# number that differ goes to the JSON as digests_changed). Also records the bytes stored.
+check_target() {
+  local name=$1 mode=$2 phase=$3 storage=$WORK/targets/$1 ref repo tag link want changed=0
+  while read -r ref; do
+    [ -n "$ref" ] || continue
+    repo=${ref%:*} tag=${ref##*:}
+    link=$storage/docker/registry/v2/repositories/$repo/_manifests/tags/$tag/current/link
+    [ -s "$link" ] || die "$phase: $ref is not in the target registry $name"
+    want=$(cat "$WORKLOAD/storage/docker/registry/v2/repositories/$repo/_manifests/tags/$tag/current/link")
+    if [ "$(cat "$link")" != "$want" ]; then
+      [ "$mode" = any ] || die "$phase: $ref has digest $(cat "$link") in $name, the workload $want"
+      changed=$((changed + 1))
+    fi
+  done <"$IMAGES_TXT"
+  [ "$mode" = any ] && extra "$phase" digests_changed "$changed"
+  [ "${4:-}" = nobytes ] || extra "$phase" bytes_written "$(du -sb "$storage/docker/registry/v2/blobs" | cut -f1)"
+  return 0
+}
+
+# check_ferry_import PHASE RUN: ferry's JSON summary says every image is there, none failed;
+# for a re-import also that nothing was pushed.
+check_ferry_import() {
+  local s=$WORK/logs/$1-$2.out
+  [ "$(jq '.failed | length' "$s")" = 0 ] || die "$1: ferry import failed: $(jq -c .failed "$s")"
+  [ "$(jq '.pushed + .already_present' "$s")" = "$N_IMAGES" ] ||
+    die "$1: ferry import pushed $(jq .pushed "$s"), found $(jq .already_present "$s") of $N_IMAGES images"
+  if [ "$1" = ferry_reimport ]; then
+    [ "$(jq '.pushed + .blobs_pushed + .blobs_mounted' "$s")" = 0 ] ||
+      die "$1: not a no-op: $(jq -c '{pushed, blobs_pushed, blobs_mounted}' "$s")"
+  fi
+}
+
+# The registries the re-import phases run against, once filled (by the first import run of the
+# matching tool, kept running, or by an untimed preparation): FULL_FERRY holds what ferry
+# pushes (the workload's digests, which skopeo sync --preserve-digests pushes too),
+# FULL_OCI what the skopeo copy loop from the OCI layout pushes.
+FULL_FERRY=""
+FULL_OCI=""
+
+phase_ferry_import() {
+  local run=$1 name=ferry-import-$1
+  ensure_bundle
+  start_target "$name"
+  cmd_ferry_import "$name"
+  TIMED_REG_PID=${REG_PROC[$name]} timed ferry_import "$run" "${CMD[@]}"
+  check_ferry_import ferry_import "$run"
+  check_target "$name" exact ferry_import
+  if [ -z "$FULL_FERRY" ] && { selected ferry_reimport || selected skopeo_reimport; }; then
+    FULL_FERRY=$name
+  else
+    stop_registry "$name"
+  fi
+}
+
+phase_skopeo_import_oci() {
+  local run=$1 name=skopeo-import-oci-$1
+  ensure_oci
+  start_target "$name"
+  clear_skopeo_cache
+  cmd_skopeo_import_oci "$name"
+  TIMED_REG_PID=${REG_PROC[$name]} timed skopeo_import_oci "$run" "${CMD[@]}"
+  check_target "$name" any skopeo_import_oci
+  if [ -z "$FULL_OCI" ] && selected skopeo_reimport_oci; then
+    FULL_OCI=$name
+  else
+    stop_registry "$name"
+  fi
+}
+
+phase_skopeo_import_sync() {
+  local run=$1 name=skopeo-import-sync-$1
+  ensure_syncdir
+  start_target "$name"
+  clear_skopeo_cache
+  cmd_skopeo_import_sync "$name"
+  TIMED_REG_PID=${REG_PROC[$name]} timed skopeo_import_sync "$run" "${CMD[@]}"
+  check_target "$name" exact skopeo_import_sync
+  stop_registry "$name"
+}
+
+ensure_full_ferry() {
+  [ -n "$FULL_FERRY" ] && return
+  ensure_bundle
+  FULL_FERRY=full-ferry
+  start_target "$FULL_FERRY"
+  cmd_ferry_import "$FULL_FERRY"
+  untimed "$FULL_FERRY" "${CMD[@]}"
+  check_target "$FULL_FERRY" exact prepare nobytes
+}
+
+ensure_full_oci() {
+  [ -n "$FULL_OCI" ] && return
+  ensure_oci
+  FULL_OCI=full-oci
+  start_target "$FULL_OCI"
+  clear_skopeo_cache
+  cmd_skopeo_import_oci "$FULL_OCI"
+  untimed "$FULL_OCI" "${CMD[@]}"
+}
+
+# The no-op: ferry import into the registry that holds everything, REIMPORT_RUNS times.
+phase_ferry_reimport() {
+  local run=$1 k n
+  ensure_full_ferry
+  cmd_ferry_import "$FULL_FERRY"
+  for k in $(seq 1 "$REIMPORT_RUNS"); do
+    n=$(((run - 1) * REIMPORT_RUNS + k))
+    TIMED_REG_PID=${REG_PROC[$FULL_FERRY]} timed ferry_reimport "$n" "${CMD[@]}"
+    check_ferry_import ferry_reimport "$n"
+  done
+}
+
+# skopeo's no-op, one process: sync --src dir into the same full registry (same digests).
+phase_skopeo_reimport() {
+  local run=$1 k n
+  ensure_syncdir
+  ensure_full_ferry
+  cmd_skopeo_import_sync "$FULL_FERRY"
+  for k in $(seq 1 "$REIMPORT_RUNS"); do
+    n=$(((run - 1) * REIMPORT_RUNS + k))
+    clear_skopeo_cache
+    TIMED_REG_PID=${REG_PROC[$FULL_FERRY]} timed skopeo_reimport "$n" "${CMD[@]}"
+  done
+  # Still the workload's digests (ferry's later re-imports stay no-ops).
+  check_target "$FULL_FERRY" exact skopeo_reimport nobytes
+}
+
+# skopeo's no-op, the copy loop from the OCI layout, into a registry holding what it pushes.
+phase_skopeo_reimport_oci() {
+  local run=$1 k n
+  ensure_full_oci
+  cmd_skopeo_import_oci "$FULL_OCI"
+  for k in $(seq 1 "$REIMPORT_RUNS"); do
+    n=$(((run - 1) * REIMPORT_RUNS + k))
+    clear_skopeo_cache
+    TIMED_REG_PID=${REG_PROC[$FULL_OCI]} timed skopeo_reimport_oci "$n" "${CMD[@]}"
+  done
+}
+
 # ---- report --------------------------------------------------------------------------------
 
 summarize() {
@@ -394,6 +758,7 @@ summarize() {
     --arg cpu "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
     --argjson ncpu "$(nproc)" \
     --arg kernel "$(uname -r)" \
+    --argjson reimport_runs "$REIMPORT_RUNS" \
     --argjson curl_parallel "$CURL_PARALLEL" '
     def median: sort | if length == 0 then null
       elif length % 2 == 1 then .[length / 2 | floor]
@@ -402,41 +767,57 @@ summarize() {
     def rows($s): $s | split("\n") | map(select(length > 0) | split("\t"));
     ($workload[0]) as $w
     | (rows($runs) | map({phase: .[0], run: (.[1] | tonumber), wall_s: (.[2] | tonumber),
-        rss_kib: (.[3] | tonumber), cpu_s: (.[4] | tonumber)})) as $r
+        rss_kib: (.[3] | tonumber), cpu_s: (.[4] | tonumber),
+        registry_cpu_s: (if (.[5] // "") == "" then null else (.[5] | tonumber) end)})) as $r
     | (rows($extra) | map({phase: .[0], key: .[1], value: (.[2] | tonumber)})) as $x
     | ($r | map(.phase) | unique) as $names
     | ($names | map(. as $p
         | ($r | map(select(.phase == $p))) as $pr
         | (if $p == "ferry_big" then $w.big.unique_bytes else $w.unique_bytes end) as $bytes
         | ($pr | map(.wall_s) | median) as $med
+        | ($p | test("reimport")) as $noop
         | {key: $p, value: ({
             runs: ($pr | map(del(.phase))),
             median_wall_s: $med,
-            mb_per_s: ($bytes / 1e6 / $med | r2),
+            mb_per_s: (if $noop then null else ($bytes / 1e6 / $med | r2) end),
             peak_rss_mib: ($pr | map(.rss_kib) | max / 1024 | r2),
             median_cpu_s: ($pr | map(.cpu_s) | median),
-            unique_bytes: $bytes}
+            median_registry_cpu_s: ($pr | map(.registry_cpu_s | select(. != null)) | median),
+            unique_bytes: (if $noop then 0 else $bytes end)}
           + ($x | map(select(.phase == $p)) | group_by(.key)
               | map({key: .[0].key, value: (map(.value) | max)}) | from_entries))})
       | from_entries) as $ph
     | def ratio($a; $b): if ($ph[$a] and $ph[$b]) then ($ph[$a].median_wall_s / $ph[$b].median_wall_s | r2) else null end;
-    {
+    # the fastest skopeo import path in this run (by median wall time)
+    (["skopeo_import_oci", "skopeo_import_sync"] | map(select($ph[.])) | min_by($ph[.].median_wall_s)) as $skopeo_fastest
+    | {
       skopeo_sync_over_ferry: ratio("skopeo_sync"; "ferry_export"),
       skopeo_copy_over_ferry: ratio("skopeo_copy"; "ferry_export"),
       ferry_over_curl: ratio("ferry_export"; "curl_floor"),
       ferry_over_curl_files: ratio("ferry_export"; "curl_files"),
-      ferry_over_curl_null: ratio("ferry_export"; "curl_null")
+      ferry_over_curl_null: ratio("ferry_export"; "curl_null"),
+      skopeo_import_oci_over_ferry: ratio("skopeo_import_oci"; "ferry_import"),
+      skopeo_import_sync_over_ferry: ratio("skopeo_import_sync"; "ferry_import"),
+      skopeo_fastest_import: $skopeo_fastest,
+      skopeo_fastest_import_over_ferry: (if $skopeo_fastest then ratio($skopeo_fastest; "ferry_import") else null end),
+      skopeo_reimport_over_ferry: ratio("skopeo_reimport"; "ferry_reimport"),
+      skopeo_reimport_oci_over_ferry: ratio("skopeo_reimport_oci"; "ferry_reimport")
     } as $ratios
     | [
         {name: "export vs skopeo sync (digest-preserving)", metric: "skopeo_sync / ferry wall", value: $ratios.skopeo_sync_over_ferry, op: ">=", target: 2.5},
         {name: "export vs skopeo copy (fastest path)", metric: "skopeo_copy / ferry wall", value: $ratios.skopeo_copy_over_ferry, op: ">=", target: 1.5},
         {name: "export vs curl floor", metric: "ferry / curl wall", value: $ratios.ferry_over_curl, op: "<=", target: 1.3},
         {name: "export peak RSS", metric: "MiB", value: $ph.ferry_export.peak_rss_mib, op: "<=", target: 64},
-        {name: "export peak RSS with a big layer", metric: "MiB", value: $ph.ferry_big.peak_rss_mib, op: "<=", target: 64}
+        {name: "export peak RSS with a big layer", metric: "MiB", value: $ph.ferry_big.peak_rss_mib, op: "<=", target: 64},
+        {name: "import vs skopeo (fastest path: \($ratios.skopeo_fastest_import))", metric: "\($ratios.skopeo_fastest_import) / ferry_import wall", value: $ratios.skopeo_fastest_import_over_ferry, op: ">=", target: 1.5},
+        {name: "no-op re-import of \($w.images) images", metric: "ferry_reimport median wall s", value: $ph.ferry_reimport.median_wall_s, op: "<", target: 0.3},
+        {name: "import peak RSS", metric: "MiB, max of ferry_import and ferry_reimport",
+         value: ([$ph.ferry_import.peak_rss_mib, $ph.ferry_reimport.peak_rss_mib] | map(select(. != null)) | max), op: "<=", target: 64}
       ]
-    | map(select(.value != null) | . + {pass: (if .op == ">=" then .value >= .target else .value <= .target end)}) as $targets
+    | map(select(.value != null) | . + {pass: (if .op == ">=" then .value >= .target elif .op == "<" then .value < .target else .value <= .target end)}) as $targets
     | {
         date: $date, quick: ($quick == 1), scale: $scale, runs_per_phase: $nruns,
+        reimports_per_run: $reimport_runs,
         host: {cpu: $cpu, cpus: $ncpu, kernel: $kernel},
         versions: {ferry: $ferry, skopeo: $skopeo, curl: $curl, registry: $registry},
         workload: $w,
@@ -451,21 +832,31 @@ summarize() {
   jq -r '
     def lpad($n): tostring | (" " * ([$n - length, 0] | max)) + .;
     def rpad($n): tostring | . + (" " * ([$n - length, 0] | max));
-    def row: "\(.[0] | rpad(14))\(.[1] | lpad(9))\(.[2] | lpad(9))\(.[3] | lpad(14))\(.[4] | lpad(8))\(.[5] | lpad(12))";
-    "ferry export benchmark \(.date): \(.scale) workload, \(.workload.images) images, \(.workload.unique_blobs) unique blobs, \(.workload.unique_bytes / 1e6 | floor) MB unique (\(.workload.bytes_without_dedup / 1e6 | floor) MB counted per image); median of \(.runs_per_phase) run(s)",
+    def row: "\(.[0] | rpad(20))\(.[1] | lpad(9))\(.[2] | lpad(9))\(.[3] | lpad(14))\(.[4] | lpad(8))\(.[5] | lpad(12))\(.[6] | lpad(11))";
+    def dash: if . == null then "-" else . end;
+    def order: ["ferry_export", "skopeo_copy", "skopeo_sync", "curl_floor", "curl_files", "curl_null", "ferry_big",
+      "ferry_import", "skopeo_import_oci", "skopeo_import_sync", "ferry_reimport", "skopeo_reimport", "skopeo_reimport_oci"];
+    "ferry benchmark \(.date): \(.scale) workload, \(.workload.images) images, \(.workload.unique_blobs) unique blobs, \(.workload.unique_bytes / 1e6 | floor) MB unique (\(.workload.bytes_without_dedup / 1e6 | floor) MB counted per image); median of \(.runs_per_phase) run(s), re-imports \(.runs_per_phase)×\(.reimports_per_run)",
     "",
-    (["phase", "wall s", "MB/s", "peak RSS MiB", "CPU s", "written MB"] | row),
-    (.phases | to_entries[] | [.key, .value.median_wall_s, .value.mb_per_s, .value.peak_rss_mib,
-       .value.median_cpu_s, (if .value.bytes_written then (.value.bytes_written / 1e6 | floor) else "-" end)] | row),
+    (["phase", "wall s", "MB/s", "peak RSS MiB", "CPU s", "written MB", "reg CPU s"] | row),
+    (.phases | to_entries | sort_by(.key as $k | (order | index($k)) // 99)[]
+      | [.key, .value.median_wall_s, (.value.mb_per_s | dash), .value.peak_rss_mib,
+         .value.median_cpu_s, (if .value.bytes_written then (.value.bytes_written / 1e6 | floor) else "-" end),
+         (.value.median_registry_cpu_s | dash)] | row),
     "",
-    "ratios: skopeo_sync/ferry \(.ratios.skopeo_sync_over_ferry)  skopeo_copy/ferry \(.ratios.skopeo_copy_over_ferry)  ferry/curl \(.ratios.ferry_over_curl)"
-      + (if .ratios.ferry_over_curl_files then "  ferry/curl_files \(.ratios.ferry_over_curl_files)" else "" end)
-      + (if .ratios.ferry_over_curl_null then "  ferry/curl_null \(.ratios.ferry_over_curl_null)" else "" end)
+    ([["skopeo_sync/ferry", .ratios.skopeo_sync_over_ferry], ["skopeo_copy/ferry", .ratios.skopeo_copy_over_ferry],
+      ["ferry/curl", .ratios.ferry_over_curl], ["ferry/curl_files", .ratios.ferry_over_curl_files],
+      ["ferry/curl_null", .ratios.ferry_over_curl_null]]
+     | map(select(.[1] != null) | "\(.[0]) \(.[1])") | select(length > 0) | "export ratios: " + join("  ")),
+    ([["skopeo_import_oci/ferry", .ratios.skopeo_import_oci_over_ferry], ["skopeo_import_sync/ferry", .ratios.skopeo_import_sync_over_ferry],
+      ["skopeo_reimport/ferry", .ratios.skopeo_reimport_over_ferry], ["skopeo_reimport_oci/ferry", .ratios.skopeo_reimport_oci_over_ferry]]
+     | map(select(.[1] != null) | "\(.[0]) \(.[1])") | select(length > 0) | "import ratios: " + join("  "))
   ' "$json"
   echo
   jq -r '
     (.targets[] | "\(if .pass then "PASS" else "FAIL" end)  \(.name): \(.metric) = \(.value) (target \(.op) \(.target))"),
     (if .phases.skopeo_copy.digests_changed then "note: skopeo copy into the OCI layout changed \(.phases.skopeo_copy.digests_changed) of \(.workload.images) top-level digests" else empty end),
+    (if .phases.skopeo_import_oci then "note: skopeo_import_oci pushed skopeo\u0027s rewritten (OCI) manifests: \(.phases.skopeo_import_oci.digests_changed // 0) of \(.workload.images) top-level digests in the target differ from the originals (ferry_import and skopeo_import_sync push the original digests)" else empty end),
     (.notes[] | "note: \(.)")
   ' "$json"
   echo "results: $json"
@@ -488,6 +879,11 @@ main() {
   NOTES+=("peak RSS of skopeo_copy and the curl phases is that of the largest single process (GNU time)")
   NOTES+=("load average at start: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (a shared machine: compare ratios, not absolutes)")
   ((QUICK)) && NOTES+=("quick run: small workload, latency-bound; the targets are meant for the full workload")
+  NOTES+=("reg CPU s: user+system CPU seconds of the docker-registry on the other end during the timed command (the upstream for export phases, the target for import phases); on $(nproc) CPUs it competes with the client")
+  if needs_bundle || needs_oci || needs_syncdir; then
+    NOTES+=("import phases: each run into a fresh, empty TLS + htpasswd registry (bcrypt cost 4); re-imports (${REIMPORT_RUNS} per run) into one kept full registry; sources (bundle, OCI layout, sync dir) on local disk, likely in the page cache")
+    NOTES+=("skopeo_reimport: skopeo sync --src dir into the registry ferry filled (the same digests); skopeo_reimport_oci: the copy loop from the OCI layout into a registry that loop filled")
+  fi
 
   local run phase
   for run in $(seq 1 "$RUNS"); do
