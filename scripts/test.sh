@@ -29,3 +29,28 @@ fi
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
 
 cargo test --locked --all-targets "$@"
+
+# Fuzz smoke run (long runs with AddressSanitizer and a release build: fuzz/README.md). Each
+# cargo-fuzz target runs for a few seconds over its seeds and regression inputs; a crash fails
+# the script and leaves the input in fuzz/artifacts/. The smoke build is a debug build without
+# sanitizer (ferry has no unsafe code; debug builds add overflow checks) because it compiles in
+# under two minutes, where the instrumented release build takes five. libFuzzer needs
+# nightly-only rustc flags: a rustup nightly toolchain when there is one, else the default
+# toolchain with RUSTC_BOOTSTRAP=1. FERRY_SKIP_FUZZ=1 skips this; FERRY_FUZZ_SECONDS sets the
+# time per target (default 10).
+if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "test.sh: installing cargo-fuzz" >&2
+    cargo install --locked cargo-fuzz
+  fi
+  if rustup run nightly rustc --version >/dev/null 2>&1; then
+    fuzz=(cargo +nightly fuzz)
+  else
+    fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz)
+  fi
+  for target in reference manifest bundle_reader; do
+    mkdir -p "fuzz/corpus/$target"
+    (cd fuzz && "${fuzz[@]}" run --dev --sanitizer none "$target" "corpus/$target" "seeds/$target" "regressions/$target" \
+      -- -max_total_time="${FERRY_FUZZ_SECONDS:-10}")
+  done
+fi

@@ -309,6 +309,68 @@ fn with_ecr(
     chain
 }
 
+/// index.json of a bundle: full reference → top-level digest (empty when unreadable; the
+/// per-image check then names the image).
+fn index_digests(reader: &BundleReader) -> HashMap<String, Digest> {
+    let Some(Ok(v)) = reader
+        .metadata("index.json")
+        .map(serde_json::from_slice::<serde_json::Value>)
+    else {
+        return HashMap::new();
+    };
+    v["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| {
+            let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str()?;
+            let digest = Digest::parse(m["digest"].as_str()?).ok()?;
+            Some((name.to_string(), digest))
+        })
+        .collect()
+}
+
+/// Why an image of the bundle must not be pushed, if it must not: its lock entry disagrees
+/// with index.json, or a blob is missing or has another size than its manifest says.
+fn bundle_problem(
+    img: &ResolvedImage,
+    source: &BundleSource,
+    index: &HashMap<String, Digest>,
+) -> Option<String> {
+    let want = img.locked.bundle_digest();
+    match index.get(&img.reference.without_digest().to_string()) {
+        None => {
+            return Some(format!(
+                "images.lock lists it at {want}, but the bundle's index.json has no entry for {}; the bundle is inconsistent, nothing of this image was pushed",
+                img.reference.without_digest()
+            ));
+        }
+        Some(d) if d != want => {
+            return Some(format!(
+                "images.lock says {want} but the bundle's index.json says {d}; the bundle is inconsistent, nothing of this image was pushed"
+            ));
+        }
+        Some(_) => {}
+    }
+    for (digest, size) in &img.blobs {
+        match source.reader().blob(digest) {
+            None => {
+                return Some(format!(
+                    "blob {digest} is not in the bundle (truncated or incomplete bundle); nothing of this image was pushed"
+                ));
+            }
+            Some(loc) if loc.size != *size => {
+                return Some(format!(
+                    "blob {digest} is {} bytes in the bundle, its manifest says {size}; the bundle is corrupt, nothing of this image was pushed",
+                    loc.size
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
 /// Runs `ferry import`.
 pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
     let started = Instant::now();
@@ -342,6 +404,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         lock_text,
         &format!("{} (images.lock)", args.bundle.display()),
     )?;
+    let index = index_digests(&reader);
     let source = BundleSource::new(reader);
 
     let mut opts_args = args.registry.clone();
@@ -465,13 +528,10 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
                     target: target.name_for(reference).to_string(),
                     error: format!("the bundle's manifest is {} but images.lock says {}; the bundle is inconsistent", img.locked.media_type, lock_entry.map(|e| e.media_type.as_str()).unwrap_or("")),
                 }),
-                Ok(img) => {
-                    if let Some(missing) = img.blobs.keys().find(|d| source.reader().blob(d).is_none()) {
-                        failed.push(Failure { name: name.clone(), target: target.name_for(reference).to_string(), error: format!("blob {missing} is not in the bundle (truncated or incomplete bundle); nothing of this image was pushed") });
-                    } else {
-                        work.push((name.clone(), img));
-                    }
-                }
+                Ok(img) => match bundle_problem(&img, &source, &index) {
+                    Some(error) => failed.push(Failure { name: name.clone(), target: target.name_for(reference).to_string(), error }),
+                    None => work.push((name.clone(), img)),
+                },
                 Err(e) => failed.push(Failure { name: name.clone(), target: target.name_for(reference).to_string(), error: e.to_string() }),
             }
         }

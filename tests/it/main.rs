@@ -5,9 +5,12 @@ mod support;
 
 mod ecr;
 mod export;
+mod faults;
 mod harness;
+mod hostile;
 mod images;
 mod import;
 mod lock;
+mod lying;
 mod registry_client;
 mod verify;

@@ -244,8 +244,12 @@ impl Reference {
     /// `rancher/rke-tools:v0.1.103`); other registries stay (`reg:5000/a/b:t`).
     pub fn familiar(&self) -> String {
         let mut out = if self.is_docker_hub() {
+            let first = self.repository.split('/').next().unwrap_or("");
             match self.repository.strip_prefix(OFFICIAL_PREFIX) {
                 Some(rest) if !rest.contains('/') => rest.to_owned(),
+                // A first component that looks like a host would be read back as a
+                // registry: keep `docker.io/` so the short form names the same image.
+                _ if grammar::looks_like_domain(first) => self.name(),
                 _ => self.repository.clone(),
             }
         } else {

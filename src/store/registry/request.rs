@@ -165,12 +165,16 @@ impl Registry {
                     // its message; ours names the redacted URL instead.
                     let e = e.without_url();
                     let detail = flatten(&e);
-                    if detail.contains("user's Body stream") {
+                    if let Some(at) = detail.find("user's Body stream") {
                         // Our own body failed (e.g. a bundle blob that does not verify):
-                        // retrying cannot help.
+                        // retrying cannot help. Keep only its cause, not HTTP's wrapping.
+                        let cause = detail[at + "user's Body stream".len()..]
+                            .trim_start_matches(": ")
+                            .trim_start_matches("request or response body error: ")
+                            .to_string();
                         return Err(RegistryError::Io {
                             what: format!("the body of {} {}", req.method, redact(&req.url)),
-                            source: std::io::Error::other(detail),
+                            source: std::io::Error::other(cause),
                         });
                     }
                     if is_tls_error(&e) && !e.is_timeout() {

@@ -12,6 +12,7 @@
 pub mod blobs;
 pub mod fixtures;
 pub mod http;
+pub mod lying;
 pub mod proxy;
 pub mod registry;
 pub mod seed;

@@ -274,3 +274,25 @@ fn equality_ignores_spelling() {
     .collect();
     assert_eq!(set.len(), 1);
 }
+
+/// Found by the `reference` fuzz target: a Docker Hub namespace that looks like a host must
+/// keep `docker.io/` in the short form, or the short form names another registry.
+#[test]
+fn familiar_keeps_docker_io_before_a_host_like_namespace() {
+    for input in [
+        "docker.io/libray.io/coreos/etcd:v3.5.1",
+        "docker.io/localhost/x:1",
+        "docker.io/a:5000/b:1",
+    ] {
+        let Ok(r) = Reference::parse(input) else {
+            continue;
+        };
+        let familiar = r.familiar();
+        let back = Reference::parse(&familiar).expect("familiar parses");
+        assert_eq!(back, r, "{input} -> {familiar}");
+    }
+    let r = Reference::parse("docker.io/libray.io/coreos/etcd:v3.5.1").expect("parses");
+    assert_eq!(r.familiar(), "docker.io/libray.io/coreos/etcd:v3.5.1");
+    let r = Reference::parse("rancher/rke-tools:v0.1.103").expect("parses");
+    assert_eq!(r.familiar(), "rancher/rke-tools:v0.1.103");
+}
