@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::common;
 use super::render::BarReporter;
-use crate::cli::ImportArgs;
+use crate::cli::{ImportArgs, RegistryArgs};
 use crate::copy::{Engine, Transfer};
 use crate::error::Exit;
 use crate::oci::digest::Digest;
@@ -26,7 +26,7 @@ use crate::store::bundle::BundleReader;
 use crate::store::bundle::source::BundleSource;
 use crate::store::registry::credentials::CredentialChain;
 use crate::store::registry::upload::Mount;
-use crate::store::registry::{CredentialSource, Registry, config};
+use crate::store::registry::{CredentialSource, Registries, Registry, config};
 
 /// The target: where images go and how they are named there.
 pub struct Target {
@@ -240,13 +240,18 @@ struct Planned {
     present: bool,
 }
 
-fn credentials(
-    args: &ImportArgs,
+/// The registry pool for a target: its endpoint (unless `--upstream` names the host: a
+/// proxy in front of it), and credentials, first match wins: `--username` with
+/// `--password-stdin`, `FERRY_USERNAME`/`FERRY_PASSWORD`, the cluster.yml entries, the docker
+/// config, ECR. Shared by `import` and `verify`.
+pub fn target_registries(
+    registry: &RegistryArgs,
+    username: Option<&str>,
     target: &Target,
     cluster: Option<&ClusterConfig>,
-) -> anyhow::Result<Arc<dyn CredentialSource>> {
+) -> anyhow::Result<Registries> {
     let mut b = CredentialChain::builder().target(target.host());
-    if let Some(user) = &args.username {
+    if let Some(user) = username {
         let mut pw = String::new();
         std::io::stdin()
             .read_to_string(&mut pw)
@@ -265,7 +270,15 @@ fn credentials(
         }
     }
     let chain: Arc<dyn CredentialSource> = Arc::new(b.build());
-    Ok(with_ecr(chain, cluster))
+    let mut opts = registry.clone();
+    if !opts.upstream.iter().any(|u| {
+        u.split_once('=')
+            .is_some_and(|(n, _)| n.trim() == target.host())
+    }) {
+        opts.upstream
+            .insert(0, format!("{}={}", target.host(), target.endpoint));
+    }
+    common::registries(&opts, with_ecr(chain, cluster))
 }
 
 /// Adds ECR's GetAuthorizationToken for ECR registries nothing else has credentials for:
@@ -407,18 +420,12 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
     let index = index_digests(&reader);
     let source = BundleSource::new(reader);
 
-    let mut opts_args = args.registry.clone();
-    // --upstream for the target host wins (a proxy in front of it); else --to's endpoint.
-    if !opts_args.upstream.iter().any(|u| {
-        u.split_once('=')
-            .is_some_and(|(n, _)| n.trim() == target.host())
-    }) {
-        opts_args
-            .upstream
-            .insert(0, format!("{}={}", target.host(), target.endpoint));
-    }
-    let creds = credentials(args, &target, cluster.as_ref())?;
-    let registries = common::registries(&opts_args, creds)?;
+    let registries = target_registries(
+        &args.registry,
+        args.username.as_deref(),
+        &target,
+        cluster.as_ref(),
+    )?;
     let registry = registries.get(target.host())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

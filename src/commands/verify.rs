@@ -2,14 +2,12 @@
 //! [`crate::verify`]; this file plugs in the concrete stores and prints the report.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use anyhow::Context;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
-use super::common;
 use super::import::Target;
 use crate::cli::VerifyArgs;
 use crate::error::Exit;
@@ -18,12 +16,10 @@ use crate::oci::manifest::Descriptor;
 use crate::oci::reference::Reference;
 use crate::plan::LockFile;
 use crate::rke::ClusterConfig;
-use crate::secret::Secret;
 use crate::store::bundle::BundleReader;
 use crate::store::bundle::source::{BundleSource, SourceError};
-use crate::store::registry::credentials::CredentialChain;
 use crate::store::registry::source::SourceError as RegistrySourceError;
-use crate::store::registry::{CredentialSource, Registries, RegistryError};
+use crate::store::registry::{Registries, RegistryError};
 use crate::store::{BlobSink, FetchedManifest, ManifestHead, ManifestSource};
 use crate::verify::{Check, ImageReport, Kind, Problem, verify_image};
 
@@ -317,32 +313,12 @@ async fn verify_registry(
     target: &Target,
     cluster: Option<&ClusterConfig>,
 ) -> anyhow::Result<Exit> {
-    let mut b = CredentialChain::builder().target(target.host());
-    if let Some(user) = &args.username {
-        let mut pw = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut pw)
-            .context("cannot read the password from standard input")?;
-        b = b.explicit(
-            target.host(),
-            user,
-            Secret::new(pw.trim_end_matches(['\n', '\r'])),
-        );
-    }
-    if let Some(c) = cluster {
-        for r in &c.private_registries {
-            b = b.cluster_registry(r.url(), r.user.as_deref().unwrap_or(""), r.password.clone());
-        }
-    }
-    let creds: Arc<dyn CredentialSource> = Arc::new(b.build());
-    let mut opts = args.registry.clone();
-    if !opts.upstream.iter().any(|u| {
-        u.split_once('=')
-            .is_some_and(|(n, _)| n.trim() == target.host())
-    }) {
-        opts.upstream
-            .insert(0, format!("{}={}", target.host(), target.endpoint));
-    }
-    let registries = common::registries(&opts, creds)?;
+    let registries = super::import::target_registries(
+        &args.registry,
+        args.username.as_deref(),
+        target,
+        cluster,
+    )?;
     let check = RegistryCheck {
         registries: &registries,
     };
