@@ -4,34 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-fn list_file(sandbox: &Sandbox, images: &[FixtureImage], extra: &[&str]) -> PathBuf {
-    let p = sandbox.work().join("images.txt");
-    let mut text: String = images
-        .iter()
-        .map(|i| format!("{}\n", i.reference()))
-        .collect();
-    for e in extra {
-        text.push_str(e);
-        text.push('\n');
-    }
-    std::fs::write(&p, text).expect("write list");
-    p
-}
-
-fn upstream_args(url: &str, reg: &TestRegistry) -> Vec<String> {
-    let mut a = vec!["--upstream".to_string(), format!("docker.io={url}")];
-    if let Some(ca) = reg.ca_file() {
-        a.push("--ca-file".into());
-        a.push(ca.display().to_string());
-    }
-    a
-}
 
 /// Every entry of a tar: name → bytes (asserting names are unique).
 fn tar_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
@@ -130,7 +107,7 @@ fn export_from_token_tls_upstream_is_byte_exact_and_readable_by_oracles() {
     let reg = TestRegistry::start(Auth::TlsToken);
     seed(&reg, &images);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images, &[]);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let bundle = sandbox.work().join("bundle.tar");
     let out = export(&sandbox, &reg, &reg.url(), &list, &bundle, &["--json"]);
     assert!(
@@ -254,7 +231,7 @@ fn same_inputs_give_a_byte_identical_bundle_and_lock_input_works() {
     let reg = TestRegistry::start(Auth::None);
     seed(&reg, &images);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images, &[]);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let a = sandbox.work().join("a.tar");
     assert!(
         export(&sandbox, &reg, &reg.url(), &list, &a, &[])
@@ -318,7 +295,7 @@ fn kill_9_mid_export_then_rerun_gives_the_same_bundle_fetching_only_what_is_miss
     let reg = TestRegistry::start(Auth::None);
     seed(&reg, &images);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images, &[]);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let reference = sandbox.work().join("reference.tar");
     assert!(
         export(&sandbox, &reg, &reg.url(), &list, &reference, &[])
@@ -429,7 +406,7 @@ fn corrupt_upstream_blob_gives_a_clear_error_and_no_bundle() {
     bad[10] ^= 0xff;
     reg.storage().overwrite_blob_data(&layer.digest, &bad);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images, &[]);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let bundle = sandbox.work().join("b.tar");
     let out = export(&sandbox, &reg, &reg.url(), &list, &bundle, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -456,7 +433,7 @@ fn missing_image_is_named_and_the_rest_exported() {
     let reg = TestRegistry::start(Auth::Token);
     seed(&reg, &images);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images, &["rancher/not-there:v1"]);
+    let list = image_list(&sandbox.work(), &images, &["rancher/not-there:v1"]);
     let bundle = sandbox.work().join("b.tar");
     let out = export(&sandbox, &reg, &reg.url(), &list, &bundle, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -468,7 +445,7 @@ fn missing_image_is_named_and_the_rest_exported() {
 #[test]
 fn unreachable_upstream_gives_a_clear_error_after_retries() {
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &fixtures_named(&[PAUSE]), &[]);
+    let list = image_list(&sandbox.work(), &fixtures_named(&[PAUSE]), &[]);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -502,7 +479,7 @@ fn platform_filter_writes_a_new_index_recorded_in_the_lock() {
     let reg = TestRegistry::start(Auth::None);
     seed(&reg, &images);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images, &[]);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let bundle = sandbox.work().join("arm64.tar");
     let out = export(
         &sandbox,

@@ -41,7 +41,7 @@ fn reference() -> &'static Reference {
         }
         let dir = root.join(std::process::id().to_string());
         std::fs::create_dir_all(&dir).expect("mkdir");
-        let list = write_list(&dir, &images);
+        let list = image_list(&dir, &images, &[]);
         let bundle = dir.join("reference.tar");
         let out = ferry()
             .arg("export")
@@ -59,16 +59,6 @@ fn reference() -> &'static Reference {
         let sha = file_sha(&bundle);
         Reference { bundle, sha }
     })
-}
-
-fn write_list(dir: &Path, images: &[FixtureImage]) -> PathBuf {
-    let p = dir.join("images.txt");
-    let text: String = images
-        .iter()
-        .map(|i| format!("{}\n", i.reference()))
-        .collect();
-    std::fs::write(&p, text).expect("write list");
-    p
 }
 
 fn file_sha(path: &Path) -> String {
@@ -365,7 +355,7 @@ fn export_through_5xx_resets_429_and_a_stall_is_byte_identical() {
         ),
     ];
     let sandbox = Sandbox::new();
-    let list = write_list(&sandbox.work(), &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let bundle = sandbox.work().join("bundle.tar");
     let mut cmd = export_cmd(&sandbox, &proxy.url(), &list, &bundle);
     cmd.args(["--stall-timeout", "1", "--retries", "5", "--json"]);
@@ -565,7 +555,7 @@ fn export_from_an_endpoint_that_never_recovers_fails_clearly_after_bounded_retri
         let proxy = FaultProxy::start(&reg);
         proxy.inject(matcher, fault, usize::MAX);
         let sandbox = Sandbox::new();
-        let list = write_list(&sandbox.work(), &images);
+        let list = image_list(&sandbox.work(), &images, &[]);
         let bundle = sandbox.work().join("bundle.tar");
         let mut cmd = export_cmd(&sandbox, &proxy.url(), &list, &bundle);
         cmd.args(["--retries", "2"]);
@@ -647,7 +637,7 @@ fn kill_9_export_at_seeded_random_moments_never_refetches_a_verified_blob() {
         );
     }
     let sandbox = Sandbox::new();
-    let list = write_list(&sandbox.work(), &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let bundle = sandbox.work().join("bundle.tar");
     let journal = sandbox.work().join("bundle.tar.journal");
     let mut prng = Prng::new("faults/kill-9-export");
@@ -992,7 +982,7 @@ fn a_full_disk_is_a_clear_error_and_never_a_complete_bundle() {
             "the bundle ({reference_size} bytes) is bigger than the disk ({size_kib} KiB)"
         );
         let sandbox = Sandbox::new();
-        let list = write_list(&sandbox.work(), &images);
+        let list = image_list(&sandbox.work(), &images, &[]);
         let mount_point = sandbox.work().join("small");
         // Declared after the sandbox: unmounted before the sandbox is removed.
         let disk = SmallDisk::mount(&mount_point, &format!("{size_kib}k"));

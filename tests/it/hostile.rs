@@ -11,48 +11,11 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
 use crate::support::fixtures::BlobKind;
 use crate::support::*;
-
-/// A bundle of all fixtures, exported once per test process from a plain registry.
-fn bundle() -> &'static Path {
-    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
-    BUNDLE.get_or_init(|| {
-        let images = fixtures();
-        let reg = TestRegistry::start(Auth::None);
-        seed(&reg, &images);
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile-bundles");
-        for old in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            if !Path::new("/proc").join(old.file_name()).exists() {
-                let _ = std::fs::remove_dir_all(old.path());
-            }
-        }
-        let dir = root.join(std::process::id().to_string());
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let list = dir.join("images.txt");
-        let text: String = images.iter().map(|i| i.reference() + "\n").collect();
-        std::fs::write(&list, text).expect("list");
-        let out = dir.join("bundle.tar");
-        let o = ferry()
-            .arg("export")
-            .arg("--images")
-            .arg(&list)
-            .args(["--upstream", &format!("docker.io={}", reg.url()), "-o"])
-            .arg(&out)
-            .output()
-            .expect("export");
-        assert!(
-            o.status.success(),
-            "export for hostile tests: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    })
-}
 
 // ---------------------------------------------------------------------------------------------
 // A raw tar model: entries with any name, type and data, written as plain ustar headers.
@@ -537,7 +500,7 @@ const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc
 
 /// The real bundle plus one extra entry.
 fn with_extra(entry: Entry) -> Vec<u8> {
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     t.entries.push(entry);
     t.bytes()
 }
@@ -617,7 +580,7 @@ fn blob_names_that_are_not_sha256_digests() {
 fn sha512_blob_behind_long_name_headers() {
     // 141 characters: too long for ustar, so tar tools write a GNU long-name or a PAX header.
     let long = format!("blobs/sha512/{HEX}{HEX}");
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let mut gnu = t.clone();
     let mut data = long.clone().into_bytes();
     data.push(0);
@@ -656,7 +619,7 @@ fn pax_record(key: &str, value: &str) -> Vec<u8> {
 fn etcd_layer_as(f: impl Fn(String) -> Entry) -> (String, Vec<u8>) {
     let layer = own_blob(ETCD, BlobKind::Layer);
     let name = blob_name(&layer.digest);
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     t.replace(&name, f(name.clone()));
     (name, t.bytes())
 }
@@ -692,7 +655,7 @@ fn links_devices_and_fifos_in_place_of_a_blob() {
 fn the_same_blob_twice() {
     let layer = own_blob(ETCD, BlobKind::Layer);
     let name = blob_name(&layer.digest);
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     t.entries
         .push(Entry::file(name.clone(), b"second copy".to_vec()));
     assert_unreadable("duplicate", t.bytes(), &[&name, "twice"]);
@@ -705,7 +668,7 @@ fn the_same_blob_twice() {
 fn blob_content_not_matching_its_name() {
     let layer = own_blob(ETCD, BlobKind::Layer);
     let name = blob_name(&layer.digest);
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let mut data = t.data(&name).to_vec();
     let mid = data.len() / 2;
     data[mid] ^= 0x55;
@@ -719,7 +682,7 @@ fn blob_content_not_matching_its_name() {
 fn pause_with_layer_size(delta: i64) -> (Vec<u8>, String) {
     let pause = fixture(PAUSE);
     let layer = own_blob(PAUSE, BlobKind::Layer);
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let old = t.remove(&blob_name(&pause.digest));
     let mut m: Value = serde_json::from_slice(&old.data).expect("manifest");
     for l in m["layers"].as_array_mut().expect("layers") {
@@ -752,7 +715,7 @@ fn layer_descriptor_smaller_than_the_blob() {
 #[test]
 fn index_descriptor_size_lies() {
     let tools = fixture(RKE_TOOLS);
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let old = t.remove(&blob_name(&tools.digest));
     let mut m: Value = serde_json::from_slice(&old.data).expect("index");
     let child = m["manifests"][0]["digest"]
@@ -787,7 +750,7 @@ fn huge_manifest_is_refused_without_reading_it_whole() {
     m["annotations"] = json!({ "padding": "a".repeat(9 << 20) });
     let bytes = serde_json::to_vec(&m).expect("json");
     let size = bytes.len();
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let digest = t.add_blob(bytes);
     let full = format!("docker.io/{huge_ref}");
     let mut index = t.index();
@@ -822,7 +785,7 @@ fn huge_manifest_is_refused_without_reading_it_whole() {
 
 #[test]
 fn index_and_lock_name_a_missing_manifest() {
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let missing = sha256_digest(b"not in the bundle");
     t.retarget(ETCD, &missing, 1234, true, true);
     let case = run_case("missing", t.bytes());
@@ -831,7 +794,7 @@ fn index_and_lock_name_a_missing_manifest() {
 
 #[test]
 fn index_points_at_a_missing_blob_the_lock_does_not() {
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let missing = sha256_digest(b"not in the bundle either");
     t.retarget(ETCD, &missing, 1234, true, false);
     let case = run_case("index_missing", t.bytes());
@@ -845,7 +808,7 @@ fn lock_disagrees_with_the_index() {
     // under rancher/mirrored-coredns-coredns:1.11.1.
     let pause = fixture(PAUSE);
     let coredns = fixture(COREDNS);
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     t.retarget(COREDNS, &pause.digest, pause.manifest.len(), false, true);
     let case = run_case("lock_vs_index", t.bytes());
     assert_images_fail(&case, &[COREDNS], &[&pause.digest, &coredns.digest]);
@@ -857,7 +820,7 @@ fn truncated_in_the_middle_of_a_blob() {
     // cut in the middle of it: only ETCD is affected, the rest is whole.
     let layer = own_blob(ETCD, BlobKind::Layer);
     let name = blob_name(&layer.digest);
-    let mut t = Tar::read(bundle());
+    let mut t = Tar::read(fixtures_bundle());
     let entry = t.remove(&name);
     t.entries.push(entry);
     let mut bytes = t.bytes();

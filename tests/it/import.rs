@@ -2,56 +2,10 @@
 //! path prefixes, cluster.yml, credential helpers, re-imports, kill -9 and broken bundles.
 //! Every pushed image is read back with skopeo and hashed against the lock.
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-
-/// A bundle of all fixtures, exported once per test process from a plain registry.
-fn bundle() -> &'static Path {
-    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
-    BUNDLE.get_or_init(|| {
-        let images = fixtures();
-        let reg = TestRegistry::start(Auth::None);
-        seed(&reg, &images);
-        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("import-bundles");
-        // Bundles of test processes that are gone are stale; this process writes its own.
-        for old in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let alive = Path::new("/proc").join(old.file_name()).exists();
-            if !alive {
-                let _ = std::fs::remove_dir_all(old.path());
-            }
-        }
-        let dir = root.join(std::process::id().to_string());
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let list = dir.join("images.txt");
-        std::fs::write(
-            &list,
-            images
-                .iter()
-                .map(|i| format!("{}\n", i.reference()))
-                .collect::<String>(),
-        )
-        .expect("list");
-        let out = dir.join("bundle.tar");
-        let o = ferry()
-            .arg("export")
-            .arg("--images")
-            .arg(&list)
-            .args(["--upstream", &format!("docker.io={}", reg.url()), "-o"])
-            .arg(&out)
-            .output()
-            .expect("export");
-        assert!(
-            o.status.success(),
-            "export for import tests: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        out
-    })
-}
 
 /// The `--to` arguments (and CA / plain-HTTP flags) for `reg` under `path`.
 fn to_args(reg: &TestRegistry, path: Option<&str>) -> Vec<String> {
@@ -93,7 +47,7 @@ fn import(sandbox: &Sandbox, args: &[String]) -> std::process::Output {
     sandbox
         .ferry()
         .arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .args(args)
         .output()
         .expect("run import")
@@ -137,7 +91,7 @@ fn path_prefixed_target_and_password_stdin() {
     let sandbox = Sandbox::new();
     let mut cmd = sandbox.ferry();
     cmd.arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .args(to_args(&reg, Some("artifactory/rke")))
         .args(["--username", USERNAME, "--password-stdin"])
         .write_stdin(format!("{PASSWORD}\n"));
@@ -165,7 +119,7 @@ fn cluster_yml_names_the_target_and_its_credentials() {
     let out = sandbox
         .ferry()
         .arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .arg("--cluster")
         .arg(&cluster)
         .args(["--ca-file", &ca])
@@ -243,7 +197,7 @@ fn kill_9_mid_import_then_rerun_completes() {
     let mut child = sandbox
         .command(env!("CARGO_BIN_EXE_ferry"))
         .arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .args(["--to", &proxy.host(), "--plain-http", "-j", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -322,7 +276,7 @@ fn credentials_from_a_docker_credential_helper() {
         .ferry()
         .env("PATH", path)
         .arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .args(to_args(&reg, None))
         .output()
         .expect("run");
@@ -348,7 +302,7 @@ fn wrong_password_names_registry_and_user_never_the_secret() {
     let sandbox = Sandbox::new();
     let mut cmd = sandbox.ferry();
     cmd.arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .args(to_args(&reg, None))
         .args(["--username", "admin", "--password-stdin"])
         .write_stdin("Not-The-Pa55\n");
@@ -372,7 +326,7 @@ fn corrupt_blob_in_bundle_fails_its_images_and_pushes_the_rest() {
     let images = fixtures();
     let sandbox = Sandbox::new();
     let copy = sandbox.work().join("corrupt.tar");
-    std::fs::copy(bundle(), &copy).expect("copy");
+    std::fs::copy(fixtures_bundle(), &copy).expect("copy");
     // Flip a byte inside the layer only ETCD uses.
     let etcd = fixture(ETCD);
     let others: Vec<FixtureImage> = images
@@ -455,7 +409,7 @@ fn truncated_bundle_names_the_images_it_breaks_and_pushes_the_rest() {
     let sandbox = Sandbox::new();
     let cut = sandbox.work().join("cut.tar");
     // Blobs are sorted by digest; cut in the middle of the last one.
-    let mut ar = tar::Archive::new(std::fs::File::open(bundle()).expect("open"));
+    let mut ar = tar::Archive::new(std::fs::File::open(fixtures_bundle()).expect("open"));
     let mut last: Option<(String, u64, u64)> = None;
     for e in ar.entries().expect("entries") {
         let e = e.expect("entry");
@@ -466,7 +420,7 @@ fn truncated_bundle_names_the_images_it_breaks_and_pushes_the_rest() {
     }
     let (name, offset, size) = last.expect("a blob");
     let digest = format!("sha256:{}", name.trim_start_matches("blobs/sha256/"));
-    let data = std::fs::read(bundle()).expect("read");
+    let data = std::fs::read(fixtures_bundle()).expect("read");
     std::fs::write(&cut, &data[..(offset + size / 2) as usize]).expect("write");
     let affected: Vec<&FixtureImage> = images
         .iter()
@@ -529,7 +483,7 @@ fn chunked_upload_and_ferry_env_credentials() {
         .env("FERRY_USERNAME", USERNAME)
         .env("FERRY_PASSWORD", PASSWORD)
         .arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .args([
             "--to",
             &proxy.host(),
@@ -576,7 +530,7 @@ fn broken_chunk_resumes_from_the_upload_status() {
     let out = sandbox
         .ferry()
         .arg("import")
-        .arg(bundle())
+        .arg(fixtures_bundle())
         .args([
             "--to",
             &proxy.host(),

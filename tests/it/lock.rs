@@ -1,30 +1,9 @@
 //! `ferry lock` against real registries standing in for Docker Hub, in every auth mode, with
 //! faults, redirects and wrong credentials.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::support::*;
-
-/// The image list file of these fixture images.
-fn list_file(sandbox: &Sandbox, images: &[FixtureImage]) -> PathBuf {
-    let p = sandbox.work().join("images.txt");
-    let text: String = images
-        .iter()
-        .map(|i| format!("{}\n", i.reference()))
-        .collect();
-    std::fs::write(&p, format!("# fixture images\n{text}")).expect("write list");
-    p
-}
-
-/// `ferry lock` arguments pointing docker.io at `reg` (TLS: its CA).
-fn upstream_args(reg: &TestRegistry) -> Vec<String> {
-    let mut a = vec!["--upstream".to_string(), format!("docker.io={}", reg.url())];
-    if let Some(ca) = reg.ca_file() {
-        a.push("--ca-file".into());
-        a.push(ca.display().to_string());
-    }
-    a
-}
 
 fn read_lock(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).expect("lock written");
@@ -78,14 +57,14 @@ fn lock_in_every_auth_mode_matches_fixture_digests() {
         if auth.is_htpasswd() {
             sandbox.login(&[&reg]);
         }
-        let list = list_file(&sandbox, &images);
+        let list = image_list(&sandbox.work(), &images, &[]);
         let lock = sandbox.work().join("images.lock");
         let out = sandbox
             .ferry()
             .arg("lock")
             .arg("--images")
             .arg(&list)
-            .args(upstream_args(&reg))
+            .args(upstream_args(&reg.url(), &reg))
             .arg("-o")
             .arg(&lock)
             .output()
@@ -114,7 +93,7 @@ fn heads_resolve_tags_and_each_manifest_is_fetched_once() {
     seed(&reg, &images);
     let proxy = FaultProxy::start(&reg);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let out = sandbox
         .ferry()
         .args(["lock", "--images"])
@@ -172,7 +151,7 @@ fn missing_image_is_named_and_the_rest_are_locked() {
         .ferry()
         .args(["lock", "--json", "--images"])
         .arg(&list)
-        .args(upstream_args(&reg))
+        .args(upstream_args(&reg.url(), &reg))
         .arg("-o")
         .arg(&lock)
         .output()
@@ -202,7 +181,7 @@ fn rke_selection_locks_what_exists_and_names_the_rest() {
     let out = sandbox
         .ferry()
         .args(["lock", "-k", "v1.30.5-rancher1-1", "--json"])
-        .args(upstream_args(&reg))
+        .args(upstream_args(&reg.url(), &reg))
         .arg("-o")
         .arg(&lock)
         .output()
@@ -230,12 +209,12 @@ fn wrong_credentials_name_the_registry_and_never_the_password() {
         seed(&reg, &images);
         let sandbox = Sandbox::new();
         sandbox.write_docker_config(&[(reg.host().as_str(), USERNAME, "wrong-Pa55word")]);
-        let list = list_file(&sandbox, &images);
+        let list = image_list(&sandbox.work(), &images, &[]);
         let out = sandbox
             .ferry()
             .args(["-vvv", "lock", "--images"])
             .arg(&list)
-            .args(upstream_args(&reg))
+            .args(upstream_args(&reg.url(), &reg))
             .arg("-o")
             .arg(sandbox.work().join("l"))
             .output()
@@ -264,14 +243,14 @@ fn secrets_never_appear_in_output_or_lock() {
     seed(&reg, &images);
     let sandbox = Sandbox::new();
     sandbox.login(&[&reg]);
-    let list = list_file(&sandbox, &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let lock = sandbox.work().join("images.lock");
     let out = sandbox
         .ferry()
         .env("FERRY_LOG", "trace")
         .args(["-vvv", "lock", "--images"])
         .arg(&list)
-        .args(upstream_args(&reg))
+        .args(upstream_args(&reg.url(), &reg))
         .arg("-o")
         .arg(&lock)
         .output()
@@ -316,7 +295,7 @@ fn retries_429_and_dropped_connections() {
     let reset = proxy.inject(Match::get(Kind::Manifest), Fault::ResetAfter(10), 3);
     let s503 = proxy.inject(Match::get(Kind::Blob), Fault::Status(503), 2);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let lock = sandbox.work().join("images.lock");
     let out = sandbox
         .ferry()
@@ -341,7 +320,7 @@ fn retries_429_and_dropped_connections() {
 #[test]
 fn unreachable_upstream_fails_clearly_after_retries() {
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &fixtures_named(&[PAUSE]));
+    let list = image_list(&sandbox.work(), &fixtures_named(&[PAUSE]), &[]);
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -375,7 +354,7 @@ fn blob_redirects_do_not_carry_authorization() {
     proxy.redirect_blobs(true);
     let sandbox = Sandbox::new();
     sandbox.write_docker_config(&[(proxy.host().as_str(), USERNAME, PASSWORD)]);
-    let list = list_file(&sandbox, &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let lock = sandbox.work().join("images.lock");
     let out = sandbox
         .ferry()
@@ -419,12 +398,12 @@ fn corrupt_config_blob_is_refused() {
     tampered[0] ^= 0x20;
     reg.storage().overwrite_blob_data(&config, &tampered);
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let out = sandbox
         .ferry()
         .args(["lock", "--images"])
         .arg(&list)
-        .args(upstream_args(&reg))
+        .args(upstream_args(&reg.url(), &reg))
         .arg("-o")
         .arg(sandbox.work().join("l"))
         .output()
@@ -453,7 +432,7 @@ fn expired_tokens_are_renewed_during_a_long_run() {
         100,
     );
     let sandbox = Sandbox::new();
-    let list = list_file(&sandbox, &images);
+    let list = image_list(&sandbox.work(), &images, &[]);
     let lock = sandbox.work().join("images.lock");
     let out = sandbox
         .ferry()

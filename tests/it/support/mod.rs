@@ -314,3 +314,64 @@ pub fn write_docker_config(dir: &Path, entries: &[(&str, &str, &str)]) -> PathBu
     std::fs::write(&path, text).expect("write docker config.json");
     path
 }
+
+/// Writes `dir/images.txt`: a `# comment` line, the fixtures' `repository:tag`, then `extra`.
+pub fn image_list(dir: &Path, images: &[FixtureImage], extra: &[&str]) -> PathBuf {
+    let p = dir.join("images.txt");
+    let mut text = String::from("# fixture images\n");
+    for i in images {
+        text.push_str(&i.reference());
+        text.push('\n');
+    }
+    for e in extra {
+        text.push_str(e);
+        text.push('\n');
+    }
+    std::fs::write(&p, text).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+    p
+}
+
+/// `--upstream docker.io=URL` (and `--ca-file` for a TLS `reg`).
+pub fn upstream_args(url: &str, reg: &TestRegistry) -> Vec<String> {
+    let mut a = vec!["--upstream".to_string(), format!("docker.io={url}")];
+    if let Some(ca) = reg.ca_file() {
+        a.push("--ca-file".into());
+        a.push(ca.display().to_string());
+    }
+    a
+}
+
+/// A bundle of all fixtures, exported by `ferry export` once per test process from a plain
+/// registry, under `CARGO_TARGET_TMPDIR` (bundles of test processes that are gone are removed).
+pub fn fixtures_bundle() -> &'static Path {
+    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
+    BUNDLE.get_or_init(|| {
+        let images = fixtures();
+        let reg = TestRegistry::start(Auth::None);
+        seed(&reg, &images);
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixture-bundles");
+        for old in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            if !Path::new("/proc").join(old.file_name()).exists() {
+                let _ = std::fs::remove_dir_all(old.path());
+            }
+        }
+        let dir = root.join(std::process::id().to_string());
+        std::fs::create_dir_all(&dir).expect("mkdir fixture bundle dir");
+        let list = image_list(&dir, &images, &[]);
+        let out = dir.join("bundle.tar");
+        let o = ferry()
+            .arg("export")
+            .arg("--images")
+            .arg(&list)
+            .args(["--upstream", &format!("docker.io={}", reg.url()), "-o"])
+            .arg(&out)
+            .output()
+            .expect("run ferry export");
+        assert!(
+            o.status.success(),
+            "export of the fixture bundle: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    })
+}
