@@ -17,6 +17,11 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// `Problems` when anything went wrong, else `Success`.
+    pub fn from_problems(any: bool) -> Exit {
+        if any { Exit::Problems } else { Exit::Success }
+    }
+
     /// The process exit code.
     pub fn code(self) -> u8 {
         match self {

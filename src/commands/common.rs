@@ -92,6 +92,18 @@ pub fn progress_bar(len: u64, json: bool, template: &str) -> ProgressBar {
     bar
 }
 
+/// Names, on stderr, the images a command could not handle (`verb`: "locked", "exported").
+pub fn report_failed<'a>(verb: &str, names: impl Iterator<Item = &'a str>) {
+    let names: Vec<&str> = names.collect();
+    if !names.is_empty() {
+        eprintln!(
+            "{} image(s) could not be {verb}: {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
+}
+
 /// Bytes for people: `1.2 GB`, `340 MB`, `12 kB`.
 pub fn human_bytes(n: u64) -> String {
     indicatif::DecimalBytes(n).to_string()

@@ -511,24 +511,9 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
             summary.megabytes_per_second,
             summary.bundle
         );
-        if !summary.failed.is_empty() {
-            eprintln!(
-                "{} image(s) could not be exported: {}",
-                summary.failed.len(),
-                summary
-                    .failed
-                    .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+        common::report_failed("exported", summary.failed.iter().map(|f| f.name.as_str()));
     }
-    Ok(if summary.failed.is_empty() {
-        Exit::Success
-    } else {
-        Exit::Problems
-    })
+    Ok(Exit::from_problems(!summary.failed.is_empty()))
 }
 
 fn dry_run_from_lock(lock: &LockFile, json: bool) -> anyhow::Result<Exit> {

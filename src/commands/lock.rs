@@ -137,22 +137,7 @@ pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::R
                 );
             }
         }
-        if !summary.failed.is_empty() {
-            eprintln!(
-                "{} image(s) could not be locked: {}",
-                summary.failed.len(),
-                summary
-                    .failed
-                    .iter()
-                    .map(|f| f.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
+        common::report_failed("locked", summary.failed.iter().map(|f| f.name.as_str()));
     }
-    Ok(if summary.failed.is_empty() {
-        Exit::Success
-    } else {
-        Exit::Problems
-    })
+    Ok(Exit::from_problems(!summary.failed.is_empty()))
 }
