@@ -8,6 +8,16 @@ use ferry::error::{ERROR_EXIT_CODE, render};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
+    // A panic on any thread is a bug: say so and stop, rather than leave a transfer waiting
+    // forever on a task that is gone.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        eprintln!(
+            "error: ferry hit an internal error (a bug; please report it with the message above)"
+        );
+        std::process::exit(i32::from(ERROR_EXIT_CODE));
+    }));
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     match ferry::commands::run(cli) {

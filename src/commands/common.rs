@@ -70,7 +70,7 @@ pub fn image_list(
             out.push((e.image, r));
         }
     }
-    Ok(out)
+    Ok(input::dedupe(out))
 }
 
 /// A progress bar on stderr, drawn only on a terminal and never with `--json` or `-q`.

@@ -162,6 +162,31 @@ fn docker_entry(image: &ResolvedImage, platform: &Platform) -> Option<DockerEntr
     }
 }
 
+/// One docker-archive entry per image (config and layers), with every name it has: two names
+/// of one image are one image to `docker load`, as `docker save` writes them.
+fn merge_docker_entries(entries: impl Iterator<Item = DockerEntry>) -> Vec<DockerEntry> {
+    let mut out: Vec<DockerEntry> = Vec::new();
+    let mut at: std::collections::HashMap<(Digest, Vec<Digest>), usize> =
+        std::collections::HashMap::new();
+    for e in entries {
+        match at.entry((e.config.clone(), e.layers.clone())) {
+            std::collections::hash_map::Entry::Occupied(i) => {
+                let merged = &mut out[*i.get()];
+                for t in e.repo_tags {
+                    if !merged.repo_tags.contains(&t) {
+                        merged.repo_tags.push(t);
+                    }
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(out.len());
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
 /// Keeps only the index entries whose platform matches `want` (and the attestations that
 /// point at a kept entry), writing a new index. Single-platform images must match.
 fn filter_platforms(img: &mut ResolvedImage, want: &[Platform]) -> Result<(), String> {
@@ -281,7 +306,8 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
                     .with_context(|| format!("lock entry {:?} has an invalid source", i.name))?;
                 Ok((i.name.clone(), r.with_digest(i.digest.clone())))
             })
-            .collect::<anyhow::Result<_>>()?,
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(crate::plan::input::dedupe)?,
         None => common::image_list(&args.select, args.images.as_deref())?,
     };
     if args.dry_run
@@ -415,10 +441,11 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
             (r.locked.source.clone(), desc)
         })
         .collect();
-    let docker_entries: Vec<DockerEntry> = resolved
-        .iter()
-        .filter_map(|r| docker_entry(r, &docker_platform))
-        .collect();
+    let docker_entries = merge_docker_entries(
+        resolved
+            .iter()
+            .filter_map(|r| docker_entry(r, &docker_platform)),
+    );
     let lock_yaml = lock.to_yaml().context("cannot render images.lock")?;
     let plan = Plan::new(
         [

@@ -175,7 +175,7 @@ impl Transfer for ToRegistry<'_> {
                 &repo,
                 digest,
                 size,
-                &|offset| bundle.stream(digest, offset),
+                &|offset, len| bundle.range(digest, offset, len),
                 self.chunk_size,
                 session,
             )

@@ -73,11 +73,23 @@ fn unreachable(e: impl std::error::Error + 'static) -> Problem {
 impl Check for RegistryCheck<'_> {
     async fn tag_digest(&self, image: &Reference) -> Result<Option<Digest>, Problem> {
         let reg = self.registries.get(image.registry()).map_err(unreachable)?;
+        let tag = image.tag().unwrap_or("latest");
         let head = reg
-            .head_manifest(image.repository(), image.tag().unwrap_or("latest"))
+            .head_manifest(image.repository(), tag)
             .await
             .map_err(unreachable)?;
-        Ok(head.map(|h| h.digest.unwrap_or_else(|| Digest::sha256_of(b""))))
+        match head {
+            None => Ok(None),
+            Some(ManifestHead {
+                digest: Some(d), ..
+            }) => Ok(Some(d)),
+            // No Docker-Content-Digest: the digest is that of the bytes the tag serves.
+            Some(_) => reg
+                .get_manifest(image.repository(), tag)
+                .await
+                .map(|m| Some(m.digest))
+                .map_err(unreachable),
+        }
     }
 
     async fn check_blob(
@@ -109,14 +121,19 @@ impl Check for RegistryCheck<'_> {
                 Err(e) => Err(unreachable(e)),
             };
         }
+        // The first byte, not a HEAD: a registry can answer HEAD from a cache after the
+        // blob's storage is gone, and then every pull fails.
         match reg
-            .blob_exists(image.repository(), &blob.digest)
+            .probe_blob(image.repository(), &blob.digest, blob.size)
             .await
             .map_err(unreachable)?
         {
             None => Err(Problem::new(
                 Kind::MissingBlob,
-                format!("blob {} ({} bytes) is missing", blob.digest, blob.size),
+                format!(
+                    "blob {} ({} bytes) is missing, or its data cannot be read",
+                    blob.digest, blob.size
+                ),
             )),
             Some(size) if size != blob.size && size != 0 => Err(Problem::new(
                 Kind::DigestMismatch,

@@ -163,30 +163,46 @@ impl<'a, T: Transfer> Engine<'a, T> {
         }
         let last = image.manifests.len().saturating_sub(1);
         for (i, m) in image.manifests.iter().enumerate() {
-            let size = m.bytes.len() as u64;
-            let cell = self.cell(self.transfer.scope(image), &m.digest);
             let top = i == last;
-            // The top-level manifest is always written (a registry tags it); a child once per scope.
-            if !top && cell.initialized() {
-                continue;
-            }
-            if !top
-                && self
-                    .transfer
-                    .has_blob(image, &m.digest, size)
-                    .await
-                    .map_err(fail)?
-            {
-                let _ = cell.set(Outcome::Present);
-                continue;
-            }
-            self.transfer
-                .put_manifest(image, m, top)
+            let mut wrote = false;
+            // Each manifest is written once per scope, like a blob: two images that share a
+            // child, or two names of one image, never write the same object at once.
+            self.manifest(image, m, top, &mut wrote)
                 .await
                 .map_err(fail)?;
-            let _ = cell.set(Outcome::Moved);
+            // The top-level manifest carries this image's tag: a registry must get it even
+            // when another name of the same digest wrote the object first.
+            if top && !wrote {
+                self.transfer
+                    .put_manifest(image, m, true)
+                    .await
+                    .map_err(fail)?;
+            }
         }
         Ok(stats)
+    }
+
+    /// Writes one manifest once per scope: children only when the destination lacks them,
+    /// the top-level one always (with its tag). `wrote` says whether this call wrote it.
+    async fn manifest(
+        &self,
+        image: &ResolvedImage,
+        m: &FetchedManifest,
+        top: bool,
+        wrote: &mut bool,
+    ) -> Result<(), String> {
+        let size = m.bytes.len() as u64;
+        let cell = self.cell(self.transfer.scope(image), &m.digest);
+        cell.get_or_try_init(|| async {
+            if !top && self.transfer.has_blob(image, &m.digest, size).await? {
+                return Ok(Outcome::Present);
+            }
+            self.transfer.put_manifest(image, m, top).await?;
+            *wrote = true;
+            Ok::<_, String>(Outcome::Moved)
+        })
+        .await?;
+        Ok(())
     }
 
     /// Copies every image, `parallel` images at a time; results in input order.

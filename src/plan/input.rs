@@ -44,7 +44,33 @@ fn is_log_line(line: &str) -> bool {
         || line.contains('\u{1b}')
 }
 
-/// Parses an image list. Duplicates are dropped, first occurrence kept.
+/// Drops the images that name one already listed (`nginx:1.25` and
+/// `docker.io/library/nginx:1.25` are one image), keeping the first name; in order.
+pub fn dedupe(images: Vec<(String, Reference)>) -> Vec<(String, Reference)> {
+    let mut seen: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(images.len());
+    for (name, r) in images {
+        match seen.entry(r.to_string()) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                if first.get() != &name {
+                    tracing::info!(
+                        "{name} is {}, already listed as {}; exporting it once",
+                        first.key(),
+                        first.get()
+                    );
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(name.clone());
+                out.push((name, r));
+            }
+        }
+    }
+    out
+}
+
+/// Parses an image list. Duplicates (also two spellings of one reference) are dropped, the
+/// first occurrence kept.
 pub fn parse_image_list(text: &str, path: &str) -> Result<Vec<(String, Reference)>, InputError> {
     let mut out: Vec<(String, Reference)> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -57,14 +83,12 @@ pub fn parse_image_list(text: &str, path: &str) -> Result<Vec<(String, Reference
             line: i + 1,
             reason: e.to_string(),
         })?;
-        if !out.iter().any(|(n, _)| n == line) {
-            out.push((line.to_string(), r));
-        }
+        out.push((line.to_string(), r));
     }
     if out.is_empty() {
         return Err(InputError::Empty { path: path.into() });
     }
-    Ok(out)
+    Ok(dedupe(out))
 }
 
 /// Reads an image list file.
@@ -86,6 +110,14 @@ mod tests {
         let text = "# mirror list\n\nrancher/rke-tools:v0.1.103\nINFO[0000] Generating images list for version [v1.30.5-rancher1-1]:\nrancher/mirrored-pause:3.7  # pause\nrancher/rke-tools:v0.1.103\n";
         let l = parse_image_list(text, "list.txt").expect("parses");
         assert_eq!(l.len(), 2);
+        let l =
+            parse_image_list("nginx:1.25\ndocker.io/library/nginx:1.25\nnginx\n", "l").expect("ok");
+        let names: Vec<&str> = l.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["nginx:1.25", "nginx"],
+            "two spellings of one image are one"
+        );
         assert_eq!(l[1].1.to_string(), "docker.io/rancher/mirrored-pause:3.7");
         let e = parse_image_list("ok/image:1\nBad Line\n", "l.txt").unwrap_err();
         assert!(e.to_string().starts_with("l.txt:2:"), "{e}");

@@ -158,10 +158,27 @@ impl LockFile {
                 found: probe.version,
             });
         }
-        serde_saphyr::from_str(text).map_err(|e| LockError::Parse {
+        let lock: LockFile = serde_saphyr::from_str(text).map_err(|e| LockError::Parse {
             path: name.into(),
             detail: one_line(&e.to_string()),
-        })
+        })?;
+        // One source at two digests cannot be mirrored: which one would the tag point at?
+        let mut seen: std::collections::HashMap<&str, &Digest> = std::collections::HashMap::new();
+        for i in &lock.images {
+            if let Some(first) = seen.insert(&i.source, i.bundle_digest())
+                && first != i.bundle_digest()
+            {
+                return Err(LockError::Parse {
+                    path: name.into(),
+                    detail: format!(
+                        "it lists {} twice, at {first} and at {}",
+                        i.source,
+                        i.bundle_digest()
+                    ),
+                });
+            }
+        }
+        Ok(lock)
     }
 
     /// Reads a lock file.
@@ -229,6 +246,9 @@ mod tests {
             LockFile::parse("[[[", "x"),
             Err(LockError::Parse { .. })
         ));
+        let twice = "version: 1\ngenerator: x\ntotal_size: 1\nimages:\n- name: a\n  source: docker.io/a:1\n  digest: sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n  media_type: m\n  size: 1\n  total_size: 1\n  platforms: []\n- name: b\n  source: docker.io/a:1\n  digest: sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n  media_type: m\n  size: 1\n  total_size: 1\n  platforms: []\n";
+        let e = LockFile::parse(twice, "x").unwrap_err();
+        assert!(e.to_string().contains("lists docker.io/a:1 twice"), "{e}");
         let bad_digest = "version: 1\ngenerator: x\ntotal_size: 1\nimages:\n- name: a\n  source: a\n  digest: sha256:../../etc\n  media_type: m\n  size: 1\n  total_size: 1\n  platforms: []\n";
         assert!(matches!(
             LockFile::parse(bad_digest, "x"),

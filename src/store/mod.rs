@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 pub mod bundle;
 pub mod registry;
+pub mod stream;
 
 use bytes::Bytes;
 

@@ -13,4 +13,5 @@ mod import;
 mod lock;
 mod lying;
 mod registry_client;
+mod shapes;
 mod verify;

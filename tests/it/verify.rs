@@ -256,3 +256,54 @@ fn could_not_check_exits_2() {
     assert_eq!(code, Some(2), "{stderr}");
     let _ = Path::new("");
 }
+
+/// distribution with `cache: blobdescriptor: inmemory` answers HEAD of a blob from its cache
+/// after the blob's data is gone; `docker pull` then fails. verify without --deep must see it.
+#[test]
+fn lost_blob_storage_behind_a_descriptor_cache_is_found_without_deep() {
+    let reg = TestRegistry::builder(Auth::None)
+        .blob_descriptor_cache()
+        .start();
+    let sandbox = Sandbox::new();
+    let bundle = mirror(&sandbox, &reg);
+    let b = bundle.to_str().expect("path");
+    let etcd = fixture(ETCD);
+    let layer = etcd
+        .blobs
+        .iter()
+        .rfind(|x| x.kind == crate::support::fixtures::BlobKind::Layer)
+        .expect("layer")
+        .digest
+        .clone();
+    let url = format!("{}/v2/{}/blobs/{layer}", reg.url(), etcd.repository);
+    // Fill the cache, then lose the data.
+    assert_eq!(
+        http::request("HEAD", &url, &[], &[]).expect("head").status,
+        200
+    );
+    reg.storage().remove_blob_data(&layer);
+    let head = http::request("HEAD", &url, &[], &[]).expect("head");
+    assert_eq!(
+        head.status, 200,
+        "the cache answers HEAD as if the blob were there"
+    );
+    // A pull fails: distribution sends the headers of a 200, then no body.
+    match http::get(&url) {
+        Ok(r) => assert_ne!(r.status, 200, "a pull fails"),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}"),
+    }
+
+    let (code, report, stderr) = verify(&sandbox, &[b, "--to", &reg.host(), "--plain-http"]);
+    assert_eq!(code, Some(1), "{stderr} {report}");
+    let problems = problems_of(&report, ETCD);
+    assert!(
+        problems
+            .iter()
+            .any(|(k, d)| k == "missing_blob" && d.contains(&layer)),
+        "{problems:?}"
+    );
+    // Only the images that use the lost layer are named.
+    for other in [PAUSE, COREDNS, RKE_TOOLS, HYPERKUBE] {
+        assert!(problems_of(&report, other).is_empty(), "{other}: {report}");
+    }
+}

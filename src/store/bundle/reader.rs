@@ -134,6 +134,15 @@ impl BundleReader {
         ))
     }
 
+    /// A reader over `len` bytes of the blob at `loc`, starting `offset` bytes into it.
+    pub fn read_at(&self, loc: BlobLocation, offset: u64, len: u64) -> BlobReader {
+        BlobReader::new(
+            Arc::clone(&self.file),
+            loc.offset.saturating_add(offset),
+            len.min(loc.size.saturating_sub(offset)),
+        )
+    }
+
     /// Re-hashes blob `digest` and checks it against its name.
     pub fn verify_blob(&self, digest: &Digest) -> Result<(), BundleError> {
         let mut reader = self.open_blob(digest)?;

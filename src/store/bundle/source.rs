@@ -7,7 +7,6 @@ use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures_util::stream::BoxStream;
 
 use super::BundleReader;
 use super::error::BundleError;
@@ -15,6 +14,7 @@ use crate::oci::digest::{Digest, Verifier};
 use crate::oci::manifest::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::oci::media_types;
 use crate::oci::reference::Reference;
+use crate::store::stream::ByteStream;
 use crate::store::{FetchedManifest, ManifestHead, ManifestSource};
 
 /// Size of the chunks streamed out of the bundle.
@@ -152,13 +152,10 @@ impl BundleSource {
         })?
     }
 
-    /// The blob's bytes from `offset` as a stream of chunks. From offset 0 the stream is
-    /// verified: a mismatch ends it with an error instead of its last chunk.
-    pub fn stream(
-        &self,
-        digest: &Digest,
-        offset: u64,
-    ) -> BoxStream<'static, std::io::Result<Bytes>> {
+    /// `len` bytes of the blob from `offset`, as a stream of chunks read with positioned
+    /// reads (no reading and discarding up to the offset). Not verified: a whole blob goes
+    /// through [`crate::store::stream::verified`] on its way out.
+    pub fn range(&self, digest: &Digest, offset: u64, len: u64) -> ByteStream {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
         let reader = self.reader.clone();
         let digest = digest.clone();
@@ -173,55 +170,40 @@ impl BundleSource {
             let Some(loc) = reader.blob(&digest) else {
                 return send_err(format!("bundle {path} has no blob {digest}"));
             };
-            let mut r = match reader.open_blob(&digest) {
-                Ok(r) => r,
-                Err(e) => return send_err(e.to_string()),
+            let Some(end) = offset.checked_add(len).filter(|e| *e <= loc.size) else {
+                return send_err(format!(
+                    "bytes {offset}+{len} are past the end of blob {digest} ({} bytes) in bundle {path}",
+                    loc.size
+                ));
             };
-            let mut verifier = (offset == 0).then(|| Verifier::new(digest.clone(), Some(loc.size)));
-            if offset > 0
-                && std::io::copy(&mut (&mut r).take(offset), &mut std::io::sink()).is_err()
-            {
-                return send_err(format!("cannot seek in blob {digest} of bundle {path}"));
-            }
-            let mut held: Option<Bytes> = None;
+            let mut r = reader.read_at(loc, offset, end - offset);
             loop {
-                let mut buf = vec![0u8; CHUNK];
-                let n = match r.read(&mut buf) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        return send_err(format!("reading blob {digest} of bundle {path}: {e}"));
-                    }
-                };
-                if n == 0 {
+                let want = usize::try_from(r.remaining()).unwrap_or(CHUNK).min(CHUNK);
+                if want == 0 {
                     break;
                 }
-                buf.truncate(n);
-                if let Some(v) = verifier.as_mut()
-                    && let Err(e) = v.update(&buf)
-                {
-                    return send_err(format!("blob {digest} in bundle {path} is corrupt: {e}"));
+                let mut buf = bytes::BytesMut::zeroed(want);
+                if let Err(e) = r.read_exact(&mut buf) {
+                    return send_err(format!("reading blob {digest} of bundle {path}: {e}"));
                 }
-                if let Some(prev) = held.replace(Bytes::from(buf))
-                    && tx.blocking_send(Ok(prev)).is_err()
-                {
+                if tx.blocking_send(Ok(buf.freeze())).is_err() {
                     return;
                 }
             }
-            if let Some(v) = verifier
-                && let Err(e) = v.finish()
-            {
-                return send_err(format!(
-                    "blob {digest} in bundle {path} is corrupt: {e}; export the bundle again"
-                ));
-            }
-            if let Some(last) = held {
-                let _ = tx.blocking_send(Ok(last));
-            }
         });
-        Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }))
+        Box::pin(tokio_stream_of(rx))
     }
+}
+
+/// The items of `rx` as a stream that may be polled again after it ended.
+fn tokio_stream_of(
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
+    use futures_util::StreamExt as _;
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
+    .fuse()
 }
 
 impl ManifestSource for BundleSource {

@@ -45,6 +45,12 @@ fn content_range_start(v: &HeaderValue) -> Option<u64> {
     start.parse().ok()
 }
 
+/// Parses `Content-Range: bytes START-END/TOTAL`, returning TOTAL (when not `*`).
+fn content_range_total(v: &HeaderValue) -> Option<u64> {
+    let (_, total) = v.to_str().ok()?.trim().rsplit_once('/')?;
+    total.trim().parse().ok()
+}
+
 fn run_writer<S: BlobSink>(
     mut sink: S,
     digest: Digest,
@@ -145,7 +151,6 @@ impl Registry {
         repository: &str,
         digest: &Digest,
     ) -> Result<Option<u64>, RegistryError> {
-        let _permit = self.permits().await;
         let scopes = [Scope::pull(repository)];
         let req = Req {
             method: Method::HEAD,
@@ -155,13 +160,60 @@ impl Registry {
             body: None,
             retry: true,
         };
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
             _ => Err(self
                 .unexpected(resp, &Method::HEAD, repository, "pull")
                 .await),
+        }
+    }
+
+    /// Proves a blob can be served, at about the cost of a HEAD: a `GET` of its first byte
+    /// (`Range: bytes=0-0`), which the registry answers from storage. A HEAD is not enough:
+    /// distribution answers it from its blob-descriptor cache after the data is gone, and
+    /// every pull of the image then fails. Returns the blob's size, `None` when it is absent
+    /// or its data cannot be read.
+    pub async fn probe_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<u64>, RegistryError> {
+        let scopes = [Scope::pull(repository)];
+        let mut req = Req::new(Method::GET, self.blob_url(repository, digest)?, &scopes);
+        if size > 0 {
+            req = req.header(RANGE, HeaderValue::from_static("bytes=0-0"));
+        }
+        let (resp, _permit) = self.send(&req).await?;
+        let total = match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::PARTIAL_CONTENT => resp
+                .headers()
+                .get(CONTENT_RANGE)
+                .and_then(content_range_total)
+                .unwrap_or(size),
+            // A registry that ignores Range sends the whole blob: one chunk is enough.
+            StatusCode::OK => resp.content_length().unwrap_or(size),
+            _ => {
+                return Err(self
+                    .unexpected(resp, &Method::GET, repository, "pull")
+                    .await);
+            }
+        };
+        let mut body = resp.bytes_stream();
+        match body.next().await {
+            Some(Ok(b)) if !b.is_empty() || size == 0 => Ok(Some(total)),
+            None if size == 0 => Ok(Some(total)),
+            Some(Err(e)) => {
+                tracing::debug!(
+                    "blob {digest} of {repository}: its first byte cannot be read: {}",
+                    flatten(&e.without_url())
+                );
+                Ok(None)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -252,7 +304,6 @@ impl Registry {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let _permit = self.permits().await;
             let mut headers = vec![];
             if offset > 0 {
                 let v = HeaderValue::from_str(&format!("bytes={offset}-")).map_err(|e| {
@@ -272,7 +323,7 @@ impl Registry {
                 body: None,
                 retry: true,
             };
-            let resp = self.send(&req).await?;
+            let (resp, _permit) = self.send(&req).await?;
             match resp.status() {
                 StatusCode::OK => {
                     if offset > 0 {
@@ -375,6 +426,14 @@ mod tests {
         );
         assert_eq!(
             content_range_start(&HeaderValue::from_static("100-199")),
+            None
+        );
+        assert_eq!(
+            content_range_total(&HeaderValue::from_static("bytes 0-0/5143")),
+            Some(5143)
+        );
+        assert_eq!(
+            content_range_total(&HeaderValue::from_static("bytes 0-0/*")),
             None
         );
     }

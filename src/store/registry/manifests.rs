@@ -38,7 +38,6 @@ impl Registry {
         repository: &str,
         reference: &str,
     ) -> Result<Option<ManifestHead>, RegistryError> {
-        let _permit = self.permits().await;
         let scopes = [Scope::pull(repository)];
         let req = Req {
             method: Method::HEAD,
@@ -48,7 +47,7 @@ impl Registry {
             body: None,
             retry: true,
         };
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -137,7 +136,6 @@ impl Registry {
         what: &str,
         expected: Option<&Digest>,
     ) -> Result<FetchedManifest, BodyError> {
-        let _permit = self.permits().await;
         let scopes = [Scope::pull(repository)];
         let req = Req {
             method: Method::GET,
@@ -147,7 +145,7 @@ impl Registry {
             body: None,
             retry: true,
         };
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         if !resp.status().is_success() {
             return Err(self
                 .unexpected(resp, &Method::GET, repository, "pull")

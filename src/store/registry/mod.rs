@@ -78,6 +78,9 @@ pub struct Registry {
     global: Arc<Semaphore>,
     host: Arc<Semaphore>,
     rate_limit: Mutex<Option<RateLimit>>,
+    /// Set when the registry could not be connected to at all: (attempts, why). Every later
+    /// request of the run fails at once with it.
+    down: Mutex<Option<(u32, String)>>,
 }
 
 /// Permits held for the duration of one transfer.
@@ -227,6 +230,7 @@ impl Registries {
             global: self.global.clone(),
             host: Arc::new(Semaphore::new(self.opts.per_host.max(1))),
             rate_limit: Mutex::new(None),
+            down: Mutex::new(None),
         });
         map.insert(registry.to_string(), r.clone());
         Ok(r)

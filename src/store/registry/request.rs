@@ -120,6 +120,44 @@ fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
+/// Error bodies read into memory are cut here: they only carry a message for people, and a
+/// hostile registry can send one that never ends.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Attempts for a request whose connection cannot even be opened (name not found,
+/// connection refused): that does not heal in a minute, so ferry gives up on the registry
+/// quickly and once, instead of once per image after a minute of backoff.
+const CONNECT_ATTEMPTS: u32 = 3;
+
+/// Reads at most `limit` bytes of a body; `Ok(None)` when it is longer (the rest is not read).
+pub(crate) async fn read_capped(
+    resp: Response,
+    limit: usize,
+) -> Result<Option<bytes::Bytes>, reqwest::Error> {
+    use futures_util::StreamExt as _;
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Ok(None);
+    }
+    let mut buf = bytes::BytesMut::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if buf.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(buf.freeze()))
+}
+
+/// The spec errors of an error answer, reading at most [`MAX_ERROR_BODY`] bytes of it.
+pub(crate) async fn error_body(resp: Response) -> Vec<super::error::SpecError> {
+    match read_capped(resp, MAX_ERROR_BODY).await {
+        Ok(Some(body)) => spec_errors(&body),
+        _ => Vec::new(),
+    }
+}
+
 impl Registry {
     /// The backoff delays for one operation.
     pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
@@ -131,13 +169,33 @@ impl Registry {
             .build()
     }
 
+    /// The error every request gets once the registry proved unreachable in this run.
+    fn known_down(&self) -> Option<RegistryError> {
+        let down = self.down.lock().ok()?;
+        down.as_ref()
+            .map(|(attempts, detail)| RegistryError::Connect {
+                registry: self.name.clone(),
+                url: redact(&self.base),
+                attempts: *attempts,
+                detail: detail.clone(),
+            })
+    }
+
     /// Sends `req` with authentication and retries; returns the first answer that is not a
-    /// 401, a 429 or a 5xx (or the last one when retries are exhausted).
-    pub(crate) async fn send(&self, req: &Req<'_>) -> Result<Response, RegistryError> {
+    /// 401, a 429 or a 5xx (or the last one when retries are exhausted), with the transfer
+    /// permits it was sent under: hold them while reading the body. No permit is held while
+    /// waiting out a backoff or a `Retry-After`.
+    pub(crate) async fn send(
+        &self,
+        req: &Req<'_>,
+    ) -> Result<(Response, super::TransferPermit), RegistryError> {
         let mut delays = self.backoff();
         let mut attempt: u32 = 0;
         let mut auth_rounds = 0;
         loop {
+            if let Some(e) = self.known_down() {
+                return Err(e);
+            }
             attempt += 1;
             let mut b = self.http.request(req.method.clone(), req.url.clone());
             for (k, v) in &req.headers {
@@ -146,6 +204,9 @@ impl Registry {
             if let Some(make) = req.body {
                 b = b.body(make());
             }
+            // The permit first, then the token: a token taken before a long wait for a
+            // permit could expire on the way.
+            let permit = self.permits().await;
             // An upload Location may point at another host (signed storage URL): never send
             // our credentials there.
             let auth = if same_origin(&req.url, &self.base) {
@@ -161,6 +222,7 @@ impl Registry {
             let resp = match b.send().await {
                 Ok(r) => r,
                 Err(e) => {
+                    drop(permit);
                     // reqwest puts the URL (with its query: upload state, signed URLs) in
                     // its message; ours names the redacted URL instead.
                     let e = e.without_url();
@@ -184,8 +246,20 @@ impl Registry {
                             detail,
                         });
                     }
-                    if req.retry && attempt < self.opts.attempts {
-                        let wait = delays.next().unwrap_or(self.opts.backoff);
+                    // No connection at all: a few quick tries, then the registry is down for
+                    // the rest of the run (every other request fails at once, with this error).
+                    let connect = e.is_connect();
+                    let limit = if connect {
+                        self.opts.attempts.min(CONNECT_ATTEMPTS)
+                    } else {
+                        self.opts.attempts
+                    };
+                    if req.retry && attempt < limit {
+                        let wait = if connect {
+                            Duration::from_millis(250 * u64::from(attempt))
+                        } else {
+                            delays.next().unwrap_or(self.opts.backoff)
+                        };
                         tracing::info!(
                             "{} {} failed ({detail}); retrying in {:.1} s",
                             req.method,
@@ -195,12 +269,19 @@ impl Registry {
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    return Err(RegistryError::Connect {
+                    if connect
+                        && req.retry
+                        && let Ok(mut down) = self.down.lock()
+                        && down.is_none()
+                    {
+                        *down = Some((attempt, detail.clone()));
+                    }
+                    return Err(self.known_down().unwrap_or(RegistryError::Connect {
                         registry: self.name.clone(),
-                        url: redact(&req.url),
+                        url: redact(&self.base),
                         attempts: attempt,
                         detail,
-                    });
+                    }));
                 }
             };
             if let Some(rl) = parse_rate_limit(resp.headers())
@@ -225,11 +306,10 @@ impl Registry {
                     attempt -= 1;
                     continue;
                 }
-                let body = resp.bytes().await.unwrap_or_default();
                 return Err(RegistryError::Unauthorized {
                     registry: self.name.clone(),
                     user: self.auth.user_label().map(String::from),
-                    errors: spec_errors(&body),
+                    errors: error_body(resp).await,
                 });
             }
             let transient = req.retry
@@ -240,11 +320,10 @@ impl Registry {
                 if let Some(ra) = retry_after
                     && ra > self.opts.max_retry_after
                 {
-                    let body = resp.bytes().await.unwrap_or_default();
                     return Err(RegistryError::RateLimited {
                         registry: self.name.clone(),
                         retry_after: Some(ra.as_secs()),
-                        errors: spec_errors(&body),
+                        errors: error_body(resp).await,
                     });
                 }
                 if attempt < self.opts.attempts {
@@ -257,23 +336,24 @@ impl Registry {
                         wait.as_secs_f64()
                     );
                     drop(resp);
+                    drop(permit);
                     tokio::time::sleep(wait).await;
                     continue;
                 }
                 if status == StatusCode::TOO_MANY_REQUESTS {
-                    let body = resp.bytes().await.unwrap_or_default();
                     return Err(RegistryError::RateLimited {
                         registry: self.name.clone(),
                         retry_after: retry_after.map(|d| d.as_secs()),
-                        errors: spec_errors(&body),
+                        errors: error_body(resp).await,
                     });
                 }
             }
-            return Ok(resp);
+            return Ok((resp, permit));
         }
     }
 
-    /// Turns an unexpected answer into a typed error (reads the spec error body).
+    /// Turns an unexpected answer into a typed error (reads at most [`MAX_ERROR_BODY`] bytes
+    /// of the spec error body).
     pub(crate) async fn unexpected(
         &self,
         resp: Response,
@@ -283,7 +363,7 @@ impl Registry {
     ) -> RegistryError {
         let status = resp.status();
         let url = redact(resp.url());
-        let errors = spec_errors(&resp.bytes().await.unwrap_or_default());
+        let errors = error_body(resp).await;
         if status == StatusCode::FORBIDDEN || errors.iter().any(|e| e.code == "DENIED") {
             return RegistryError::Denied {
                 registry: self.name.clone(),

@@ -4,8 +4,10 @@
 //! and manifest PUTs whose `Docker-Content-Digest` must equal ours. Abandoned upload
 //! sessions are cancelled.
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
-use futures_util::stream::BoxStream;
+use futures_util::StreamExt as _;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode};
 use url::Url;
@@ -14,11 +16,8 @@ use super::Registry;
 use super::auth::Scope;
 use super::error::{RegistryError, redact};
 use super::request::Req;
-use crate::oci::digest::Digest;
-
-/// Produces the blob's bytes from an offset, as a stream. Called once per attempt.
-pub type BlobStreamFactory<'a> =
-    &'a (dyn Fn(u64) -> BoxStream<'static, std::io::Result<Bytes>> + Sync);
+use crate::oci::digest::{Digest, Verifier};
+use crate::store::stream::{RangeReader, verified};
 
 /// What a mount attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,14 +98,13 @@ impl Registry {
         repository: &str,
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
-        let _permit = self.permits().await;
         let scopes = [Scope::push(repository)];
         let req = Req::new(
             Method::HEAD,
             self.url(&format!("v2/{repository}/blobs/{digest}"))?,
             &scopes,
         );
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(false),
             s if s.is_success() => Ok(true),
@@ -122,7 +120,6 @@ impl Registry {
         repository: &str,
         reference: &str,
     ) -> Result<Option<Digest>, RegistryError> {
-        let _permit = self.permits().await;
         let scopes = [Scope::push(repository)];
         let req = Req::new(
             Method::HEAD,
@@ -133,7 +130,7 @@ impl Registry {
             reqwest::header::ACCEPT,
             HeaderValue::from_static(crate::oci::media_types::MANIFEST_ACCEPT),
         );
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
             s if s.is_success() => Ok(resp
@@ -154,7 +151,6 @@ impl Registry {
         digest: &Digest,
         from: &str,
     ) -> Result<Mount, RegistryError> {
-        let _permit = self.permits().await;
         let scopes = [Scope::push(repository), Scope::pull(from)];
         let mut url = self.url(&format!("v2/{repository}/blobs/uploads/"))?;
         url.query_pairs_mut()
@@ -162,7 +158,7 @@ impl Registry {
             .append_pair("from", from);
         let req = Req::new(Method::POST, url, &scopes)
             .header(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         match resp.status() {
             StatusCode::CREATED => Ok(Mount::Mounted),
             StatusCode::ACCEPTED => Ok(Mount::Session(self.location(&resp)?)),
@@ -179,7 +175,7 @@ impl Registry {
             scopes,
         )
         .header(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self
                 .unexpected(resp, &Method::POST, repository, "push to")
@@ -192,7 +188,7 @@ impl Registry {
     async fn cancel_upload(&self, location: &Url, scopes: &[Scope]) {
         let mut req = Req::new(Method::DELETE, location.clone(), scopes);
         req.retry = false;
-        if let Err(e) = self.send(&req).await {
+        if let Err(e) = self.send(&req).await.map(|_| ()) {
             tracing::debug!("cancelling upload {} failed: {e}", redact(location));
         }
     }
@@ -206,7 +202,7 @@ impl Registry {
         repository: &str,
         digest: &Digest,
         size: u64,
-        bytes: BlobStreamFactory<'_>,
+        bytes: RangeReader<'_>,
         chunk_size: Option<u64>,
         session: Option<Url>,
     ) -> Result<(), RegistryError> {
@@ -216,7 +212,6 @@ impl Registry {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let _permit = self.permits().await;
             let location = match session.take() {
                 Some(l) => l,
                 None => self.start_upload(repository, &scopes).await?,
@@ -314,11 +309,12 @@ impl Registry {
         repository: &str,
         digest: &Digest,
         size: u64,
-        bytes: BlobStreamFactory<'_>,
+        bytes: RangeReader<'_>,
         location: &Url,
         scopes: &[Scope],
     ) -> Result<(), Failure> {
-        let body = || reqwest::Body::wrap_stream(bytes(0));
+        // Hashed while it streams; a blob that does not match never completes the PUT.
+        let body = || reqwest::Body::wrap_stream(verified(bytes(0, size), digest.clone(), size));
         let mut req = Req::new(Method::PUT, with_digest(location, digest), scopes)
             .header(
                 CONTENT_TYPE,
@@ -331,19 +327,44 @@ impl Registry {
         req.body = Some(&body);
         req.retry = false;
         match self.send(&req).await {
-            Ok(resp) => self.finish_put(resp, repository, digest).await,
+            Ok((resp, _permit)) => self.finish_put(resp, repository, digest).await,
             Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail, None)),
             Err(e) => Err(Failure::Fatal(e)),
         }
     }
 
+    /// Feeds `len` bytes of the blob from `offset` into `verifier` (positioned reads): the
+    /// part of the hash a resumed chunked upload has not seen go by.
+    async fn hash_range(
+        &self,
+        verifier: &mut Verifier,
+        bytes: RangeReader<'_>,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), Failure> {
+        let mut s = bytes(offset, len);
+        while let Some(chunk) = s.next().await {
+            let chunk = chunk.map_err(|e| {
+                Failure::Fatal(RegistryError::Io {
+                    what: format!("blob {}", verifier.expected()),
+                    source: e,
+                })
+            })?;
+            verifier.update(&chunk).map_err(|e| corrupt(verifier, e))?;
+        }
+        Ok(())
+    }
+
+    /// A chunked upload: one PATCH per chunk, each read from the source at its offset, every
+    /// byte hashed in order so the whole blob is checked against its digest before the final
+    /// PUT commits it. After a failed chunk it resumes from the registry's upload status.
     #[allow(clippy::too_many_arguments)]
     async fn upload_chunked(
         &self,
         repository: &str,
         digest: &Digest,
         size: u64,
-        bytes: BlobStreamFactory<'_>,
+        bytes: RangeReader<'_>,
         chunk: u64,
         location: &Url,
         scopes: &[Scope],
@@ -351,20 +372,41 @@ impl Registry {
         let mut location = location.clone();
         let mut offset = 0u64;
         let mut stalls = 0;
+        // The hash of bytes [0, hashed) as they went out.
+        let mut hash = Verifier::new(digest.clone(), Some(size));
+        let mut hashed = 0u64;
         while offset < size {
-            let end = (offset + chunk).min(size);
+            if offset != hashed {
+                // The registry holds another prefix than we hashed: re-hash up to it.
+                if offset < hashed {
+                    hash = Verifier::new(digest.clone(), Some(size));
+                    hashed = 0;
+                }
+                self.hash_range(&mut hash, bytes, hashed, offset - hashed)
+                    .await?;
+                hashed = offset;
+            }
+            let end = offset.saturating_add(chunk).min(size);
             let start = offset;
-            let body = move || {
-                use futures_util::StreamExt as _;
-                let mut left = end - start;
-                let s = bytes(start).map(move |r| {
-                    r.map(|mut b| {
-                        if (b.len() as u64) > left {
-                            b.truncate(left as usize);
-                        }
-                        left -= b.len() as u64;
-                        b
-                    })
+            // The chunk is hashed as it is sent, into a copy kept only if the PATCH succeeds.
+            let tentative = Arc::new(Mutex::new(Some(hash.clone())));
+            let body = || {
+                let t = tentative.clone();
+                if let Ok(mut g) = t.lock() {
+                    *g = Some(hash.clone());
+                }
+                let s = bytes(start, end - start).map(move |item| {
+                    let b = item?;
+                    let mut g = t
+                        .lock()
+                        .map_err(|_| std::io::Error::other("hash poisoned"))?;
+                    if let Some(v) = g.as_mut()
+                        && let Err(e) = v.update(&b)
+                    {
+                        *g = None;
+                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                    }
+                    Ok(b)
                 });
                 reqwest::Body::wrap_stream(s)
             };
@@ -383,18 +425,22 @@ impl Registry {
                 );
             req.body = Some(&body);
             req.retry = false;
-            let answer = self.send(&req).await;
-            let ok = match answer {
-                Ok(resp)
+            let ok = match self.send(&req).await {
+                Ok((resp, _permit))
                     if resp.status() == StatusCode::ACCEPTED
                         || resp.status() == StatusCode::CREATED
                         || resp.status() == StatusCode::NO_CONTENT =>
                 {
                     location = self.location(&resp).unwrap_or(location);
                     offset = next_offset(&resp).filter(|o| *o > start).unwrap_or(end);
+                    let sent = tentative.lock().ok().and_then(|mut g| g.take());
+                    if let Some(v) = sent.filter(|v| v.bytes_seen() == end) {
+                        hash = v;
+                        hashed = end;
+                    }
                     true
                 }
-                Ok(resp)
+                Ok((resp, _permit))
                     if resp.status().is_client_error()
                         && resp.status() != StatusCode::RANGE_NOT_SATISFIABLE =>
                 {
@@ -412,7 +458,7 @@ impl Registry {
                 if stalls > self.opts.attempts {
                     return Err(Failure::Retry("chunked upload keeps failing".into(), None));
                 }
-                let status = self
+                let (status, _permit) = self
                     .send(&Req::new(Method::GET, location.clone(), scopes))
                     .await
                     .map_err(|e| Failure::Retry(e.to_string(), None))?;
@@ -423,15 +469,22 @@ impl Registry {
                     ));
                 }
                 location = self.location(&status).unwrap_or(location);
-                offset = next_offset(&status).unwrap_or(0);
+                offset = next_offset(&status).unwrap_or(0).min(size);
                 tracing::info!("chunked upload of {digest}: resuming at byte {offset}");
             }
         }
+        if hashed != size {
+            self.hash_range(&mut hash, bytes, hashed, size - hashed)
+                .await?;
+        }
+        // Every byte the registry holds was hashed on its way out: commit only a match.
+        let checked = hash.clone();
+        checked.finish().map_err(|e| corrupt(&hash, e))?;
         let mut req = Req::new(Method::PUT, with_digest(&location, digest), scopes)
             .header(CONTENT_LENGTH, HeaderValue::from_static("0"));
         req.retry = false;
         match self.send(&req).await {
-            Ok(resp) => self.finish_put(resp, repository, digest).await,
+            Ok((resp, _permit)) => self.finish_put(resp, repository, digest).await,
             Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail, None)),
             Err(e) => Err(Failure::Fatal(e)),
         }
@@ -447,7 +500,6 @@ impl Registry {
         digest: &Digest,
         bytes: Bytes,
     ) -> Result<(), RegistryError> {
-        let _permit = self.permits().await;
         let scopes = [Scope::push(repository)];
         let body = move || reqwest::Body::from(bytes.clone());
         let mut req = Req::new(
@@ -457,7 +509,7 @@ impl Registry {
         )
         .header(CONTENT_TYPE, header_value(media_type)?);
         req.body = Some(&body);
-        let resp = self.send(&req).await?;
+        let (resp, _permit) = self.send(&req).await?;
         if !resp.status().is_success() {
             return Err(self
                 .unexpected(resp, &Method::PUT, repository, "push to")
@@ -478,6 +530,17 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// The blob the source gave does not match its digest: nothing is committed.
+fn corrupt(v: &Verifier, e: crate::oci::digest::VerifyError) -> Failure {
+    Failure::Fatal(RegistryError::Io {
+        what: format!("blob {}", v.expected()),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("its content does not match its digest ({e}); the upload was not committed"),
+        ),
+    })
 }
 
 enum Failure {

@@ -202,32 +202,32 @@ pub fn total_unique_bytes(images: &[FixtureImage]) -> u64 {
 // ---- construction -------------------------------------------------------------------------
 
 #[derive(Clone, Copy)]
-struct Plat {
+pub(super) struct Plat {
     os: &'static str,
     arch: &'static str,
     variant: Option<&'static str>,
     os_version: Option<&'static str>,
 }
 
-const AMD64: Plat = Plat {
+pub(super) const AMD64: Plat = Plat {
     os: "linux",
     arch: "amd64",
     variant: None,
     os_version: None,
 };
-const ARM64: Plat = Plat {
+pub(super) const ARM64: Plat = Plat {
     os: "linux",
     arch: "arm64",
     variant: None,
     os_version: None,
 };
-const ARMV7: Plat = Plat {
+pub(super) const ARMV7: Plat = Plat {
     os: "linux",
     arch: "arm",
     variant: Some("v7"),
     os_version: None,
 };
-const WINDOWS: Plat = Plat {
+pub(super) const WINDOWS: Plat = Plat {
     os: "windows",
     arch: "amd64",
     variant: None,
@@ -258,7 +258,7 @@ impl Plat {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Style {
+pub(super) enum Style {
     /// Docker schema2 media types, pretty-printed with 3 spaces (as Docker writes them).
     Docker,
     /// OCI media types, compact.
@@ -267,7 +267,7 @@ enum Style {
     OciPretty,
 }
 
-fn to_bytes(v: &Value, style: Style) -> Vec<u8> {
+pub(super) fn to_bytes(v: &Value, style: Style) -> Vec<u8> {
     use serde::Serialize;
     match style {
         Style::Oci => serde_json::to_vec(v).expect("serialize"),
@@ -382,7 +382,12 @@ fn platform_manifest(
     )
 }
 
-fn single(reference: &str, binary: &str, style: Style, extra: &[&Layer]) -> FixtureImage {
+pub(super) fn single(
+    reference: &str,
+    binary: &str,
+    style: Style,
+    extra: &[&Layer],
+) -> FixtureImage {
     let (repository, tag) = reference.rsplit_once(':').expect("repo:tag");
     let mut blobs = Blobs::default();
     let base = base_layer(AMD64);
@@ -422,7 +427,7 @@ fn platform_entry(p: Plat, digest: &str, media_type: &str, attestation: bool) ->
 }
 
 /// A multi-platform image: OCI index (`Style::Oci`) or Docker list (`Style::Docker`).
-fn multi(
+pub(super) fn multi(
     reference: &str,
     binary: &str,
     style: Style,

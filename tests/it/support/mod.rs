@@ -16,6 +16,7 @@ pub mod lying;
 pub mod proxy;
 pub mod registry;
 pub mod seed;
+pub mod shapes;
 pub mod tls;
 pub mod token;
 

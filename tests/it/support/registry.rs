@@ -62,9 +62,16 @@ pub struct RegistryBuilder {
     storage_dir: Option<PathBuf>,
     port: Option<u16>,
     token: TokenSettings,
+    blob_descriptor_cache: bool,
 }
 
 impl RegistryBuilder {
+    /// `storage.cache.blobdescriptor: inmemory`, distribution's usual setting: HEAD of a blob
+    /// is then answered from the cache, even after the blob's data is gone.
+    pub fn blob_descriptor_cache(mut self) -> Self {
+        self.blob_descriptor_cache = true;
+        self
+    }
     /// Use this storage root (kept after Drop) instead of a fresh temp dir, e.g. to restart a
     /// registry over the storage of an earlier one.
     pub fn storage_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -99,6 +106,7 @@ pub struct TestRegistry {
     /// Config, certificates, htpasswd, logs (and storage unless one was given).
     dir: TempDir,
     storage_dir: PathBuf,
+    blob_descriptor_cache: bool,
     config_path: PathBuf,
     log_path: PathBuf,
     cert_dir: Option<PathBuf>,
@@ -118,6 +126,7 @@ impl TestRegistry {
             auth,
             storage_dir: None,
             port: None,
+            blob_descriptor_cache: false,
             token: TokenSettings {
                 tls: auth.is_tls(),
                 ..TokenSettings::default()
@@ -164,6 +173,7 @@ impl TestRegistry {
             log_path: dir.path().join("registry.log"),
             dir,
             storage_dir,
+            blob_descriptor_cache: b.blob_descriptor_cache,
             cert_dir,
             ca_file,
             token,
@@ -195,9 +205,14 @@ impl TestRegistry {
             "version: 0.1\n\
              log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
-             maintenance:\n    uploadpurging:\n      enabled: false\n\
+             maintenance:\n    uploadpurging:\n      enabled: false\n{cache}\
              http:\n  addr: 127.0.0.1:{port}\n  secret: ferry-test-http-secret\n",
             storage = self.storage_dir.display(),
+            cache = if self.blob_descriptor_cache {
+                "  cache:\n    blobdescriptor: inmemory\n"
+            } else {
+                ""
+            },
             port = self.port,
         );
         if self.auth.is_tls() {
