@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(l.len(), 2);
         let l =
             parse_image_list("nginx:1.25\ndocker.io/library/nginx:1.25\nnginx\n", "l").expect("ok");
-        let names: Vec<&str> = l.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = twice.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
             names,
             ["nginx:1.25", "nginx"],
