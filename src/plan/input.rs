@@ -110,7 +110,7 @@ mod tests {
         let text = "# mirror list\n\nrancher/rke-tools:v0.1.103\nINFO[0000] Generating images list for version [v1.30.5-rancher1-1]:\nrancher/mirrored-pause:3.7  # pause\nrancher/rke-tools:v0.1.103\n";
         let l = parse_image_list(text, "list.txt").expect("parses");
         assert_eq!(l.len(), 2);
-        let l =
+        let twice =
             parse_image_list("nginx:1.25\ndocker.io/library/nginx:1.25\nnginx\n", "l").expect("ok");
         let names: Vec<&str> = twice.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(
