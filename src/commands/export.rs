@@ -283,7 +283,8 @@ fn filter_platforms(img: &mut ResolvedImage, want: &[Platform]) -> Result<(), St
     }
     img.locked.platforms.retain(|p| kept.contains(&p.digest));
     img.locked.written_digest = Some(digest);
-    img.locked.total_size = objects.values().sum();
+    img.locked.total_size = crate::oci::manifest::sum_sizes(objects.values().copied())
+        .ok_or("its sizes add up to more than 16 EiB")?;
     img.manifests = manifests;
     img.blobs = blobs;
     img.objects = objects;
@@ -392,8 +393,14 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
     for r in &resolved {
         objects.extend(r.objects.iter().map(|(d, s)| (d.clone(), *s)));
     }
-    let unique: u64 = objects.values().sum();
-    let per_image: u64 = resolved.iter().map(|r| r.locked.total_size).sum();
+    let overflow = || {
+        anyhow::anyhow!(
+            "the images' sizes add up to more than 16 EiB: a registry sent absurd sizes"
+        )
+    };
+    let unique = crate::oci::manifest::sum_sizes(objects.values().copied()).ok_or_else(overflow)?;
+    let per_image = crate::oci::manifest::sum_sizes(resolved.iter().map(|r| r.locked.total_size))
+        .ok_or_else(overflow)?;
     if args.dry_run {
         let manifests: std::collections::BTreeSet<&Digest> = resolved
             .iter()

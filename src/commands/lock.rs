@@ -87,7 +87,8 @@ pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::R
             .join("; ");
         anyhow::bail!("no image could be resolved, so no lock file was written: {detail}");
     }
-    let total = total_unique(&resolved.iter().collect::<Vec<_>>());
+    let total = total_unique(&resolved.iter().collect::<Vec<_>>())
+        .context("the images' sizes add up to more than 16 EiB: a registry sent absurd sizes")?;
     let platforms = resolved.iter().map(|r| r.locked.platforms.len()).sum();
     let lock = LockFile::new(resolved.into_iter().map(|r| r.locked).collect(), total);
     let yaml = lock.to_yaml().context("cannot render the lock file")?;

@@ -218,8 +218,10 @@ impl<'a, T: Transfer> Engine<'a, T> {
                 seen.insert(d.clone(), *s);
             }
         }
-        self.reporter
-            .planned(total_blobs.min(seen.len() as u64), seen.values().sum());
+        self.reporter.planned(
+            total_blobs.min(seen.len() as u64),
+            seen.values().fold(0u64, |a, b| a.saturating_add(*b)),
+        );
         let mut out: Vec<(usize, Result<ImageStats, CopyError>)> =
             futures_util::stream::iter(images.iter().enumerate())
                 .map(|(i, (name, image))| async move {

@@ -12,6 +12,20 @@ use super::platform::Platform;
 /// Manifests larger than this are refused (registries cap them at about 4 MiB).
 pub const MAX_MANIFEST_SIZE: u64 = 8 * 1024 * 1024;
 
+/// A descriptor claiming more bytes than this is absurd and refused (real layers reach tens
+/// of GB). It keeps every sum of sizes far from overflowing.
+pub const MAX_BLOB_SIZE: u64 = 1 << 40;
+
+/// The most distinct manifests and blobs one image may consist of. Real images have tens
+/// (a Windows list with many `os.version`s, an index with attestations, ~100 layers); a
+/// hostile index can name tens of thousands, and each would be fetched.
+pub const MAX_IMAGE_OBJECTS: usize = 10_000;
+
+/// The sum of `sizes`, or `None` when it does not fit in a `u64`.
+pub fn sum_sizes(sizes: impl IntoIterator<Item = u64>) -> Option<u64> {
+    sizes.into_iter().try_fold(0u64, u64::checked_add)
+}
+
 /// An OCI content descriptor, as found in manifests and indexes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +66,22 @@ pub enum ManifestError {
         digest: Digest,
         /// Its media type.
         media_type: String,
+    },
+    /// A descriptor claims an impossible size.
+    #[error(
+        "manifest {digest} says {what} {target} is {size} bytes, which is absurd (ferry accepts up to {limit}); the manifest is broken or hostile"
+    )]
+    AbsurdSize {
+        /// The manifest's digest.
+        digest: Digest,
+        /// "layer", "config" or "manifest".
+        what: &'static str,
+        /// The descriptor's digest.
+        target: Digest,
+        /// The size it claims.
+        size: u64,
+        /// The largest accepted.
+        limit: u64,
     },
     /// The body's `mediaType` contradicts the type it was served or referenced with.
     #[error("manifest {digest} was served as {declared:?} but its body says {body:?}; refusing it")]
@@ -121,10 +151,25 @@ impl Manifest {
             }),
             _ => Ok(()),
         };
+        let bounded = |what: &'static str, d: &Descriptor, limit: u64| {
+            if d.size > limit {
+                return Err(ManifestError::AbsurdSize {
+                    digest: digest.clone(),
+                    what,
+                    target: d.digest.clone(),
+                    size: d.size,
+                    limit,
+                });
+            }
+            Ok(())
+        };
         match media_types::manifest_kind(media_type) {
             Some(ManifestKind::Index) => {
                 let raw: RawIndex = serde_json::from_slice(bytes).map_err(malformed)?;
                 check(raw.media_type)?;
+                for m in &raw.manifests {
+                    bounded("manifest", m, MAX_MANIFEST_SIZE)?;
+                }
                 Ok(Manifest::Index {
                     manifests: raw.manifests,
                 })
@@ -132,6 +177,10 @@ impl Manifest {
             Some(ManifestKind::Image) => {
                 let raw: RawImage = serde_json::from_slice(bytes).map_err(malformed)?;
                 check(raw.media_type)?;
+                bounded("config", &raw.config, MAX_BLOB_SIZE)?;
+                for l in &raw.layers {
+                    bounded("layer", l, MAX_BLOB_SIZE)?;
+                }
                 Ok(Manifest::Image {
                     config: raw.config,
                     layers: raw.layers,
@@ -200,5 +249,20 @@ mod tests {
         assert!(matches!(e, ManifestError::Malformed { .. }), "{e}");
         let e = Manifest::parse(b"{}", media_types::DOCKER_SCHEMA1_SIGNED, &d()).unwrap_err();
         assert!(matches!(e, ManifestError::Unsupported { .. }));
+        let body = format!(
+            r#"{{"config":{{"mediaType":"x","digest":"{D}","size":1}},"layers":[{{"mediaType":"x","digest":"{D}","size":9223372036854775808}}]}}"#
+        );
+        let e = Manifest::parse(body.as_bytes(), media_types::OCI_MANIFEST, &d()).unwrap_err();
+        assert!(
+            matches!(e, ManifestError::AbsurdSize { what: "layer", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("absurd"), "{e}");
+    }
+
+    #[test]
+    fn sums_are_checked() {
+        assert_eq!(sum_sizes([1, 2, 3]), Some(6));
+        assert_eq!(sum_sizes([u64::MAX, 1]), None);
     }
 }

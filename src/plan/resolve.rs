@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use super::lockfile::{LockedImage, LockedPlatform};
 use crate::oci::digest::Digest;
-use crate::oci::manifest::{Descriptor, Manifest};
+use crate::oci::manifest::{Descriptor, MAX_IMAGE_OBJECTS, Manifest, sum_sizes};
 use crate::oci::platform::Platform;
 use crate::oci::reference::Reference;
 use crate::store::{FetchedManifest, ManifestSource};
@@ -64,12 +64,27 @@ pub struct ResolvedImage {
     pub blobs: BTreeMap<Digest, u64>,
 }
 
-/// What a walk collects.
+/// What a walk collects. Each manifest is walked once, however many parents name it.
 #[derive(Default)]
 struct Graph {
     objects: BTreeMap<Digest, u64>,
     manifests: Vec<Arc<FetchedManifest>>,
     blobs: BTreeMap<Digest, u64>,
+    walked: std::collections::HashSet<Digest>,
+    /// The manifests walked so far, by digest.
+    known: HashMap<Digest, Arc<FetchedManifest>>,
+}
+
+impl Graph {
+    fn check_size(&self, m: &FetchedManifest, more: usize) -> Result<(), String> {
+        if self.objects.len().saturating_add(more) > MAX_IMAGE_OBJECTS {
+            return Err(format!(
+                "manifest {} brings the image to more than {MAX_IMAGE_OBJECTS} distinct manifests and blobs; ferry refuses an image that large (no real image comes near it)",
+                m.digest
+            ));
+        }
+        Ok(())
+    }
 }
 
 type Shared<T> = Arc<OnceCell<Result<T, String>>>;
@@ -161,7 +176,9 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         .clone()
     }
 
-    /// Adds `m` (already fetched) and everything below it to `graph`, children first.
+    /// Adds `m` (already fetched, not yet walked) and everything below it to `graph`,
+    /// children first. A manifest named by several parents (or many times by one) is
+    /// fetched and walked once; the image's size is bounded before anything is fetched.
     async fn walk(
         &self,
         image: &Reference,
@@ -169,6 +186,7 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         depth: usize,
         graph: &mut Graph,
     ) -> Result<Manifest, String> {
+        graph.walked.insert(m.digest.clone());
         graph.objects.insert(m.digest.clone(), m.bytes.len() as u64);
         let parsed =
             Manifest::parse(&m.bytes, &m.media_type, &m.digest).map_err(|e| e.to_string())?;
@@ -176,27 +194,45 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
             graph.objects.insert(blob.digest.clone(), blob.size);
             graph.blobs.insert(blob.digest.clone(), blob.size);
         }
+        graph.check_size(m, 0)?;
+        let mut new: Vec<&Digest> = Vec::new();
+        let mut named = std::collections::HashSet::new();
+        for c in parsed.children() {
+            if !graph.walked.contains(&c.digest) && named.insert(&c.digest) {
+                new.push(&c.digest);
+            }
+        }
         if depth >= MAX_DEPTH && !parsed.children().is_empty() {
             return Err(format!(
                 "manifest {} nests indexes deeper than {MAX_DEPTH} levels",
                 m.digest
             ));
         }
-        let children = futures_util::future::join_all(
-            parsed
-                .children()
-                .iter()
-                .map(|c| self.manifest(image, &c.digest)),
-        )
-        .await;
-        for (desc, child) in parsed.children().iter().zip(children) {
-            let child = child?;
-            check_descriptor(desc, &child)?;
-            Box::pin(self.walk(image, &child, depth + 1, graph)).await?;
+        graph.check_size(m, new.len())?;
+        let fetched =
+            futures_util::future::join_all(new.iter().map(|d| self.manifest(image, d))).await;
+        let mut children: HashMap<&Digest, Arc<FetchedManifest>> = HashMap::new();
+        for (d, child) in new.iter().zip(fetched) {
+            children.insert(*d, child?);
         }
-        if !graph.manifests.iter().any(|x| x.digest == m.digest) {
-            graph.manifests.push(m.clone());
+        // Every entry must describe what it names (size, media type), also repeated ones.
+        for desc in parsed.children() {
+            if let Some(child) = children.get(&desc.digest) {
+                check_descriptor(desc, child)?;
+            } else if let Some(known) = graph.known.get(&desc.digest) {
+                check_descriptor(desc, known)?;
+            }
         }
+        for d in new {
+            if graph.walked.contains(d) {
+                continue;
+            }
+            if let Some(child) = children.get(d) {
+                Box::pin(self.walk(image, child, depth + 1, graph)).await?;
+            }
+        }
+        graph.known.insert(m.digest.clone(), m.clone());
+        graph.manifests.push(m.clone());
         Ok(parsed)
     }
 
@@ -276,7 +312,8 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
             digest: top.digest.clone(),
             media_type: top.media_type.clone(),
             size: top.bytes.len() as u64,
-            total_size: graph.objects.values().sum(),
+            // Bounded: at most MAX_IMAGE_OBJECTS sizes of at most MAX_BLOB_SIZE each.
+            total_size: sum_sizes(graph.objects.values().copied()).unwrap_or(u64::MAX),
             written_digest: None,
             platforms,
         };
@@ -331,13 +368,13 @@ fn check_descriptor(desc: &Descriptor, got: &FetchedManifest) -> Result<(), Stri
     Ok(())
 }
 
-/// Unique bytes across resolved images.
-pub fn total_unique(images: &[&ResolvedImage]) -> u64 {
+/// Unique bytes across resolved images; `None` when the sum overflows (hostile sizes).
+pub fn total_unique(images: &[&ResolvedImage]) -> Option<u64> {
     let mut all: BTreeMap<&Digest, u64> = BTreeMap::new();
     for i in images {
         for (d, s) in &i.objects {
             all.insert(d, *s);
         }
     }
-    all.values().sum()
+    sum_sizes(all.values().copied())
 }

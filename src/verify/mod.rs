@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::oci::digest::Digest;
-use crate::oci::manifest::{Descriptor, Manifest};
+use crate::oci::manifest::{Descriptor, MAX_IMAGE_OBJECTS, Manifest};
 use crate::oci::reference::Reference;
 use crate::plan::LockedImage;
 use crate::store::ManifestSource;
@@ -138,10 +138,16 @@ pub async fn verify_image<S: Check>(
             ),
         ));
     }
+    let top_children: Option<BTreeSet<Digest>> =
+        Manifest::parse(&top.bytes, &top.media_type, &top.digest)
+            .ok()
+            .map(|p| p.children().iter().map(|c| c.digest.clone()).collect());
     let mut blobs: Vec<Descriptor> = Vec::new();
     let mut seen: BTreeSet<Digest> = BTreeSet::new();
+    // Each manifest is fetched and walked once, however many entries name it.
+    let mut walked: BTreeSet<Digest> = BTreeSet::from([top.digest.clone()]);
     let mut manifests = vec![top];
-    while let Some(m) = manifests.pop() {
+    'walk: while let Some(m) = manifests.pop() {
         let parsed = match Manifest::parse(&m.bytes, &m.media_type, &m.digest) {
             Ok(p) => p,
             Err(e) => {
@@ -156,7 +162,21 @@ pub async fn verify_image<S: Check>(
                 blobs.push(b.clone());
             }
         }
+        let mut named: BTreeSet<&Digest> = BTreeSet::new();
         for child in parsed.children() {
+            if !named.insert(&child.digest) || !walked.insert(child.digest.clone()) {
+                continue;
+            }
+            if walked.len() + seen.len() > MAX_IMAGE_OBJECTS {
+                report.problems.push(Problem::new(
+                    Kind::Inconsistent,
+                    format!(
+                        "manifest {} brings the image to more than {MAX_IMAGE_OBJECTS} distinct manifests and blobs; not checked further",
+                        m.digest
+                    ),
+                ));
+                break 'walk;
+            }
             let platform = child
                 .platform
                 .as_ref()
@@ -190,14 +210,8 @@ pub async fn verify_image<S: Check>(
     let locked: BTreeSet<&Digest> = entry.platforms.iter().map(|p| &p.digest).collect();
     if entry.platforms.len() > 1 || entry.platforms.first().is_some_and(|p| &p.digest != want) {
         // The lock's platforms must be the index's children.
-        let parsed = store
-            .manifest(&pinned, Some(want))
-            .await
-            .ok()
-            .and_then(|m| Manifest::parse(&m.bytes, &m.media_type, &m.digest).ok());
-        if let Some(p) = parsed {
-            let actual: BTreeSet<&Digest> = p.children().iter().map(|c| &c.digest).collect();
-            for missing in locked.difference(&actual) {
+        if let Some(actual) = &top_children {
+            for missing in locked.iter().filter(|d| !actual.contains(**d)) {
                 report.problems.push(Problem::new(Kind::Inconsistent, format!("the lock lists platform manifest {missing}, which index {} does not reference", want)));
             }
         }

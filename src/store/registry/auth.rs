@@ -144,11 +144,31 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// Where an [`Authenticator`] gets its credentials: asked once, on first need, on a blocking
+/// thread (a credential helper is a process, an ECR login an HTTPS call), never while a lock
+/// other registries' transfers need is held. The first name with credentials wins.
+pub struct CredentialLookup {
+    /// The source.
+    pub source: std::sync::Arc<dyn super::CredentialSource>,
+    /// Names to ask for, in order (the endpoint's `host:port`, then the registry name).
+    pub names: Vec<String>,
+}
+
+/// The most bytes of a token answer read into memory.
+const MAX_TOKEN_BODY: usize = 1024 * 1024;
+
+struct Resolved {
+    credentials: Credentials,
+    label: Option<String>,
+}
+
 /// Authentication state of one registry.
 pub struct Authenticator {
     registry: String,
-    credentials: Credentials,
-    label: Option<String>,
+    /// The registry is reached over HTTPS: its token service must be too.
+    secure: bool,
+    lookup: CredentialLookup,
+    resolved: tokio::sync::OnceCell<Resolved>,
     challenge: std::sync::RwLock<Option<Challenge>>,
     tokens: Mutex<HashMap<String, Token>>,
 }
@@ -161,24 +181,56 @@ fn scope_key(scopes: &[Scope]) -> String {
 }
 
 impl Authenticator {
-    /// New state for `registry` with `credentials`; `origin` says where they came from.
-    pub fn new(registry: &str, credentials: Credentials, origin: Option<String>) -> Authenticator {
-        let label = credentials.username().map(|u| match &origin {
-            Some(o) => format!("{u:?} (from {o})"),
-            None => format!("{u:?}"),
-        });
+    /// New state for `registry`, reached over HTTPS when `secure`, with credentials from
+    /// `lookup` (not asked until a request needs them).
+    pub fn new(registry: &str, secure: bool, lookup: CredentialLookup) -> Authenticator {
         Authenticator {
             registry: registry.to_string(),
-            credentials,
-            label,
+            secure,
+            lookup,
+            resolved: tokio::sync::OnceCell::new(),
             challenge: std::sync::RwLock::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The credentials' user and their origin, for messages.
+    /// The credentials' user and their origin, for messages (once they were looked up).
     pub fn user_label(&self) -> Option<&str> {
-        self.label.as_deref()
+        self.resolved.get().and_then(|r| r.label.as_deref())
+    }
+
+    /// The credentials, looked up on first use on a blocking thread.
+    async fn credentials(&self) -> &Credentials {
+        let r = self
+            .resolved
+            .get_or_init(|| async {
+                let source = self.lookup.source.clone();
+                let names = self.lookup.names.clone();
+                let found = tokio::task::spawn_blocking(move || {
+                    for name in &names {
+                        let c = source.credentials(name);
+                        if c != Credentials::Anonymous {
+                            return (c, source.origin(name));
+                        }
+                    }
+                    (Credentials::Anonymous, None)
+                })
+                .await
+                .unwrap_or((Credentials::Anonymous, None));
+                let (credentials, origin) = found;
+                tracing::debug!(
+                    "registry {}: user {:?}",
+                    self.registry,
+                    credentials.username()
+                );
+                let label = credentials.username().map(|u| match &origin {
+                    Some(o) => format!("{u:?} (from {o})"),
+                    None => format!("{u:?}"),
+                });
+                Resolved { credentials, label }
+            })
+            .await;
+        &r.credentials
     }
 
     fn challenge(&self) -> Option<Challenge> {
@@ -194,11 +246,18 @@ impl Authenticator {
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let value = match self.challenge() {
             None => return Ok(None),
-            Some(Challenge::Basic) => match self.credentials.basic_header() {
+            Some(Challenge::Basic) => match self.credentials().await.basic_header() {
                 Some(v) => v,
                 None => return Ok(None),
             },
             Some(Challenge::Bearer { realm, service, .. }) => {
+                if self.secure && realm.scheme() != "https" {
+                    return Err(RegistryError::Token {
+                        registry: self.registry.clone(),
+                        realm: redact(&realm),
+                        detail: "the registry is reached over HTTPS but sends its clients to a token service over plain HTTP, where credentials and tokens would travel unencrypted; ferry sends nothing there. Configure the registry's token realm with https://".into(),
+                    });
+                }
                 self.token(http, &realm, service.as_deref(), scopes).await?
             }
         };
@@ -222,19 +281,16 @@ impl Authenticator {
         let Some(challenge) = www_authenticate.and_then(parse_challenge) else {
             return false;
         };
-        let known = self.challenge();
-        let changed = known.as_ref().map(strip_error) != Some(strip_error(&challenge));
         if let Ok(mut c) = self.challenge.write() {
             *c = Some(challenge.clone());
         }
         match challenge {
-            Challenge::Basic => !had_auth && self.credentials.basic_header().is_some(),
+            Challenge::Basic => !had_auth && self.credentials().await.basic_header().is_some(),
             Challenge::Bearer { .. } => {
                 // A token we sent was rejected (expired, revoked): drop it and fetch a new one.
                 // Either way one more round can help: a first token, or a fresh one. The caller
                 // bounds the rounds, so wrong credentials still end in a clear error.
                 self.tokens.lock().await.remove(&scope_key(scopes));
-                let _ = changed;
                 true
             }
         }
@@ -273,7 +329,7 @@ impl Authenticator {
             detail,
         };
         let mut url = realm.clone();
-        let request = match &self.credentials {
+        let request = match self.credentials().await {
             Credentials::IdentityToken { token, .. } => {
                 let mut form: Vec<(&str, &str)> = vec![
                     ("grant_type", "refresh_token"),
@@ -344,16 +400,23 @@ impl Authenticator {
             tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
         };
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| {
-            fail(format!(
-                "reading the answer failed: {}",
-                super::request::flatten(&e)
-            ))
-        })?;
+        let body = super::request::read_capped(resp, MAX_TOKEN_BODY)
+            .await
+            .map_err(|e| {
+                fail(format!(
+                    "reading the answer failed: {}",
+                    super::request::flatten(&e)
+                ))
+            })?
+            .ok_or_else(|| {
+                fail(format!(
+                    "its answer is larger than {MAX_TOKEN_BODY} bytes, which no token is; refusing it"
+                ))
+            })?;
         if status.as_u16() == 401 || status.as_u16() == 403 {
             return Err(RegistryError::Unauthorized {
                 registry: self.registry.clone(),
-                user: self.label.clone(),
+                user: self.user_label().map(String::from),
                 errors: spec_errors(&body),
             });
         }
@@ -380,17 +443,6 @@ impl Authenticator {
             value: Secret::new(value),
             expires,
         })
-    }
-}
-
-fn strip_error(c: &Challenge) -> Challenge {
-    match c {
-        Challenge::Bearer { realm, service, .. } => Challenge::Bearer {
-            realm: realm.clone(),
-            service: service.clone(),
-            error: None,
-        },
-        other => other.clone(),
     }
 }
 

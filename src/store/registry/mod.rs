@@ -201,31 +201,32 @@ impl Registries {
         }
         let base = self.opts.endpoint(registry)?;
         // Credentials of the endpoint actually contacted win (a mirror standing in for
-        // docker.io has its own login); then those of the registry name.
+        // docker.io has its own login); then those of the registry name. They are looked up
+        // when a request first needs them, off the async runtime and outside this table's lock.
         let endpoint_host = match (base.host_str(), base.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
             _ => String::new(),
         };
-        let mut credentials = Credentials::Anonymous;
-        let mut origin = None;
+        let mut names = Vec::new();
         if endpoint_host != registry && !endpoint_host.is_empty() {
-            credentials = self.credentials.credentials(&endpoint_host);
-            origin = self.credentials.origin(&endpoint_host);
+            names.push(endpoint_host);
         }
-        if credentials == Credentials::Anonymous {
-            credentials = self.credentials.credentials(registry);
-            origin = self.credentials.origin(registry);
-        }
-        tracing::debug!(
-            "registry {registry}: endpoint {base}, user {:?}",
-            credentials.username()
-        );
+        names.push(registry.to_string());
+        tracing::debug!("registry {registry}: endpoint {base}");
+        let secure = base.scheme() == "https";
         let r = Arc::new(Registry {
             name: registry.to_string(),
             base,
             http: self.http.clone(),
-            auth: auth::Authenticator::new(registry, credentials, origin),
+            auth: auth::Authenticator::new(
+                registry,
+                secure,
+                auth::CredentialLookup {
+                    source: self.credentials.clone(),
+                    names,
+                },
+            ),
             opts: self.opts.clone(),
             global: self.global.clone(),
             host: Arc::new(Semaphore::new(self.opts.per_host.max(1))),
