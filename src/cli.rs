@@ -369,6 +369,14 @@ pub struct ImportArgs {
     #[arg(long, value_name = "SIZE")]
     pub chunk_size: Option<String>,
 
+    /// Check every blob and manifest of every image in the target, also of images already
+    /// there. By default an image whose tag points at the locked digest and whose every
+    /// platform manifest exists counts as complete: a registry refuses a manifest whose blobs
+    /// are missing, but blobs deleted later (garbage collection, lost storage) are only found
+    /// with --check-all, or by `ferry verify`.
+    #[arg(long)]
+    pub check_all: bool,
+
     #[allow(missing_docs)]
     #[command(flatten)]
     pub registry: RegistryArgs,

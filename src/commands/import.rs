@@ -443,25 +443,54 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         })
         .collect::<anyhow::Result<_>>()?;
 
-    // Fast path: a tag already at the lock's digest is complete (a registry refuses a manifest
-    // whose children or blobs are missing), so a re-import costs one HEAD per image.
-    let present: Vec<bool> = runtime.block_on(async {
-        let checks = inputs.iter().zip(&lock.images).map(|((_, r), entry)| {
-            let t = target.name_for(r);
-            let registry = registry.clone();
-            async move {
-                let tag = t.tag().unwrap_or("latest").to_string();
-                registry
-                    .manifest_digest_for_push(t.repository(), &tag)
-                    .await
-                    .map(|d| d.as_ref() == Some(entry.bundle_digest()))
-            }
-        });
-        futures_util::future::join_all(checks)
-            .await
-            .into_iter()
-            .collect::<Result<Vec<bool>, _>>()
-    })?;
+    // Fast path: an image whose tag already points at the lock's digest, and whose every
+    // platform manifest is there, counts as complete (a registry refuses a manifest whose
+    // blobs or children are missing), so a re-import costs one HEAD per manifest. Blobs lost
+    // later are only found by --check-all (or `ferry verify`).
+    let present: Vec<bool> = if args.check_all {
+        vec![false; inputs.len()]
+    } else {
+        runtime.block_on(async {
+            let checks = inputs.iter().zip(&lock.images).map(|((_, r), entry)| {
+                let t = target.name_for(r);
+                let registry = registry.clone();
+                async move {
+                    let tag = t.tag().unwrap_or("latest").to_string();
+                    let top = entry.bundle_digest();
+                    if registry
+                        .manifest_digest_for_push(t.repository(), &tag)
+                        .await?
+                        .as_ref()
+                        != Some(top)
+                    {
+                        return Ok(false);
+                    }
+                    let children: std::collections::BTreeSet<&Digest> = entry
+                        .platforms
+                        .iter()
+                        .map(|p| &p.digest)
+                        .filter(|d| *d != top)
+                        .collect();
+                    for child in children {
+                        let at = registry
+                            .manifest_digest_for_push(t.repository(), child.as_str())
+                            .await?;
+                        if at.is_none() {
+                            tracing::info!(
+                                "{t}: the tag is in place but platform manifest {child} is missing; pushing the image again"
+                            );
+                            return Ok(false);
+                        }
+                    }
+                    Ok::<bool, crate::store::registry::RegistryError>(true)
+                }
+            });
+            futures_util::future::join_all(checks)
+                .await
+                .into_iter()
+                .collect::<Result<Vec<bool>, _>>()
+        })?
+    };
 
     if args.dry_run {
         let planned: Vec<Planned> = inputs

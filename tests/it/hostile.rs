@@ -319,7 +319,13 @@ fn run_case(name: &'static str, bytes: Vec<u8>) -> Case {
     let registry = TestRegistry::start(Auth::None);
     let before = snapshot(sandbox.path());
     let run = |args: Vec<String>| {
-        let o = sandbox.ferry().args(&args).output().expect("run ferry");
+        // A deadline: an unbounded walk over a hostile bundle must fail the test, not hang it.
+        let o = sandbox
+            .ferry()
+            .args(&args)
+            .timeout(crate::bounds::DEADLINE)
+            .output()
+            .expect("run ferry");
         Run {
             code: o.status.code(),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -781,6 +787,102 @@ fn huge_manifest_is_refused_without_reading_it_whole() {
     t.set_lock(&lock);
     let case = run_case("huge", t.bytes());
     assert_images_fail(&case, &[huge_ref], &[&digest]);
+}
+
+/// Adds image `reference` (`repo:tag`) to the bundle's index.json and images.lock, pointing at
+/// top-level manifest `digest` (already in the bundle) whose lock platforms are `platforms`.
+fn add_image(t: &mut Tar, reference: &str, media_type: &str, top: &[u8], platforms: Vec<Value>) {
+    let digest = sha256_digest(top);
+    let full = format!("docker.io/{reference}");
+    let mut index = t.index();
+    index["manifests"]
+        .as_array_mut()
+        .expect("manifests")
+        .push(json!({
+            "mediaType": media_type,
+            "digest": digest,
+            "size": top.len(),
+            "annotations": {
+                "io.containerd.image.name": full,
+                "org.opencontainers.image.ref.name": full,
+            },
+        }));
+    t.set_index(&index);
+    let mut lock = t.lock();
+    let images = lock["images"].as_array_mut().expect("images");
+    images.push(json!({
+        "name": reference,
+        "source": full,
+        "digest": digest,
+        "media_type": media_type,
+        "size": top.len(),
+        "total_size": top.len(),
+        "platforms": platforms,
+    }));
+    images.sort_by_key(|e| e["source"].as_str().unwrap_or("").to_string());
+    t.set_lock(&lock);
+}
+
+#[test]
+fn an_index_naming_one_child_index_25000_times_imports_and_verifies_in_bounded_time() {
+    let pause = fixture(PAUSE);
+    let (top, child) = crate::bounds::fanout(&pause);
+    let child_digest = sha256_digest(&child);
+    let mut t = Tar::read(fixtures_bundle());
+    t.add_blob(child.clone());
+    t.add_blob(top.clone());
+    let platform = json!({"platform": "unknown/unknown", "digest": child_digest, "media_type": crate::support::fixtures::OCI_INDEX, "size": child.len()});
+    add_image(
+        &mut t,
+        "rancher/fanout:v1",
+        crate::support::fixtures::OCI_INDEX,
+        &top,
+        vec![platform; crate::bounds::FANOUT],
+    );
+    let case = run_case("fanout", t.bytes());
+    assert_eq!(case.import.code, Some(0), "{}", case.import.stderr);
+    assert_eq!(
+        case.registry.storage().tag_digest("rancher/fanout", "v1"),
+        Some(sha256_digest(&top))
+    );
+    assert_eq!(case.verify.code, Some(0), "{}", case.verify.stdout);
+}
+
+#[test]
+fn an_index_with_more_distinct_children_than_any_image_fails_that_image() {
+    let entries = (0..12_000).map(|i| {
+        json!({"mediaType": crate::support::fixtures::OCI_MANIFEST, "digest": sha256_digest(format!("child {i}").as_bytes()), "size": 500})
+    });
+    let top = crate::bounds::index_of(entries);
+    let mut t = Tar::read(fixtures_bundle());
+    t.add_blob(top.clone());
+    add_image(
+        &mut t,
+        "rancher/wide:v1",
+        crate::support::fixtures::OCI_INDEX,
+        &top,
+        Vec::new(),
+    );
+    let case = run_case("wide", t.bytes());
+    assert_images_fail(&case, &["rancher/wide:v1"], &["more than 10000"]);
+}
+
+#[test]
+fn a_layer_of_absurd_size_fails_that_image() {
+    let pause = fixture(PAUSE);
+    let m = crate::bounds::manifest_with_layer_size(&pause, u64::MAX);
+    let mut t = Tar::read(fixtures_bundle());
+    t.add_blob(m.clone());
+    let platform = json!({"platform": "linux/amd64", "digest": sha256_digest(&m), "media_type": crate::support::fixtures::OCI_MANIFEST, "size": m.len()});
+    add_image(
+        &mut t,
+        "rancher/absurd:v1",
+        crate::support::fixtures::OCI_MANIFEST,
+        &m,
+        vec![platform],
+    );
+    let case = run_case("absurd", t.bytes());
+    assert_images_fail(&case, &["rancher/absurd:v1"], &["absurd"]);
 }
 
 #[test]

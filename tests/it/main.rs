@@ -3,7 +3,9 @@
 
 mod support;
 
+mod bounds;
 mod ecr;
+mod edges;
 mod export;
 mod faults;
 mod harness;

@@ -43,6 +43,25 @@ pub enum Lie {
     LyingContentLength,
     /// Blob: a chunked body that never ends.
     EndlessBlob,
+    /// HEAD/GET of the manifest by tag or digest: no `Docker-Content-Digest` (older
+    /// registries; the digest is then that of the bytes).
+    NoDigestHeader,
+    /// GET of the manifest by digest: 404 with a chunked error body that never ends.
+    EndlessErrorBody,
+    /// Every `/v2/` request without `Authorization` gets a Bearer challenge whose realm (this
+    /// server's `/token`) answers 200 with a body that never ends. The target is not used.
+    EndlessTokenAnswer,
+    /// No lie: serves the images and the extra manifests as they are.
+    Honest,
+}
+
+/// A manifest served besides the fixture images (synthesized by a test), tagged or not.
+#[derive(Debug, Clone)]
+pub struct Extra {
+    /// `(repository, tag)` to tag it with, if any.
+    pub tag: Option<(String, String)>,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -75,7 +94,26 @@ impl LyingRegistry {
     /// Serves `images` under their own repositories, lying `lie` about `target` (a manifest
     /// digest for the manifest lies, a blob digest for the blob lies).
     pub fn start(images: &[FixtureImage], lie: Lie, target: &str) -> LyingRegistry {
+        Self::start_with(images, &[], lie, target)
+    }
+
+    /// Like [`LyingRegistry::start`], also serving `extra` manifests.
+    pub fn start_with(
+        images: &[FixtureImage],
+        extra: &[Extra],
+        lie: Lie,
+        target: &str,
+    ) -> LyingRegistry {
         let mut content = Content::default();
+        for e in extra {
+            let digest = sha256_digest(&e.bytes);
+            if let Some(t) = &e.tag {
+                content.tags.insert(t.clone(), digest.clone());
+            }
+            content
+                .manifests
+                .insert(digest, (e.media_type.clone(), e.bytes.clone()));
+        }
         for img in images {
             content.tags.insert(
                 (img.repository.clone(), img.tag.clone()),
@@ -89,7 +127,9 @@ impl LyingRegistry {
             }
         }
         assert!(
-            content.manifests.contains_key(target) || content.blobs.contains_key(target),
+            matches!(lie, Lie::Honest | Lie::EndlessTokenAnswer)
+                || content.manifests.contains_key(target)
+                || content.blobs.contains_key(target),
             "the lie's target {target} is not served"
         );
         let state = Arc::new(State {
@@ -245,7 +285,11 @@ fn serve(tcp: TcpStream, state: &State, stop: &AtomicBool) {
             .lock()
             .unwrap()
             .push(format!("{} {}", req.method, req.path()));
-        let answer = route(state, &req.method, req.path());
+        let answer = if state.lie == Lie::EndlessTokenAnswer {
+            token_lie(&req).unwrap_or_else(|| route(state, &req.method, req.path()))
+        } else {
+            route(state, &req.method, req.path())
+        };
         let head_only = req.method == "HEAD";
         let keep = write_answer(&mut writer, &answer, head_only, state);
         if !keep {
@@ -301,6 +345,31 @@ fn write_answer(w: &mut TcpStream, a: &Answer, head_only: bool, state: &State) -
             false
         }
     }
+}
+
+/// The Bearer challenge and the endless token answer of [`Lie::EndlessTokenAnswer`]; `None`
+/// for requests that carry a token (there are none: no token is ever completed).
+fn token_lie(req: &http::Request) -> Option<Answer> {
+    if req.path().starts_with("/token") {
+        return Some(Answer {
+            about_target: true,
+            ..Answer::new(200, Vec::new())
+                .endless()
+                .header("Content-Type", "application/json")
+        });
+    }
+    if req.header("authorization").is_some() {
+        return None;
+    }
+    let host = req.header("host").unwrap_or("127.0.0.1");
+    Some(
+        Answer::new(401, br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#.to_vec())
+            .header("Content-Type", "application/json")
+            .header(
+                "WWW-Authenticate",
+                &format!(r#"Bearer realm="http://{host}/token",service="lying""#),
+            ),
+    )
 }
 
 fn not_found(what: &str) -> Answer {
@@ -369,15 +438,28 @@ fn manifest(state: &State, repo: &str, reference: &str) -> Answer {
             Lie::EndlessManifest if !by_tag => {
                 answer = Some(Answer::new(200, Vec::new()).endless());
             }
+            Lie::EndlessErrorBody if !by_tag => {
+                return Answer {
+                    about_target: true,
+                    ..Answer::new(404, Vec::new())
+                        .endless()
+                        .header("Content-Type", "application/json")
+                };
+            }
             _ => {}
         }
     }
-    let answer = answer.unwrap_or_else(|| Answer::new(200, body));
+    let answer = answer
+        .unwrap_or_else(|| Answer::new(200, body))
+        .header("Content-Type", media_type);
+    let answer = if target && state.lie == Lie::NoDigestHeader {
+        answer
+    } else {
+        answer.header("Docker-Content-Digest", &header_digest)
+    };
     Answer {
         about_target: target,
         ..answer
-            .header("Content-Type", media_type)
-            .header("Docker-Content-Digest", &header_digest)
     }
 }
 

@@ -88,6 +88,12 @@ impl RegistryBuilder {
         self.token.expires_in = secs;
         self
     }
+    /// Token modes: the token server speaks plain HTTP even when the registry is HTTPS (a
+    /// realm that must never receive credentials).
+    pub fn token_over_http(mut self) -> Self {
+        self.token.tls = false;
+        self
+    }
     /// Token modes: anonymous callers get no access to this repository.
     pub fn private_repo(mut self, repository: &str) -> Self {
         self.token.private_repos.insert(repository.to_string());

@@ -351,7 +351,27 @@ impl Ctx {
                 break (status, hs, raw);
             };
             self.set_status(idx, status);
-            writer.write_all(&resp_raw)?;
+            match &fault {
+                Some(Fault::SetHeader(name, value)) => {
+                    let mut head = String::from_utf8_lossy(&resp_raw)
+                        .lines()
+                        .next()
+                        .unwrap_or("HTTP/1.1 200 OK")
+                        .to_string();
+                    head.push_str("\r\n");
+                    for (k, v) in &resp_headers {
+                        if !k.eq_ignore_ascii_case(name) {
+                            head.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                    }
+                    if let Some(v) = value {
+                        head.push_str(&format!("{name}: {v}\r\n"));
+                    }
+                    head.push_str("\r\n");
+                    writer.write_all(head.as_bytes())?;
+                }
+                _ => writer.write_all(&resp_raw)?,
+            }
             let framing = response_framing(&method, status, &resp_headers);
             let mut tap = Tap {
                 inner: &mut writer,

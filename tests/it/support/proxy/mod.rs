@@ -144,6 +144,10 @@ pub enum Fault {
     Delay(Duration),
     /// Close the connection without answering.
     Drop,
+    /// Forward, then answer with this response header set to this value (added when the
+    /// registry sent none), or removed when the value is `None`: a registry that lies about
+    /// `Docker-Content-Digest`, or omits it.
+    SetHeader(String, Option<String>),
 }
 
 /// Identifies a rule added with [`FaultProxy::inject`].
