@@ -95,7 +95,7 @@ fn an_index_naming_one_child_index_25000_times_is_walked_once() {
             bytes: child.clone(),
         },
     ];
-    let reg = LyingRegistry::start_with(&[pause.clone()], &extra, Lie::Honest, "");
+    let reg = LyingRegistry::start_with(std::slice::from_ref(&pause), &extra, Lie::Honest, "");
     let sandbox = Sandbox::new();
     let out = lock(&sandbox, &reg, &["rancher/fanout:v1"]);
     assert!(
@@ -159,7 +159,11 @@ fn a_layer_of_absurd_size_is_a_clear_error() {
 #[test]
 fn an_endless_error_body_is_read_no_further_than_a_bound() {
     let pause = fixture(PAUSE);
-    let reg = LyingRegistry::start(&[pause.clone()], Lie::EndlessErrorBody, &pause.digest);
+    let reg = LyingRegistry::start(
+        std::slice::from_ref(&pause),
+        Lie::EndlessErrorBody,
+        &pause.digest,
+    );
     let sandbox = Sandbox::new();
     let out = lock(&sandbox, &reg, &[PAUSE]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -261,7 +261,7 @@ fn a_slow_credential_helper_holds_up_only_its_own_registry() {
     // needs none. B's requests must go on while A's helper runs.
     let a = TestRegistry::start(Auth::Htpasswd);
     let etcd = fixture(ETCD);
-    seed(&a, &[etcd.clone()]);
+    seed(&a, std::slice::from_ref(&etcd));
     let b = TestRegistry::start(Auth::None);
     let images = fixtures();
     seed(&b, &images);
