@@ -212,7 +212,7 @@ pub struct ImagesArgs {
     pub select: SelectArgs,
 
     /// Print the sorted union of the images instead of one list per version (what a mirror needs).
-    #[arg(short, long)]
+    #[arg(long)]
     pub unique: bool,
 
     /// Rewrite every image onto this registry, as RKE does for the is_default private
@@ -233,15 +233,19 @@ pub struct ImagesArgs {
     pub output: Option<PathBuf>,
 }
 
-/// How ferry reaches registries: shared by `lock`, `export`, `import` and `verify`.
+/// Where the source registries are: `lock` and `export`.
 #[derive(Debug, Clone, Args)]
-pub struct RegistryArgs {
+pub struct UpstreamArgs {
     /// Send requests for REGISTRY to URL instead (repeatable): a pull-through cache, or a
     /// local stand-in for Docker Hub, e.g. docker.io=https://127.0.0.1:5000. Plain HTTP only
     /// when the URL says http://.
     #[arg(long, value_name = "REGISTRY=URL")]
     pub upstream: Vec<String>,
+}
 
+/// How ferry reaches registries: shared by `lock`, `export`, `import` and `verify`.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
     /// Trust this CA certificate (PEM) on top of the system roots (repeatable).
     #[arg(long, value_name = "FILE")]
     pub ca_file: Vec<PathBuf>,
@@ -281,6 +285,10 @@ pub struct LockArgs {
 
     #[allow(missing_docs)]
     #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
     pub registry: RegistryArgs,
 
     /// Where to write the lock file.
@@ -313,6 +321,10 @@ pub struct ExportArgs {
 
     #[allow(missing_docs)]
     #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
     pub registry: RegistryArgs,
 
     /// Export only this platform (repeatable), e.g. linux/amd64. Attestations of kept
@@ -337,6 +349,7 @@ pub struct ExportArgs {
 
 /// `ferry import`.
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["cluster", "to"])))]
 pub struct ImportArgs {
     /// The bundle written by `ferry export`.
     #[arg(value_name = "BUNDLE.tar")]
@@ -344,7 +357,7 @@ pub struct ImportArgs {
 
     /// Push to the first private_registries entry with is_default: true of this cluster.yml
     /// (its user/password are used), under exactly the names `rke up` will pull.
-    #[arg(short, long, value_name = "FILE", required_unless_present = "to")]
+    #[arg(short, long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
 
     /// Push to this registry: HOST[:PORT][/PATH] (a path prefix such as an Artifactory

@@ -65,3 +65,52 @@ pub fn flatten(e: &(dyn std::error::Error + 'static)) -> String {
     }
     parts.join(": ")
 }
+
+/// Failures grouped by cause, in order of first appearance: a registry that is down is one
+/// cause for every image, said once.
+pub fn group_by_cause<'a>(
+    failures: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(&'a str, Vec<&'a str>)> {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (name, cause) in failures {
+        match at.get(cause) {
+            Some(&i) => groups[i].1.push(name),
+            None => {
+                at.insert(cause, groups.len());
+                groups.push((cause, vec![name]));
+            }
+        }
+    }
+    groups
+}
+
+/// [`group_by_cause`] as one line: `CAUSE (2 images: a, b); CAUSE (image c)`.
+pub fn causes_line<'a>(failures: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    group_by_cause(failures)
+        .iter()
+        .map(|(cause, names)| match names.as_slice() {
+            [one] => format!("{one}: {cause}"),
+            many => format!("{cause} ({} images: {})", many.len(), many.join(", ")),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_cause_is_said_once() {
+        let f = [
+            ("a", "registry down"),
+            ("b", "not found"),
+            ("c", "registry down"),
+        ];
+        assert_eq!(
+            causes_line(f),
+            "registry down (2 images: a, c); b: not found"
+        );
+    }
+}

@@ -8,17 +8,17 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::images::Selection;
-use crate::cli::{RegistryArgs, SelectArgs};
+use crate::cli::{RegistryArgs, SelectArgs, UpstreamArgs};
 use crate::oci::reference::Reference;
 use crate::plan::input;
 use crate::store::registry::{ClientOptions, CredentialSource, Registries, config};
 
-/// Client options from the registry flags.
-pub fn client_options(args: &RegistryArgs) -> anyhow::Result<ClientOptions> {
-    let mut endpoints = Vec::new();
-    for u in &args.upstream {
-        endpoints.push(config::parse_upstream(u).with_context(|| format!("--upstream {u:?}"))?);
-    }
+/// Client options from the registry flags; `endpoints` are where registries are reached
+/// (`--upstream`, or the target of an import).
+pub fn client_options(
+    args: &RegistryArgs,
+    endpoints: Vec<(String, url::Url)>,
+) -> anyhow::Result<ClientOptions> {
     Ok(ClientOptions {
         endpoints,
         tls_verify: args.tls_verify,
@@ -31,9 +31,18 @@ pub fn client_options(args: &RegistryArgs) -> anyhow::Result<ClientOptions> {
     })
 }
 
+/// The endpoints `--upstream` names.
+pub fn upstream_endpoints(args: &UpstreamArgs) -> anyhow::Result<Vec<(String, url::Url)>> {
+    args.upstream
+        .iter()
+        .map(|u| config::parse_upstream(u).with_context(|| format!("--upstream {u:?}")))
+        .collect()
+}
+
 /// The registry pool for a run.
 pub fn registries(
     args: &RegistryArgs,
+    endpoints: Vec<(String, url::Url)>,
     credentials: Arc<dyn CredentialSource>,
 ) -> anyhow::Result<Registries> {
     if !args.tls_verify {
@@ -41,7 +50,10 @@ pub fn registries(
             "--tls-verify=false: TLS certificates are not checked; use this only with test registries"
         );
     }
-    Ok(Registries::new(client_options(args)?, credentials)?)
+    Ok(Registries::new(
+        client_options(args, endpoints)?,
+        credentials,
+    )?)
 }
 
 /// The images to work on: `--images FILE`, or the RKE selection (its unique union, as the
@@ -92,16 +104,18 @@ pub fn progress_bar(len: u64, json: bool, template: &str) -> ProgressBar {
     bar
 }
 
-/// Names, on stderr, the images a command could not handle (`verb`: "locked", "exported").
-pub fn report_failed<'a>(verb: &str, names: impl Iterator<Item = &'a str>) {
-    let names: Vec<&str> = names.collect();
-    if !names.is_empty() {
-        eprintln!(
-            "{} image(s) could not be {verb}: {}",
-            names.len(),
-            names.join(", ")
-        );
+/// Names, on stderr, the images a command could not handle (`verb`: "locked", "exported"),
+/// grouped by cause: each cause once, with the images it hit.
+pub fn report_failed<'a>(verb: &str, failures: impl Iterator<Item = (&'a str, &'a str)>) {
+    let failures: Vec<(&str, &str)> = failures.collect();
+    if failures.is_empty() {
+        return;
     }
+    let mut text = format!("{} image(s) could not be {verb}:\n", failures.len());
+    for (cause, names) in crate::error::group_by_cause(failures) {
+        text.push_str(&format!("  {}: {cause}\n", names.join(", ")));
+    }
+    eprint!("{text}");
 }
 
 /// Bytes for people: `1.2 GB`, `340 MB`, `12 kB`.

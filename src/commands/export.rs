@@ -316,7 +316,11 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
     {
         return dry_run_from_lock(lock, args.json);
     }
-    let registries = common::registries(&args.registry, credentials)?;
+    let registries = common::registries(
+        &args.registry,
+        common::upstream_endpoints(&args.upstream)?,
+        credentials,
+    )?;
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -351,13 +355,10 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
                 }
                 resolved.push(img);
             }
-            Err(e) => {
-                tracing::error!("{e}");
-                failed.push(Failure {
-                    name: e.name().to_string(),
-                    error: e.to_string(),
-                });
-            }
+            Err(e) => failed.push(Failure {
+                name: e.name().to_string(),
+                error: e.cause(),
+            }),
         }
     }
     if !args.platforms.is_empty() {
@@ -370,22 +371,19 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
         resolved.retain_mut(|img| match filter_platforms(img, &want) {
             Ok(()) => true,
             Err(why) => {
-                tracing::error!("{}: {why}", img.locked.name);
                 failed.push(Failure {
                     name: img.locked.name.clone(),
-                    error: format!("{}: {why}", img.locked.name),
+                    error: why,
                 });
                 false
             }
         });
     }
     if resolved.is_empty() {
-        let detail = failed
-            .iter()
-            .map(|f| f.error.clone())
-            .collect::<Vec<_>>()
-            .join("; ");
-        anyhow::bail!("no image could be resolved, so nothing was exported: {detail}");
+        anyhow::bail!(
+            "no image could be resolved, so nothing was exported: {}",
+            crate::error::causes_line(failed.iter().map(|f| (f.name.as_str(), f.error.as_str())))
+        );
     }
     resolved.sort_by(|a, b| a.locked.source.cmp(&b.locked.source));
 
@@ -485,22 +483,23 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
         .collect();
     let copied = runtime.block_on(engine.copy_all(&work, jobs));
     reporter.done();
-    let copy_failures: Vec<String> = copied
+    let copy_failures: Vec<(&str, &str)> = copied
         .iter()
-        .filter_map(|r| r.as_ref().err().map(|e| e.to_string()))
+        .filter_map(|r| r.as_ref().err())
+        .map(|e| (e.name.as_str(), e.detail.as_str()))
         .collect();
     if !copy_failures.is_empty() {
         let partial = format!("{}.partial", args.output.display());
         // Every failed image, those that failed while resolving too.
-        let all: Vec<String> = failed
+        let all: Vec<(&str, &str)> = failed
             .iter()
-            .map(|f| f.error.clone())
-            .chain(copy_failures.iter().cloned())
+            .map(|f| (f.name.as_str(), f.error.as_str()))
+            .chain(copy_failures.iter().copied())
             .collect();
         anyhow::bail!(
             "the bundle is not finished: {} image(s) failed: {}; nothing was written to {} — the verified part is kept in {partial}, and running the same command again resumes from it",
             all.len(),
-            all.join("; "),
+            crate::error::causes_line(all.iter().copied()),
             args.output.display()
         );
     }
@@ -533,8 +532,17 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
     if args.json {
         super::emit(None, &(serde_json::to_string_pretty(&summary)? + "\n"))?;
     } else if tracing::enabled!(tracing::Level::ERROR) {
+        // A resumed run that found everything in place moved nothing: no rate to speak of.
+        let rate = if summary.blobs_downloaded == 0 {
+            "every blob was already in place".to_string()
+        } else {
+            format!(
+                "{}/s",
+                common::human_bytes(summary.megabytes_per_second as u64 * 1_000_000)
+            )
+        };
         eprintln!(
-            "exported {} of {} images ({} platforms, {} blobs, {}; {} saved by de-duplication) in {:.1} s ({:.0} MB/s) -> {}",
+            "exported {} of {} images ({} platforms, {} blobs, {}; {} saved by de-duplication) in {:.1} s ({rate}) -> {}",
             summary.exported,
             summary.images,
             summary.platforms,
@@ -542,10 +550,17 @@ pub fn run(args: &ExportArgs, credentials: Arc<dyn CredentialSource>) -> anyhow:
             common::human_bytes(summary.bytes),
             common::human_bytes(summary.bytes_saved_by_dedup),
             summary.seconds,
-            summary.megabytes_per_second,
             summary.bundle
         );
-        common::report_failed("exported", summary.failed.iter().map(|f| f.name.as_str()));
+    }
+    if tracing::enabled!(tracing::Level::ERROR) {
+        common::report_failed(
+            "exported",
+            summary
+                .failed
+                .iter()
+                .map(|f| (f.name.as_str(), f.error.as_str())),
+        );
     }
     Ok(Exit::from_problems(!summary.failed.is_empty()))
 }
@@ -593,9 +608,10 @@ fn print_dry_run(d: &DryRun, json: bool) -> anyhow::Result<Exit> {
                 d.rate_limited_manifest_gets
             ),
         )?;
-        for f in &d.failed {
-            eprintln!("cannot export {}", f.error);
-        }
+        common::report_failed(
+            "exported",
+            d.failed.iter().map(|f| (f.name.as_str(), f.error.as_str())),
+        );
     }
     Ok(if d.failed.is_empty() {
         Exit::Success

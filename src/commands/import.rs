@@ -240,8 +240,7 @@ struct Planned {
     present: bool,
 }
 
-/// The registry pool for a target: its endpoint (unless `--upstream` names the host: a
-/// proxy in front of it), and credentials, first match wins: `--username` with
+/// The registry pool for a target: its endpoint, and credentials, first match wins: `--username` with
 /// `--password-stdin`, `FERRY_USERNAME`/`FERRY_PASSWORD`, the cluster.yml entries, the docker
 /// config, ECR. Shared by `import` and `verify`.
 pub fn target_registries(
@@ -270,15 +269,11 @@ pub fn target_registries(
         }
     }
     let chain: Arc<dyn CredentialSource> = Arc::new(b.build());
-    let mut opts = registry.clone();
-    if !opts.upstream.iter().any(|u| {
-        u.split_once('=')
-            .is_some_and(|(n, _)| n.trim() == target.host())
-    }) {
-        opts.upstream
-            .insert(0, format!("{}={}", target.host(), target.endpoint));
-    }
-    common::registries(&opts, with_ecr(chain, cluster))
+    common::registries(
+        registry,
+        vec![(target.host().to_string(), target.endpoint.clone())],
+        with_ecr(chain, cluster),
+    )
 }
 
 /// Adds ECR's GetAuthorizationToken for ECR registries nothing else has credentials for:
@@ -395,7 +390,7 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         (Some(to), _) => Target::parse(to, args.plain_http)?,
         (None, Some(c)) => Target::from_cluster(c, args.plain_http)?,
         (None, None) => {
-            anyhow::bail!("say where to push: --cluster cluster.yml or --to HOST[:PORT][/PATH]")
+            anyhow::bail!("say where to push: --to HOST[:PORT][/PATH] or --cluster cluster.yml")
         }
     };
     let chunk_size = args
@@ -603,8 +598,11 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
             }),
         }
     }
-    for f in &failed {
-        tracing::error!("{} -> {}: {}", f.name, f.target, f.error);
+    if tracing::enabled!(tracing::Level::ERROR) {
+        common::report_failed(
+            "imported",
+            failed.iter().map(|f| (f.name.as_str(), f.error.as_str())),
+        );
     }
     let seconds = started.elapsed().as_secs_f64();
     let mounted = transfer.mounted.load(Ordering::Relaxed);
@@ -648,15 +646,15 @@ pub fn run(args: &ImportArgs) -> anyhow::Result<Exit> {
         );
     }
     if !summary.failed.is_empty() && summary.pushed == 0 && summary.already_present == 0 {
-        let detail = summary
-            .failed
-            .iter()
-            .map(|f| format!("{}: {}", f.name, f.error))
-            .collect::<Vec<_>>()
-            .join("; ");
         anyhow::bail!(
-            "nothing could be imported into {}: {detail}",
-            summary.target
+            "nothing could be imported into {}: {}",
+            summary.target,
+            crate::error::causes_line(
+                summary
+                    .failed
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.error.as_str()))
+            )
         );
     }
     Ok(if summary.failed.is_empty() {

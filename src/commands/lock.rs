@@ -42,7 +42,11 @@ struct Summary {
 /// Runs `ferry lock`.
 pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::Result<Exit> {
     let images = common::image_list(&args.select, args.images.as_deref())?;
-    let registries = common::registries(&args.registry, credentials)?;
+    let registries = common::registries(
+        &args.registry,
+        common::upstream_endpoints(&args.upstream)?,
+        credentials,
+    )?;
     let started = Instant::now();
     let bar = common::progress_bar(
         images.len() as u64,
@@ -70,22 +74,17 @@ pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::R
     for r in results {
         match r {
             Ok(img) => resolved.push(img),
-            Err(e) => {
-                tracing::error!("{e}");
-                failed.push(Failure {
-                    name: e.name().to_string(),
-                    error: e.to_string(),
-                });
-            }
+            Err(e) => failed.push(Failure {
+                name: e.name().to_string(),
+                error: e.cause(),
+            }),
         }
     }
     if resolved.is_empty() {
-        let detail = failed
-            .iter()
-            .map(|f| f.error.clone())
-            .collect::<Vec<_>>()
-            .join("; ");
-        anyhow::bail!("no image could be resolved, so no lock file was written: {detail}");
+        anyhow::bail!(
+            "no image could be resolved, so no lock file was written: {}",
+            crate::error::causes_line(failed.iter().map(|f| (f.name.as_str(), f.error.as_str())))
+        );
     }
     let total = total_unique(&resolved.iter().collect::<Vec<_>>())
         .context("the images' sizes add up to more than 16 EiB: a registry sent absurd sizes")?;
@@ -118,9 +117,7 @@ pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::R
     if args.json {
         super::emit(None, &(serde_json::to_string_pretty(&summary)? + "\n"))?;
     }
-    if !tracing::enabled!(tracing::Level::ERROR) || args.json {
-        // quiet, or machine output: nothing more on stderr
-    } else {
+    if tracing::enabled!(tracing::Level::ERROR) && !args.json {
         eprintln!(
             "locked {} of {} images ({} platforms, {} unique) in {:.1} s -> {}",
             summary.locked,
@@ -138,7 +135,15 @@ pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::R
                 );
             }
         }
-        common::report_failed("locked", summary.failed.iter().map(|f| f.name.as_str()));
+    }
+    if tracing::enabled!(tracing::Level::ERROR) {
+        common::report_failed(
+            "locked",
+            summary
+                .failed
+                .iter()
+                .map(|f| (f.name.as_str(), f.error.as_str())),
+        );
     }
     Ok(Exit::from_problems(!summary.failed.is_empty()))
 }

@@ -26,7 +26,8 @@ impl BarReporter {
     /// A reporter drawing `verb` (e.g. "exporting") unless `json` or not a terminal.
     pub fn new(verb: &str, json: bool) -> BarReporter {
         let template = format!(
-            "{verb} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}} eta {{eta}} {{msg}}"
+            // Decimal units (MB, GB), as every summary and size ferry prints.
+            "{verb} [{{bar:30}}] {{decimal_bytes}}/{{decimal_total_bytes}} {{decimal_bytes_per_sec}} eta {{eta}} {{msg}}"
         );
         BarReporter {
             bar: super::common::progress_bar(0, json, &template),

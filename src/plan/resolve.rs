@@ -47,6 +47,17 @@ impl ResolveError {
             ResolveError::NotFound { name, .. } | ResolveError::Failed { name, .. } => name,
         }
     }
+
+    /// What went wrong, without the image's name (the same text for every image a shared
+    /// cause, such as an unreachable registry, hit).
+    pub fn cause(&self) -> String {
+        match self {
+            ResolveError::NotFound { source_ref, .. } => {
+                format!("not found ({source_ref} does not exist)")
+            }
+            ResolveError::Failed { detail, .. } => detail.clone(),
+        }
+    }
 }
 
 /// Everything an image consists of: its lock entry, its manifests and every blob.

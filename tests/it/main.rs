@@ -6,6 +6,7 @@ mod support;
 mod bounds;
 mod ecr;
 mod edges;
+mod errors;
 mod export;
 mod faults;
 mod harness;

@@ -20,6 +20,17 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    /// The file is not a tar archive at all (empty, compressed, or something else).
+    #[error(
+        "{} is not a ferry bundle: {what}; a bundle is the uncompressed .tar that `ferry export -o` writes",
+        path.display()
+    )]
+    NotABundle {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead ("it is empty", "it is gzip-compressed …").
+        what: String,
+    },
     /// The tar structure itself is broken (bad header checksum, unreadable numbers, …).
     #[error(
         "the bundle {} is not a readable tar archive: {detail}; copy it again, or export it again if the copy is good",

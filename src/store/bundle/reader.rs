@@ -61,6 +61,12 @@ impl BundleReader {
                 source,
             })?
             .len();
+        if let Some(what) = not_a_tar(&file, len) {
+            return Err(BundleError::NotABundle {
+                path: path.to_path_buf(),
+                what,
+            });
+        }
         let (table, truncated) = Scan::new(path, &file, len).run()?;
         if let Some(t) = &truncated {
             tracing::warn!("{t}; the entries before the cut are still used");
@@ -418,6 +424,74 @@ impl<'a> Scan<'a> {
             reason: reason.to_owned(),
         }
     }
+}
+
+/// What the file is, when it is plainly not a tar archive: empty, compressed, or its first
+/// block not a tar header (checksum). A tar that is only cut short is not caught here: it
+/// is read up to the cut.
+fn not_a_tar(file: &File, len: u64) -> Option<String> {
+    if len == 0 {
+        return Some("it is empty (0 bytes)".into());
+    }
+    let mut first = [0u8; 512];
+    let n = usize::try_from(len.min(512)).unwrap_or(512);
+    if file.read_exact_at(&mut first[..n], 0).is_err() {
+        return None;
+    }
+    let kind = match first {
+        [0x1f, 0x8b, ..] => Some("gzip"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd"),
+        [b'B', b'Z', b'h', ..] => Some("bzip2"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some("xz"),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Some(format!(
+            "it is {kind}-compressed (decompress it first if it holds a bundle; a `docker save` archive is not a ferry bundle)"
+        ));
+    }
+    if first.iter().all(|&b| b == 0) {
+        return (len <= 1024 * 10).then(|| "it is an empty tar archive".into());
+    }
+    if n < 512 {
+        return Some(format!(
+            "it is only {len} bytes, less than one tar header (cut short, or not a bundle; copy it again)"
+        ));
+    }
+    if !header_checksum_ok(&first) {
+        return Some(format!(
+            "it does not start with a tar header ({len} bytes, beginning {:?})",
+            String::from_utf8_lossy(&first[..n.min(16)])
+        ));
+    }
+    None
+}
+
+/// True when the block's stored checksum matches its bytes (the checksum field counted as
+/// spaces), as every tar reader checks.
+fn header_checksum_ok(block: &[u8; 512]) -> bool {
+    let field = &block[148..156];
+    let digits: String = field
+        .iter()
+        .skip_while(|&&b| b == b' ')
+        .take_while(|&&b| (b'0'..=b'7').contains(&b))
+        .map(|&b| char::from(b))
+        .collect();
+    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
+        return false;
+    };
+    let sum: u32 = block
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u32::from(b)
+            }
+        })
+        .sum();
+    stored == sum
 }
 
 /// Why an entry of this type cannot carry this name, if it cannot.

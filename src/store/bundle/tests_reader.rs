@@ -303,3 +303,25 @@ fn verify_blob_detects_a_flipped_byte() {
         }
     }
 }
+
+#[test]
+fn says_what_a_file_that_is_not_a_bundle_is() {
+    let text = refused(b"");
+    assert!(
+        text.contains("not a ferry bundle") && text.contains("empty"),
+        "{text}"
+    );
+    let text = refused(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
+    assert!(text.contains("gzip-compressed"), "{text}");
+    let text = refused(&[0u8; 1024]);
+    assert!(text.contains("empty tar archive"), "{text}");
+    let text = refused(b"<html>404 Not Found</html>\n");
+    assert!(text.contains("less than one tar header"), "{text}");
+    let text = refused(&[b'x'; 4096]);
+    assert!(text.contains("does not start with a tar header"), "{text}");
+    // A real bundle's first header passes the check.
+    let blobs = sample_blobs();
+    let bytes = write_sequentially(&sample_plan(&blobs), &blobs);
+    let (_dir, _path, result) = open_bytes(&bytes);
+    result.expect("a bundle opens");
+}

@@ -63,7 +63,7 @@ fn describe(errors: &[SpecError]) -> String {
 pub enum RegistryError {
     /// The endpoint could not be reached (after retries).
     #[error(
-        "cannot reach registry {registry} at {url} after {attempts} attempt(s): {detail}; check the address, --upstream, proxy settings and that the registry is running"
+        "cannot reach registry {registry} at {url} after {attempts} attempt(s): {detail}; check the address (--upstream, --to or cluster.yml), proxy settings and that the registry is running"
     )]
     Connect {
         /// Registry name as in image references.
