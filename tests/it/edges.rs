@@ -334,3 +334,67 @@ fn a_slow_credential_helper_holds_up_only_its_own_registry() {
         proxy_b.counts_summary()
     );
 }
+
+#[test]
+fn chunked_uploads_hash_the_whole_blob_before_committing_it() {
+    let sandbox = Sandbox::new();
+    let bundle = bundle(&sandbox);
+    // Flip a byte in the third KiB of a layer only ETCD has: with 1 KiB chunks, the first
+    // chunk is intact and the corrupt one is a later one.
+    let etcd = fixture(ETCD);
+    let others: Vec<FixtureImage> = fixtures()
+        .into_iter()
+        .filter(|i| i.repository != etcd.repository)
+        .collect();
+    let layer = etcd
+        .blobs
+        .iter()
+        .find(|b| b.kind == BlobKind::Layer && others.iter().all(|o| o.blob(&b.digest).is_none()))
+        .expect("an etcd-only layer")
+        .clone();
+    assert!(layer.bytes.len() > 3000, "{}", layer.bytes.len());
+    let mut data = std::fs::read(&bundle).expect("read");
+    let at = data
+        .windows(64)
+        .position(|w| w == &layer.bytes[..64])
+        .expect("layer in the tar");
+    data[at + 2500] ^= 0xff;
+    let corrupt = sandbox.work().join("corrupt.tar");
+    std::fs::write(&corrupt, &data).expect("write");
+
+    let reg = TestRegistry::start(Auth::None);
+    let proxy = FaultProxy::start(&reg);
+    let out = import(&sandbox, &corrupt, &proxy.host(), &["--chunk-size", "1KiB"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(ETCD) && stderr.contains("corrupt"),
+        "{stderr}"
+    );
+    let patches = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert!(
+        patches > 3,
+        "the upload was chunked: {}",
+        proxy.counts_summary()
+    );
+    let committed = proxy.requests().iter().any(|r| {
+        r.method == "PUT"
+            && r.target
+                .contains(layer.digest.trim_start_matches("sha256:"))
+    });
+    assert!(
+        !committed,
+        "no PUT ever asked the registry to commit the corrupt blob"
+    );
+    // The other images are complete.
+    for o in &others {
+        assert_eq!(
+            reg.storage().tag_digest(&o.repository, &o.tag).as_deref(),
+            Some(o.digest.as_str())
+        );
+    }
+}

@@ -538,7 +538,7 @@ fn corrupt(v: &Verifier, e: crate::oci::digest::VerifyError) -> Failure {
         what: format!("blob {}", v.expected()),
         source: std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("its content does not match its digest ({e}); the upload was not committed"),
+            format!("the source's copy is corrupt ({e}); the upload was not committed"),
         ),
     })
 }
