@@ -5,15 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Environment variables ferry reads. Declared here once; `--help` shows each next to its flag.
-pub mod env {
-    /// A local KDM `data.json` to use instead of the embedded catalog (RKE's own variable).
-    pub const RANCHER_METADATA_URL: &str = "RANCHER_METADATA_URL";
-    /// The RKE release whose rules ferry applies.
-    pub const FERRY_RKE_VERSION: &str = "FERRY_RKE_VERSION";
-    /// Log filter (`info`, `debug`, `ferry=trace`), as with `-v`.
-    pub const FERRY_LOG: &str = "FERRY_LOG";
-}
+use crate::env_vars::EnvVars;
+use crate::oci::platform::Platform;
 
 const ABOUT: &str = "Carry RKE system images across an air gap";
 
@@ -166,12 +159,12 @@ Examples:
 pub struct CatalogArgs {
     /// Read the catalog from this KDM data.json instead of the embedded one (offline: a local
     /// file; download a remote one first).
-    #[arg(long, value_name = "FILE", env = env::RANCHER_METADATA_URL)]
+    #[arg(long, value_name = "FILE", env = EnvVars::RANCHER_METADATA_URL)]
     pub metadata: Option<String>,
 
     /// Apply the version rules of this RKE release (default Kubernetes version, supported and
     /// current versions).
-    #[arg(long, value_name = "VERSION", default_value = crate::rke::DEFAULT_RKE_VERSION, env = env::FERRY_RKE_VERSION)]
+    #[arg(long, value_name = "VERSION", default_value = crate::rke::DEFAULT_RKE_VERSION, env = EnvVars::FERRY_RKE_VERSION)]
     pub rke_version: String,
 }
 
@@ -202,6 +195,20 @@ pub struct SelectArgs {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub catalog: CatalogArgs,
+}
+
+impl SelectArgs {
+    /// The selection these flags ask for.
+    pub fn select(&self) -> crate::rke::Select<'_> {
+        crate::rke::Select {
+            metadata: self.catalog.metadata.as_deref(),
+            rke_version: &self.catalog.rke_version,
+            kubernetes_version: self.kubernetes_version.as_deref(),
+            all: self.all,
+            windows: self.windows,
+            cluster: self.cluster.as_deref(),
+        }
+    }
 }
 
 /// `ferry images`.
@@ -271,6 +278,60 @@ pub struct RegistryArgs {
     pub stall_timeout: u64,
 }
 
+/// The target registry and its credentials: shared by `import` and `verify`.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// The first private_registries entry with is_default: true of this cluster.yml (its
+    /// user/password are used), under exactly the names `rke up` will pull.
+    #[arg(short, long, value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
+
+    /// This registry: HOST[:PORT][/PATH] (a path prefix such as an Artifactory repository or
+    /// a Harbor project), optionally with http:// or https://.
+    #[arg(long, value_name = "REGISTRY", conflicts_with = "cluster")]
+    pub to: Option<String>,
+
+    /// Talk plain HTTP to the registry (default HTTPS).
+    #[arg(long)]
+    pub plain_http: bool,
+
+    /// User for the registry (with --password-stdin; else FERRY_USERNAME/FERRY_PASSWORD,
+    /// cluster.yml, docker login).
+    #[arg(short, long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+
+    /// Read the registry's password from standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+}
+
+/// Parses a size: `8388608`, `8MiB`, `8M` (MiB), `512KiB`, `1GiB`, `10MB` (decimal).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        format!("invalid size {s:?}: write a number with an optional unit, e.g. 8MiB")
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => {
+            return Err(format!(
+                "invalid size {s:?}: unknown unit {unit:?} (use KiB, MiB, GiB, kB, MB or GB)"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("invalid size {s:?}: must be between 1 byte and 16 EiB"))
+}
+
 /// `ferry lock`.
 #[derive(Debug, Clone, Args)]
 pub struct LockArgs {
@@ -332,11 +393,11 @@ pub struct ExportArgs {
     /// written_digest next to the upstream one); by default every platform is exported and
     /// every manifest is byte-identical to upstream.
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]")]
-    pub platforms: Vec<String>,
+    pub platforms: Vec<Platform>,
 
     /// The platform of the docker-archive manifest.json view (what classic `docker load` reads).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
-    pub docker_platform: String,
+    pub docker_platform: Platform,
 
     /// Show what would be exported (images, platforms, blobs, bytes, rate-limited GETs) and write nothing.
     #[arg(long)]
@@ -355,32 +416,14 @@ pub struct ImportArgs {
     #[arg(value_name = "BUNDLE.tar")]
     pub bundle: PathBuf,
 
-    /// Push to the first private_registries entry with is_default: true of this cluster.yml
-    /// (its user/password are used), under exactly the names `rke up` will pull.
-    #[arg(short, long, value_name = "FILE")]
-    pub cluster: Option<PathBuf>,
-
-    /// Push to this registry: HOST[:PORT][/PATH] (a path prefix such as an Artifactory
-    /// repository or a Harbor project), optionally with http:// or https://.
-    #[arg(long, value_name = "REGISTRY", conflicts_with = "cluster")]
-    pub to: Option<String>,
-
-    /// Talk plain HTTP to the target (default HTTPS).
-    #[arg(long)]
-    pub plain_http: bool,
-
-    /// User for the target registry (with --password-stdin).
-    #[arg(short, long, value_name = "USER", requires = "password_stdin")]
-    pub username: Option<String>,
-
-    /// Read the target registry's password from standard input.
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub target: TargetArgs,
 
     /// Upload in chunks of this size (e.g. 8MiB) for registries that limit request bodies;
     /// default: one streaming PUT per blob.
-    #[arg(long, value_name = "SIZE")]
-    pub chunk_size: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_size: Option<u64>,
 
     /// Check every blob and manifest of every image in the target, also of images already
     /// there. By default an image whose tag points at the locked digest and whose every
@@ -415,27 +458,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub lock: Option<PathBuf>,
 
-    /// Check the is_default private registry of this cluster.yml (names as rke up pulls them).
-    #[arg(short, long, value_name = "FILE")]
-    pub cluster: Option<PathBuf>,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub target: TargetArgs,
 
-    /// Check this registry: HOST[:PORT][/PATH], optionally with http:// or https://.
-    #[arg(long, value_name = "REGISTRY", conflicts_with = "cluster")]
-    pub to: Option<String>,
-
-    /// Talk plain HTTP to the registry (default HTTPS).
-    #[arg(long)]
-    pub plain_http: bool,
-
-    /// User for the registry (with --password-stdin).
-    #[arg(short, long, value_name = "USER", requires = "password_stdin")]
-    pub username: Option<String>,
-
-    /// Read the registry's password from standard input.
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-
-    /// Download every blob from the registry and re-hash it (default: HEAD requests).
+    /// Download every blob from the registry and re-hash it (default: read each blob's first
+    /// byte, which proves its storage is there at about the cost of a HEAD).
     #[arg(long)]
     pub deep: bool,
 

@@ -19,6 +19,7 @@
 pub mod cli;
 pub mod commands;
 pub mod copy;
+pub mod env_vars;
 pub mod error;
 pub mod fsutil;
 pub mod oci;
@@ -27,4 +28,5 @@ pub mod progress;
 pub mod rke;
 pub mod secret;
 pub mod store;
+pub mod target;
 pub mod verify;

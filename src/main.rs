@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferry::cli::{Cli, env};
+use ferry::cli::Cli;
+use ferry::env_vars::EnvVars;
 use ferry::error::{ERROR_EXIT_CODE, render};
 use tracing_subscriber::EnvFilter;
 
@@ -38,14 +39,14 @@ fn init_logging(verbose: u8, quiet: bool) {
         (false, 2) => "warn,ferry=debug",
         (false, _) => "warn,ferry=trace",
     };
-    let filter = std::env::var(env::FERRY_LOG)
+    let filter = std::env::var(EnvVars::FERRY_LOG)
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
     // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
     use std::io::IsTerminal as _;
     let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        && std::env::var_os(EnvVars::NO_COLOR).is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(colour)

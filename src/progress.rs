@@ -17,8 +17,3 @@ pub trait Reporter: Send + Sync {
     /// An image is complete (or failed).
     fn image(&self, _name: &str, _ok: bool) {}
 }
-
-/// Reports nothing.
-pub struct Silent;
-
-impl Reporter for Silent {}

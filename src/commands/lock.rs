@@ -1,24 +1,18 @@
 //! `ferry lock`: resolve the image list against the upstream registries and write
 //! `images.lock` (see [`crate::plan`]).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use super::common;
+use super::common::{self, Failure};
+use super::printer::{Printer, human_bytes};
 use crate::cli::LockArgs;
-use crate::error::Exit;
+use crate::error::{Exit, causes_line};
 use crate::plan::LockFile;
-use crate::plan::resolve::{Resolver, total_unique};
-use crate::store::registry::{CredentialSource, RateLimit};
-
-#[derive(Serialize)]
-struct Failure {
-    name: String,
-    error: String,
-}
+use crate::plan::resolve::total_unique;
+use crate::store::registry::RateLimit;
 
 #[derive(Serialize)]
 struct RegistryLimit {
@@ -40,50 +34,16 @@ struct Summary {
 }
 
 /// Runs `ferry lock`.
-pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::Result<Exit> {
+pub async fn run(args: &LockArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let images = common::image_list(&args.select, args.images.as_deref())?;
-    let registries = common::registries(
-        &args.registry,
-        common::upstream_endpoints(&args.upstream)?,
-        credentials,
-    )?;
+    let registries = common::upstream_registries(&args.upstream, &args.registry)?;
     let started = Instant::now();
-    let bar = common::progress_bar(
-        images.len() as u64,
-        args.json,
-        "{spinner} resolving [{bar:30}] {pos}/{len} {wide_msg}",
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let jobs = args.registry.jobs as usize;
-    let results = runtime.block_on(async {
-        let resolver = Resolver::new(&registries);
-        resolver
-            .resolve_all(&images, jobs * 2, &|name, _ok| {
-                bar.inc(1);
-                bar.set_message(name.to_string());
-            })
-            .await
-    });
-    bar.finish_and_clear();
-
-    let mut failed = Vec::new();
-    let mut resolved = Vec::new();
-    for r in results {
-        match r {
-            Ok(img) => resolved.push(img),
-            Err(e) => failed.push(Failure {
-                name: e.name().to_string(),
-                error: e.cause(),
-            }),
-        }
-    }
+    let jobs = usize::from(args.registry.jobs) * 2;
+    let (resolved, failed) = common::resolve(&registries, &images, jobs, printer, args.json).await;
     if resolved.is_empty() {
         anyhow::bail!(
             "no image could be resolved, so no lock file was written: {}",
-            crate::error::causes_line(failed.iter().map(|f| (f.name.as_str(), f.error.as_str())))
+            causes_line(common::pairs(&failed))
         );
     }
     let total = total_unique(&resolved.iter().collect::<Vec<_>>())
@@ -115,35 +75,26 @@ pub fn run(args: &LockArgs, credentials: Arc<dyn CredentialSource>) -> anyhow::R
         rate_limits,
     };
     if args.json {
-        super::emit(None, &(serde_json::to_string_pretty(&summary)? + "\n"))?;
-    }
-    if tracing::enabled!(tracing::Level::ERROR) && !args.json {
-        eprintln!(
+        printer.json(&summary)?;
+    } else {
+        printer.say(format!(
             "locked {} of {} images ({} platforms, {} unique) in {:.1} s -> {}",
             summary.locked,
             summary.images,
             summary.platforms,
-            common::human_bytes(summary.total_size),
+            human_bytes(summary.total_size),
             summary.seconds,
             summary.lock_file
-        );
+        ));
         for rl in &summary.rate_limits {
             if let Some(rem) = rl.limit.remaining {
-                eprintln!(
+                printer.say(format!(
                     "{} rate limit: {rem} of {} pulls left",
                     rl.registry, rl.limit.limit
-                );
+                ));
             }
         }
     }
-    if tracing::enabled!(tracing::Level::ERROR) {
-        common::report_failed(
-            "locked",
-            summary
-                .failed
-                .iter()
-                .map(|f| (f.name.as_str(), f.error.as_str())),
-        );
-    }
+    printer.failures("locked", common::pairs(&summary.failed));
     Ok(Exit::from_problems(!summary.failed.is_empty()))
 }

@@ -1,8 +1,8 @@
-//! One file per subcommand. This is the only layer that chooses concrete stores and wires the
-//! engine, the reporter and the output together.
+//! One file per subcommand. This is the only layer that chooses concrete stores and wires
+//! them to the engine, the verifier and the printer; each `run` reads its arguments, builds
+//! the stores, calls the library and prints. The async runtime is built here, once.
 
-use std::io::Write;
-use std::path::Path;
+use anyhow::Context as _;
 
 use crate::cli::{Cli, Command};
 use crate::error::Exit;
@@ -12,39 +12,33 @@ pub mod export;
 pub mod images;
 pub mod import;
 pub mod lock;
+pub mod printer;
 pub mod render;
+pub mod target;
 pub mod verify;
+
+use printer::Printer;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    let printer = Printer::new(cli.quiet);
     match cli.command {
-        Command::Images(args) => images::run(&args),
-        Command::Lock(args) => {
-            // Upstream credentials: docker login's config.json (and its helpers), else anonymous.
-            let creds = crate::store::registry::credentials::CredentialChain::builder().build();
-            lock::run(&args, std::sync::Arc::new(creds))
-        }
-        Command::Export(args) => {
-            let creds = crate::store::registry::credentials::CredentialChain::builder().build();
-            export::run(&args, std::sync::Arc::new(creds))
-        }
-        Command::Import(args) => import::run(&args),
-        Command::Verify(args) => verify::run(&args),
+        // Offline and instant: no runtime.
+        Command::Images(args) => images::run(&args, &printer),
+        command => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?
+            .block_on(run_async(command, &printer)),
     }
 }
 
-/// Writes command output to `-o FILE` (atomically) or stdout.
-pub(crate) fn emit(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    match output {
-        Some(path) => crate::fsutil::write_atomic(path, text.as_bytes()),
-        None => {
-            let mut out = std::io::stdout().lock();
-            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-                Ok(()) => Ok(()),
-                // `ferry images | head` closes the pipe early; that is not an error.
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
-            }
-        }
+async fn run_async(command: Command, printer: &Printer) -> anyhow::Result<Exit> {
+    match command {
+        Command::Images(args) => images::run(&args, printer),
+        Command::Lock(args) => lock::run(&args, printer).await,
+        Command::Export(args) => export::run(&args, printer).await,
+        Command::Import(args) => import::run(&args, printer).await,
+        Command::Verify(args) => verify::run(&args, printer).await,
     }
 }

@@ -1,150 +1,285 @@
-//! The copy engine, written once for both directions: `export` (registry → bundle) and
-//! `import` (bundle → registry). It walks each image's graph children before parents, moves
-//! every blob once per destination scope (a failed transfer is not cached, so a retry of the
-//! run can redo it), and reports through a [`Reporter`]. It bounds nothing itself: the stores
-//! hold a permit for each real transfer, so walking the graph never deadlocks on a limit.
+//! The copy engine, written once for every pair of stores: registry → bundle (`export`),
+//! bundle → registry (`import`), and whatever comes next. It walks each image children
+//! before parents; moves every object once per destination scope (a failure is not cached,
+//! so a later image, or a re-run, tries again); links a blob into a repository from another
+//! one that holds it before it uploads it (the mount policy: repositories that received the
+//! blob in this run, or that an image of this run uses); writes each manifest once and tags
+//! the top-level one per image; and reports through a [`Reporter`]. It bounds nothing itself:
+//! the stores hold a permit for each real transfer, so walking never deadlocks on a limit.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
 use tokio::sync::OnceCell;
 
+#[cfg(test)]
+mod tests;
+
 use crate::oci::digest::Digest;
+use crate::oci::reference::Reference;
 use crate::plan::resolve::ResolvedImage;
 use crate::progress::Reporter;
-use crate::store::FetchedManifest;
+use crate::store::{
+    Destination, FetchedManifest, Mount, ObjectKind, Source, SourceBlob, StoreError,
+};
 
-/// One direction of copying: how to check, move and write objects for an image.
-pub trait Transfer: Sync {
-    /// The scope in which a blob moved once need not move again (a bundle has one scope; a
-    /// registry has one per repository).
-    fn scope(&self, image: &ResolvedImage) -> String;
-
-    /// Whether the destination already has this blob (or manifest) for `image`.
-    fn has_blob(
-        &self,
-        image: &ResolvedImage,
-        digest: &Digest,
-        size: u64,
-    ) -> impl Future<Output = Result<bool, String>> + Send;
-
-    /// Moves one blob, verifying it; `progress` gets new byte counts.
-    fn copy_blob(
-        &self,
-        image: &ResolvedImage,
-        digest: &Digest,
-        size: u64,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> impl Future<Output = Result<(), String>> + Send;
-
-    /// Writes one manifest (exact bytes). `top` is true for the image's top-level manifest,
-    /// which a registry tags; children go by digest, before their parents.
-    fn put_manifest(
-        &self,
-        image: &ResolvedImage,
-        manifest: &FetchedManifest,
-        top: bool,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+/// One image to copy: what it is, where it is read, and where it goes (the destination name
+/// carries the tag the top-level manifest gets).
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The image name as listed (for messages).
+    pub name: String,
+    /// Its manifests and blobs.
+    pub image: ResolvedImage,
+    /// Where it is read: registry and repository in the source.
+    pub from: Reference,
+    /// Where it goes: repository and tag in the destination.
+    pub to: Reference,
 }
 
 /// What copying one image did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageStats {
-    /// Blobs moved by this image's walk.
+    /// Blobs this image's walk moved.
     pub blobs_moved: u64,
-    /// Bytes moved by this image's walk.
+    /// Their bytes.
     pub bytes_moved: u64,
-    /// Blobs found present (or moved by another image's walk).
-    pub blobs_skipped: u64,
+    /// Blobs this image's walk linked from another repository instead.
+    pub blobs_mounted: u64,
+    /// Their bytes.
+    pub bytes_mounted: u64,
+    /// Blobs this image's walk found already there. A blob two images share is counted by
+    /// the one that handled it, so the sum over images counts each blob once per scope.
+    pub blobs_present: u64,
 }
 
-/// A failed image and why.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{name}: {detail}")]
+impl std::ops::AddAssign<&ImageStats> for ImageStats {
+    fn add_assign(&mut self, o: &ImageStats) {
+        self.blobs_moved += o.blobs_moved;
+        self.bytes_moved += o.bytes_moved;
+        self.blobs_mounted += o.blobs_mounted;
+        self.bytes_mounted += o.bytes_mounted;
+        self.blobs_present += o.blobs_present;
+    }
+}
+
+/// A failed image and why (the first failure; `more` others of the same image).
+#[derive(Debug, thiserror::Error)]
+#[error("{image}: {source}{}", if *.more > 0 { format!(" (and {} more failure(s))", .more) } else { String::new() })]
 pub struct CopyError {
     /// The image name as listed.
-    pub name: String,
+    pub image: String,
     /// What went wrong.
-    pub detail: String,
+    pub source: Box<StoreError>,
+    /// How many other objects of the image failed too.
+    pub more: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Moved,
+    Mounted,
     Present,
 }
 
 type Cell = Arc<OnceCell<Outcome>>;
 
-/// The engine over one [`Transfer`].
-pub struct Engine<'a, T: Transfer> {
-    transfer: &'a T,
+/// The engine between one source and one destination.
+pub struct Engine<'a, S: Source, D: Destination> {
+    source: &'a S,
+    dest: &'a D,
     reporter: &'a dyn Reporter,
-    blobs: Mutex<HashMap<(String, Digest), Cell>>,
+    /// One cell per (scope, digest): an object moves once per scope.
+    cells: Mutex<HashMap<(String, Digest), Cell>>,
+    /// Per digest, across scopes: one repository uploads a blob while the others wait to
+    /// mount it from there.
+    turns: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where in the destination each blob is known to be, learned in this run.
+    holders: Mutex<HashMap<Digest, Vec<Reference>>>,
+    /// Where in the destination each blob of this run's images goes (mount candidates: an
+    /// interrupted run may have put it there).
+    users: Mutex<HashMap<Digest, Vec<Reference>>>,
 }
 
-impl<'a, T: Transfer> Engine<'a, T> {
-    /// An engine moving objects with `transfer`, reporting to `reporter`.
-    pub fn new(transfer: &'a T, reporter: &'a dyn Reporter) -> Self {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
+    /// An engine copying from `source` to `dest`, reporting to `reporter`.
+    pub fn new(source: &'a S, dest: &'a D, reporter: &'a dyn Reporter) -> Self {
         Engine {
-            transfer,
+            source,
+            dest,
             reporter,
-            blobs: Mutex::new(HashMap::new()),
+            cells: Mutex::new(HashMap::new()),
+            turns: Mutex::new(HashMap::new()),
+            holders: Mutex::new(HashMap::new()),
+            users: Mutex::new(HashMap::new()),
         }
     }
 
-    fn cell(&self, scope: String, digest: &Digest) -> Cell {
-        let mut map = self
-            .blobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.entry((scope, digest.clone())).or_default().clone()
+    fn cell(&self, to: &Reference, digest: &Digest) -> Cell {
+        lock(&self.cells)
+            .entry((self.dest.scope(to), digest.clone()))
+            .or_default()
+            .clone()
     }
 
-    /// Moves one blob once per scope. A failure is not cached: the cell stays empty, so a
-    /// later caller tries again.
+    fn turn(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.turns).entry(digest.clone()).or_default().clone()
+    }
+
+    fn hold(&self, digest: &Digest, at: &Reference) {
+        let mut h = lock(&self.holders);
+        let list = h.entry(digest.clone()).or_default();
+        if !list.iter().any(|r| r.repository() == at.repository()) {
+            list.push(at.clone());
+        }
+    }
+
+    /// Repositories of the destination to mount `digest` from into `to`: those that received
+    /// it in this run first, then those an image of this run puts it in.
+    fn mount_candidates(&self, digest: &Digest, to: &Reference) -> Vec<Reference> {
+        let scope = self.dest.scope(to);
+        let mut out: Vec<Reference> = Vec::new();
+        for list in [
+            lock(&self.holders).get(digest).cloned(),
+            lock(&self.users).get(digest).cloned(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            for r in list {
+                if self.dest.scope(&r) != scope
+                    && !out.iter().any(|o| o.repository() == r.repository())
+                {
+                    out.push(r);
+                }
+            }
+        }
+        out
+    }
+
+    /// Moves one blob into `job.to`'s scope once: present, mounted, or pushed. A failure is
+    /// not cached: the cell stays empty, so a later caller tries again.
     async fn blob(
         &self,
-        image: &ResolvedImage,
+        job: &Job,
         digest: &Digest,
         size: u64,
-    ) -> Result<(Outcome, bool), String> {
-        let cell = self.cell(self.transfer.scope(image), digest);
+    ) -> Result<(Outcome, bool), StoreError> {
+        let cell = self.cell(&job.to, digest);
         let mut mine = false;
         let outcome = cell
             .get_or_try_init(|| async {
                 mine = true;
-                if self.transfer.has_blob(image, digest, size).await? {
+                if self
+                    .dest
+                    .exists(&job.to, digest, size, ObjectKind::Blob)
+                    .await?
+                {
+                    self.hold(digest, &job.to);
                     self.reporter.finished(digest, size, false);
                     return Ok(Outcome::Present);
                 }
-                self.reporter.started(digest, size);
-                self.transfer
-                    .copy_blob(image, digest, size, &|n| self.reporter.bytes(n))
-                    .await?;
-                self.reporter.finished(digest, size, true);
-                Ok::<_, String>(Outcome::Moved)
+                let turn = self.turn(digest);
+                let _turn = turn.lock().await;
+                let outcome = self.mount_or_push(job, digest, size).await?;
+                self.hold(digest, &job.to);
+                Ok::<_, StoreError>(outcome)
             })
             .await?;
         Ok((*outcome, mine))
     }
 
-    /// Copies one image: every blob (largest first), then its manifests, children first.
-    pub async fn copy_image(
+    async fn mount_or_push(
         &self,
-        name: &str,
-        image: &ResolvedImage,
-    ) -> Result<ImageStats, CopyError> {
-        let fail = |detail: String| CopyError {
-            name: name.to_string(),
-            detail,
+        job: &Job,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Outcome, StoreError> {
+        let mut session = None;
+        for from in self.mount_candidates(digest, &job.to) {
+            match self.dest.mount(&job.to, digest, &from).await {
+                Ok(Mount::Mounted) => {
+                    self.reporter.started(digest, size);
+                    self.reporter.bytes(size);
+                    self.reporter.finished(digest, size, true);
+                    return Ok(Outcome::Mounted);
+                }
+                // Not there: the store may have opened an upload session, used below.
+                Ok(Mount::NotMounted(s)) => {
+                    session = s;
+                    break;
+                }
+                Ok(Mount::Unsupported) => break,
+                // Not allowed to read the other repository (another Harbor project): push.
+                Err(e) => tracing::debug!(
+                    "mounting {digest} from {} into {} failed ({e}); pushing it",
+                    from.repository(),
+                    job.to.repository()
+                ),
+            }
+        }
+        self.reporter.started(digest, size);
+        let from = SourceBlob {
+            source: self.source,
+            image: &job.from,
+            digest,
+            size,
         };
-        let mut blobs: Vec<(&Digest, u64)> = image.blobs.iter().map(|(d, s)| (d, *s)).collect();
+        self.dest
+            .push_blob(&job.to, digest, size, &from, session, &|n| {
+                self.reporter.bytes(n)
+            })
+            .await?;
+        self.reporter.finished(digest, size, true);
+        Ok(Outcome::Moved)
+    }
+
+    /// Writes one manifest once per scope: a child only when the destination lacks it, the
+    /// top-level one always, with the image's tag. Says whether this call wrote it.
+    async fn manifest(
+        &self,
+        job: &Job,
+        m: &FetchedManifest,
+        top: bool,
+    ) -> Result<bool, StoreError> {
+        let cell = self.cell(&job.to, &m.digest);
+        let mut wrote = false;
+        let tag = if top { job.to.tag() } else { None };
+        cell.get_or_try_init(|| async {
+            let size = m.bytes.len() as u64;
+            if !top
+                && self
+                    .dest
+                    .exists(&job.to, &m.digest, size, ObjectKind::Manifest)
+                    .await?
+            {
+                return Ok(Outcome::Present);
+            }
+            self.dest.push_manifest(&job.to, m, tag).await?;
+            wrote = true;
+            Ok::<_, StoreError>(Outcome::Moved)
+        })
+        .await?;
+        Ok(wrote)
+    }
+
+    /// Copies one image: every blob (largest first, concurrently), then its manifests,
+    /// children first, the top-level one last under the image's tag.
+    pub async fn copy_image(&self, job: &Job) -> Result<ImageStats, CopyError> {
+        let fail = |source: StoreError, more: usize| CopyError {
+            image: job.name.clone(),
+            source: Box::new(source),
+            more,
+        };
+        let mut blobs: Vec<(&Digest, u64)> = job.image.blobs.iter().map(|(d, s)| (d, *s)).collect();
         blobs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let results =
-            futures_util::future::join_all(blobs.iter().map(|(d, s)| self.blob(image, d, *s)))
-                .await;
+            futures_util::future::join_all(blobs.iter().map(|(d, s)| self.blob(job, d, *s))).await;
         let mut stats = ImageStats::default();
         let mut errors = Vec::new();
         for ((_, size), r) in blobs.iter().zip(results) {
@@ -153,80 +288,96 @@ impl<'a, T: Transfer> Engine<'a, T> {
                     stats.blobs_moved += 1;
                     stats.bytes_moved += size;
                 }
-                Ok(_) => stats.blobs_skipped += 1,
+                Ok((Outcome::Mounted, true)) => {
+                    stats.blobs_mounted += 1;
+                    stats.bytes_mounted += size;
+                }
+                Ok((Outcome::Present, true)) => stats.blobs_present += 1,
+                // Another image's walk moved it (and counts it).
+                Ok((_, false)) => {}
                 Err(e) => errors.push(e),
             }
         }
         if !errors.is_empty() {
-            errors.dedup();
-            return Err(fail(errors.join("; ")));
+            let more = errors.len() - 1;
+            return Err(fail(errors.remove(0), more));
         }
-        let last = image.manifests.len().saturating_sub(1);
-        for (i, m) in image.manifests.iter().enumerate() {
+        let last = job.image.manifests.len().saturating_sub(1);
+        for (i, m) in job.image.manifests.iter().enumerate() {
             let top = i == last;
-            let mut wrote = false;
-            // Each manifest is written once per scope, like a blob: two images that share a
-            // child, or two names of one image, never write the same object at once.
-            self.manifest(image, m, top, &mut wrote)
-                .await
-                .map_err(fail)?;
-            // The top-level manifest carries this image's tag: a registry must get it even
-            // when another name of the same digest wrote the object first.
-            if top && !wrote {
-                self.transfer
-                    .put_manifest(image, m, true)
+            let wrote = self.manifest(job, m, top).await.map_err(|e| fail(e, 0))?;
+            // Another name of the same digest wrote it: this image's tag still goes on it.
+            if top && !wrote && job.to.tag().is_some() {
+                self.dest
+                    .push_manifest(&job.to, m, job.to.tag())
                     .await
-                    .map_err(fail)?;
+                    .map_err(|e| fail(e, 0))?;
             }
         }
         Ok(stats)
     }
 
-    /// Writes one manifest once per scope: children only when the destination lacks them,
-    /// the top-level one always (with its tag). `wrote` says whether this call wrote it.
-    async fn manifest(
-        &self,
-        image: &ResolvedImage,
-        m: &FetchedManifest,
-        top: bool,
-        wrote: &mut bool,
-    ) -> Result<(), String> {
-        let size = m.bytes.len() as u64;
-        let cell = self.cell(self.transfer.scope(image), &m.digest);
-        cell.get_or_try_init(|| async {
-            if !top && self.transfer.has_blob(image, &m.digest, size).await? {
-                return Ok(Outcome::Present);
+    /// Whether each image is already complete in the destination: its tag at the image's
+    /// digest and every manifest of its graph there (one HEAD each). A registry refuses a
+    /// manifest whose blobs are missing, so blobs are not checked. The blobs of complete
+    /// images count as held by their repositories (mount sources).
+    pub async fn complete(&self, jobs: &[Job]) -> Vec<Result<bool, StoreError>> {
+        let checks = jobs.iter().map(|job| async move {
+            let top = job.image.locked.bundle_digest();
+            if self.dest.tag_digest(&job.to).await?.as_ref() != Some(top) {
+                return Ok(false);
             }
-            self.transfer.put_manifest(image, m, top).await?;
-            *wrote = true;
-            Ok::<_, String>(Outcome::Moved)
-        })
-        .await?;
-        Ok(())
+            for m in job.image.manifests.iter().filter(|m| &m.digest != top) {
+                let size = m.bytes.len() as u64;
+                if !self
+                    .dest
+                    .exists(&job.to, &m.digest, size, ObjectKind::Manifest)
+                    .await?
+                {
+                    tracing::info!(
+                        "{}: the tag is in place but manifest {} is missing; copying the image again",
+                        job.to,
+                        m.digest
+                    );
+                    return Ok(false);
+                }
+            }
+            for d in job.image.blobs.keys() {
+                self.hold(d, &job.to);
+            }
+            Ok(true)
+        });
+        futures_util::future::join_all(checks).await
     }
 
-    /// Copies every image, `parallel` images at a time; results in input order.
+    /// Copies every job, `parallel` images at a time; results in input order.
     pub async fn copy_all(
         &self,
-        images: &[(String, ResolvedImage)],
+        jobs: &[Job],
         parallel: usize,
     ) -> Vec<Result<ImageStats, CopyError>> {
-        let total_blobs: u64 = images.iter().map(|(_, i)| i.blobs.len() as u64).sum();
-        let mut seen = std::collections::BTreeMap::new();
-        for (_, i) in images {
-            for (d, s) in &i.blobs {
-                seen.insert(d.clone(), *s);
+        let mut seen = BTreeMap::new();
+        {
+            let mut users = lock(&self.users);
+            for job in jobs {
+                for (d, s) in &job.image.blobs {
+                    seen.insert(d.clone(), *s);
+                    let list = users.entry(d.clone()).or_default();
+                    if !list.iter().any(|r| r.repository() == job.to.repository()) {
+                        list.push(job.to.clone());
+                    }
+                }
             }
         }
         self.reporter.planned(
-            total_blobs.min(seen.len() as u64),
+            seen.len() as u64,
             seen.values().fold(0u64, |a, b| a.saturating_add(*b)),
         );
         let mut out: Vec<(usize, Result<ImageStats, CopyError>)> =
-            futures_util::stream::iter(images.iter().enumerate())
-                .map(|(i, (name, image))| async move {
-                    let r = self.copy_image(name, image).await;
-                    self.reporter.image(name, r.is_ok());
+            futures_util::stream::iter(jobs.iter().enumerate())
+                .map(|(i, job)| async move {
+                    let r = self.copy_image(job).await;
+                    self.reporter.image(&job.name, r.is_ok());
                     (i, r)
                 })
                 .buffer_unordered(parallel.max(1))

@@ -1,7 +1,9 @@
 //! The pure OCI model: image references, digests, media types, descriptors, manifests and
 //! platforms. No I/O happens here.
 
+pub mod archive;
 pub mod digest;
+pub mod filter;
 pub mod manifest;
 pub mod media_types;
 pub mod platform;

@@ -2,6 +2,8 @@
 //! reference into digests and platforms through any [`crate::store::ManifestSource`], and
 //! [`lockfile`] reads and writes `images.lock`, the contract between export, import and verify.
 
+pub mod bundle;
+pub mod image;
 pub mod input;
 pub mod lockfile;
 pub mod resolve;

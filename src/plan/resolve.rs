@@ -9,12 +9,13 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt as _;
 use tokio::sync::OnceCell;
 
+pub use super::image::ResolvedImage;
 use super::lockfile::{LockedImage, LockedPlatform};
 use crate::oci::digest::Digest;
 use crate::oci::manifest::{Descriptor, MAX_IMAGE_OBJECTS, Manifest, sum_sizes};
 use crate::oci::platform::Platform;
 use crate::oci::reference::Reference;
-use crate::store::{FetchedManifest, ManifestSource};
+use crate::store::{FetchedManifest, MAX_SMALL_BLOB, Source, StoreError, read_small};
 
 /// Nesting deeper than this (index in index in index …) is refused.
 const MAX_DEPTH: usize = 4;
@@ -30,12 +31,20 @@ pub enum ResolveError {
         /// Fully qualified.
         source_ref: String,
     },
-    /// Anything else, already rendered.
-    #[error("{name}: {detail}")]
-    Failed {
+    /// The store failed or refused (shared by every image that needed the same object).
+    #[error("{name}: {source}")]
+    Store {
         /// As listed.
         name: String,
-        /// The error text.
+        /// The store's error.
+        source: Arc<StoreError>,
+    },
+    /// The image's manifests break ferry's rules (malformed, inconsistent, too large).
+    #[error("{name}: {detail}")]
+    Invalid {
+        /// As listed.
+        name: String,
+        /// What is wrong.
         detail: String,
     },
 }
@@ -44,7 +53,9 @@ impl ResolveError {
     /// The image name as listed.
     pub fn name(&self) -> &str {
         match self {
-            ResolveError::NotFound { name, .. } | ResolveError::Failed { name, .. } => name,
+            ResolveError::NotFound { name, .. }
+            | ResolveError::Store { name, .. }
+            | ResolveError::Invalid { name, .. } => name,
         }
     }
 
@@ -55,24 +66,38 @@ impl ResolveError {
             ResolveError::NotFound { source_ref, .. } => {
                 format!("not found ({source_ref} does not exist)")
             }
-            ResolveError::Failed { detail, .. } => detail.clone(),
+            ResolveError::Store { source, .. } => crate::error::flatten(source.as_ref()),
+            ResolveError::Invalid { detail, .. } => detail.clone(),
         }
     }
 }
 
-/// Everything an image consists of: its lock entry, its manifests and every blob.
+/// Why a walk over an image's manifests stopped.
 #[derive(Debug, Clone)]
-pub struct ResolvedImage {
-    /// The parsed reference it was resolved from.
-    pub reference: Reference,
-    /// The lock entry.
-    pub locked: LockedImage,
-    /// Every manifest and blob with its size (including the top-level manifest).
-    pub objects: BTreeMap<Digest, u64>,
-    /// Every manifest, children before their parents; the top-level one is last.
-    pub manifests: Vec<Arc<FetchedManifest>>,
-    /// Configs and layers (not manifests), with their sizes.
-    pub blobs: BTreeMap<Digest, u64>,
+enum WalkError {
+    Store(Arc<StoreError>),
+    Invalid(String),
+}
+
+impl From<String> for WalkError {
+    fn from(s: String) -> WalkError {
+        WalkError::Invalid(s)
+    }
+}
+
+impl WalkError {
+    fn named(self, name: &str) -> ResolveError {
+        match self {
+            WalkError::Store(source) => ResolveError::Store {
+                name: name.to_string(),
+                source,
+            },
+            WalkError::Invalid(detail) => ResolveError::Invalid {
+                name: name.to_string(),
+                detail,
+            },
+        }
+    }
 }
 
 /// What a walk collects. Each manifest is walked once, however many parents name it.
@@ -98,10 +123,10 @@ impl Graph {
     }
 }
 
-type Shared<T> = Arc<OnceCell<Result<T, String>>>;
+type Shared<T> = Arc<OnceCell<Result<T, WalkError>>>;
 
 /// Resolves images against a source, de-duplicating manifest fetches across images.
-pub struct Resolver<'a, S: ManifestSource> {
+pub struct Resolver<'a, S: Source> {
     source: &'a S,
     manifests: Mutex<HashMap<Digest, Shared<Arc<FetchedManifest>>>>,
     configs: Mutex<HashMap<Digest, Shared<Option<Platform>>>>,
@@ -119,11 +144,11 @@ struct ConfigPlatform {
     os_version: Option<String>,
 }
 
-fn render(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::error::flatten(e)
+fn store(e: StoreError) -> WalkError {
+    WalkError::Store(Arc::new(e))
 }
 
-impl<'a, S: ManifestSource> Resolver<'a, S> {
+impl<'a, S: Source> Resolver<'a, S> {
     /// A resolver over `source`.
     pub fn new(source: &'a S) -> Self {
         Resolver {
@@ -145,14 +170,14 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         &self,
         image: &Reference,
         d: &Digest,
-    ) -> Result<Arc<FetchedManifest>, String> {
+    ) -> Result<Arc<FetchedManifest>, WalkError> {
         let cell = Self::cell(&self.manifests, d);
         cell.get_or_init(|| async {
             self.source
                 .manifest(image, Some(d))
                 .await
                 .map(Arc::new)
-                .map_err(|e| render(&e))
+                .map_err(store)
         })
         .await
         .clone()
@@ -162,14 +187,12 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         &self,
         image: &Reference,
         config: &Descriptor,
-    ) -> Result<Option<Platform>, String> {
+    ) -> Result<Option<Platform>, WalkError> {
         let cell = Self::cell(&self.configs, &config.digest);
         cell.get_or_init(|| async {
-            let bytes = self
-                .source
-                .small_blob(image, config)
+            let bytes = read_small(self.source, image, config, MAX_SMALL_BLOB)
                 .await
-                .map_err(|e| render(&e))?;
+                .map_err(store)?;
             let Ok(c) = serde_json::from_slice::<ConfigPlatform>(&bytes) else {
                 return Ok(None);
             };
@@ -196,11 +219,11 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         m: &Arc<FetchedManifest>,
         depth: usize,
         graph: &mut Graph,
-    ) -> Result<Manifest, String> {
+    ) -> Result<Manifest, WalkError> {
         graph.walked.insert(m.digest.clone());
         graph.objects.insert(m.digest.clone(), m.bytes.len() as u64);
-        let parsed =
-            Manifest::parse(&m.bytes, &m.media_type, &m.digest).map_err(|e| e.to_string())?;
+        let parsed = Manifest::parse(&m.bytes, &m.media_type, &m.digest)
+            .map_err(|e| WalkError::Invalid(e.to_string()))?;
         for blob in parsed.blobs() {
             graph.objects.insert(blob.digest.clone(), blob.size);
             graph.blobs.insert(blob.digest.clone(), blob.size);
@@ -217,7 +240,8 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
             return Err(format!(
                 "manifest {} nests indexes deeper than {MAX_DEPTH} levels",
                 m.digest
-            ));
+            )
+            .into());
         }
         graph.check_size(m, new.len())?;
         let fetched =
@@ -253,10 +277,7 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
         name: &str,
         image: &Reference,
     ) -> Result<ResolvedImage, ResolveError> {
-        let failed = |detail: String| ResolveError::Failed {
-            name: name.to_string(),
-            detail,
-        };
+        let failed = |e: WalkError| e.named(name);
         let top = match image.digest() {
             Some(d) => self.manifest(image, d).await.map_err(failed)?,
             None => {
@@ -264,7 +285,7 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
                     .source
                     .head(image)
                     .await
-                    .map_err(|e| failed(render(&e)))?;
+                    .map_err(|e| failed(store(e)))?;
                 match head {
                     None => {
                         return Err(ResolveError::NotFound {
@@ -279,7 +300,7 @@ impl<'a, S: ManifestSource> Resolver<'a, S> {
                             self.source
                                 .manifest(image, None)
                                 .await
-                                .map_err(|e| failed(render(&e)))?,
+                                .map_err(|e| failed(store(e)))?,
                         ),
                     },
                 }

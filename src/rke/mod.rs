@@ -9,10 +9,12 @@ pub mod cluster;
 pub mod fields;
 pub mod goversion;
 pub mod list;
+pub mod selection;
 
 pub use catalog::{Catalog, MetadataError, MetadataSource};
 pub use cluster::{ClusterConfig, ClusterError, PrivateRegistry};
 pub use list::{ImageEntry, ListError, ListOptions};
+pub use selection::{Select, Selection};
 
 /// The RKE release whose behaviour ferry reproduces by default.
 pub const DEFAULT_RKE_VERSION: &str = "v1.6.3";

@@ -1,15 +1,25 @@
-//! Where images live: registries and bundles. The engine and the planners talk to stores
-//! through the small traits here; only `commands` picks a concrete store.
+//! Where images live: registries and bundles, behind one content-level API. A [`Source`]
+//! gives manifests and blob bytes (from any offset), a [`Destination`] takes them (and may
+//! link a blob from another of its repositories: a mount). Each store implements them where
+//! it lives (`registry`, `bundle`); the copy engine, the resolver and the verifier speak only
+//! these traits, and only `commands` picks a concrete store.
+//!
+//! Blob bytes travel as a [`stream::ByteStream`] that the source does not verify: the
+//! destination hashes what it receives and keeps or commits nothing that does not match.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::future::Future;
+
+use bytes::Bytes;
 
 pub mod bundle;
+pub mod error;
+#[cfg(test)]
+pub mod memory;
 pub mod registry;
 pub mod stream;
 
-use bytes::Bytes;
+pub use error::StoreError;
+pub use stream::ByteStream;
 
 use crate::oci::digest::Digest;
 use crate::oci::manifest::Descriptor;
@@ -40,154 +50,174 @@ pub struct FetchedManifest {
     pub digest: Digest,
 }
 
-/// Read access to manifests and small blobs, addressed by image reference: what planning
-/// (`ferry lock`) needs. Implemented by the registry client.
-pub trait ManifestSource: Send + Sync {
-    /// The error type, displayed per image.
-    type Error: std::error::Error + Send + Sync + 'static;
+/// What an object is: registries keep manifests and blobs (configs, layers) apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// An image manifest or index.
+    Manifest,
+    /// A config or layer.
+    Blob,
+}
 
-    /// Resolves the reference's tag without reading the manifest; `None` when it does not exist.
+/// Content to read, addressed by image (its registry and repository; a bundle needs only
+/// digests) and descriptor.
+pub trait Source: Send + Sync {
+    /// The store, for messages: "registry docker.io", "bundle rke-images.tar".
+    fn origin(&self, image: &Reference) -> String;
+
+    /// Resolves the image's tag without reading the manifest; `None` when it does not exist.
     fn head(
         &self,
         image: &Reference,
-    ) -> impl Future<Output = Result<Option<ManifestHead>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<ManifestHead>, StoreError>> + Send;
 
-    /// Fetches a manifest of the image's repository by digest, or by the image's own tag
-    /// when `digest` is `None`.
+    /// A manifest of the image's repository by digest, or by the image's own tag when
+    /// `digest` is `None`: the exact bytes, checked against the digest.
     fn manifest(
         &self,
         image: &Reference,
         digest: Option<&Digest>,
-    ) -> impl Future<Output = Result<FetchedManifest, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<FetchedManifest, StoreError>> + Send;
 
-    /// Fetches a small blob (a config) into memory, verified.
-    fn small_blob(
+    /// The bytes of blob `digest` (`size` bytes in all) from `offset` to its end. Reading
+    /// starts when the stream is first polled; a failure ends it with an `io::Error` that
+    /// carries a [`StoreError`]. Not verified: whoever consumes it hashes what it gets.
+    fn open_blob(&self, image: &Reference, digest: &Digest, size: u64, offset: u64) -> ByteStream;
+
+    /// Whether the blob can be served, at about the cost of a HEAD, and its size; `None`
+    /// when it cannot.
+    fn blob_size(
         &self,
         image: &Reference,
-        blob: &Descriptor,
-    ) -> impl Future<Output = Result<Bytes, Self::Error>> + Send;
+        digest: &Digest,
+        size: u64,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
 }
 
-/// A blob kept in memory (configs only: bounded by the descriptor size).
-#[derive(Debug, Default)]
-pub struct MemorySink {
-    /// The bytes received.
-    pub bytes: Vec<u8>,
+/// A blob to push: its source, opened at any offset (once per attempt).
+pub trait BlobRead: Sync {
+    /// The bytes from `offset` to the end of the blob.
+    fn open(&self, offset: u64) -> ByteStream;
+    /// Where they come from, for messages.
+    fn origin(&self) -> String;
 }
 
-impl BlobSink for MemorySink {
-    fn existing_len(&mut self) -> io::Result<u64> {
-        Ok(0)
+/// One blob of a [`Source`], as a [`BlobRead`].
+pub struct SourceBlob<'a, S: Source> {
+    /// The source.
+    pub source: &'a S,
+    /// The image it is read for (registry and repository).
+    pub image: &'a Reference,
+    /// The blob.
+    pub digest: &'a Digest,
+    /// Its size.
+    pub size: u64,
+}
+
+impl<S: Source> BlobRead for SourceBlob<'_, S> {
+    fn open(&self, offset: u64) -> ByteStream {
+        self.source
+            .open_blob(self.image, self.digest, self.size, offset)
     }
 
-    fn prefix_reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
-        Ok(Box::new(io::empty()))
-    }
-
-    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.bytes.extend_from_slice(chunk);
-        Ok(())
-    }
-
-    fn reset(&mut self) -> io::Result<()> {
-        self.bytes.clear();
-        Ok(())
-    }
-
-    fn commit(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn abort(&mut self) {
-        self.bytes.clear();
+    fn origin(&self) -> String {
+        self.source.origin(self.image)
     }
 }
 
-/// Where downloaded blob bytes go. Called from a blocking thread, one call at a time.
-pub trait BlobSink: Send + 'static {
-    /// How many bytes of the blob are already present from an earlier, interrupted attempt.
-    fn existing_len(&mut self) -> io::Result<u64>;
-    /// A reader over the bytes already present (they are re-hashed before resuming).
-    fn prefix_reader(&mut self) -> io::Result<Box<dyn Read + '_>>;
-    /// Appends verified-so-far bytes.
-    fn append(&mut self, chunk: &[u8]) -> io::Result<()>;
-    /// Drops everything written; the download starts over.
-    fn reset(&mut self) -> io::Result<()>;
-    /// All bytes arrived and matched the digest: make them durable and visible.
-    fn commit(&mut self) -> io::Result<()>;
-    /// The bytes did not verify: discard them.
-    fn abort(&mut self);
-}
-
+/// What a cross-repository mount did.
 #[derive(Debug)]
-/// A blob downloaded to a file: written as `NAME.partial`, renamed on commit. A re-run with
-/// the same path resumes from the partial file.
-pub struct FileSink {
-    path: PathBuf,
-    partial: PathBuf,
-    file: Option<File>,
+pub enum Mount<S> {
+    /// The blob is now in the repository: nothing to push.
+    Mounted,
+    /// Not mounted; the store may have opened an upload session the push should use.
+    NotMounted(Option<S>),
+    /// The store has no such operation (a bundle has one namespace).
+    Unsupported,
 }
 
-impl FileSink {
-    /// A sink that will produce `path`.
-    pub fn new(path: &Path) -> FileSink {
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        FileSink {
-            path: path.to_path_buf(),
-            partial: PathBuf::from(partial),
-            file: None,
-        }
-    }
+/// Content to write, addressed by the image's name in this store (its repository and tag; a
+/// bundle needs only digests).
+pub trait Destination: Send + Sync {
+    /// Upload state a failed mount can hand to the next push (a registry's 202 session).
+    type Session: Send;
 
-    /// The final path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+    /// The store, for messages.
+    fn origin(&self, image: &Reference) -> String;
 
-    fn file(&mut self) -> io::Result<&mut File> {
-        if self.file.is_none() {
-            let f = OpenOptions::new()
-                .create(true)
-                .read(true)
-                .append(true)
-                .open(&self.partial)?;
-            self.file = Some(f);
-        }
-        self.file
-            .as_mut()
-            .ok_or_else(|| io::Error::other("file vanished"))
+    /// The namespace in which an object, once present, need not be pushed again: a
+    /// registry's repository; one for a whole bundle.
+    fn scope(&self, image: &Reference) -> String;
+
+    /// The digest the image's tag points at here, when the store has tags.
+    fn tag_digest(
+        &self,
+        image: &Reference,
+    ) -> impl Future<Output = Result<Option<Digest>, StoreError>> + Send;
+
+    /// Whether the object is already here (for the image's repository).
+    fn exists(
+        &self,
+        image: &Reference,
+        digest: &Digest,
+        size: u64,
+        kind: ObjectKind,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Pushes blob `digest` of `size` bytes read from `from`, checking it against its digest
+    /// while it streams; nothing that does not match is kept. `progress` gets byte counts.
+    fn push_blob(
+        &self,
+        image: &Reference,
+        digest: &Digest,
+        size: u64,
+        from: &dyn BlobRead,
+        session: Option<Self::Session>,
+        progress: &(dyn Fn(u64) + Sync),
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes a manifest, exact bytes, under `tag` when given (else by digest).
+    fn push_manifest(
+        &self,
+        image: &Reference,
+        manifest: &FetchedManifest,
+        tag: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Links blob `digest` into the image's repository from repository `from` of this store.
+    fn mount(
+        &self,
+        image: &Reference,
+        digest: &Digest,
+        from: &Reference,
+    ) -> impl Future<Output = Result<Mount<Self::Session>, StoreError>> + Send {
+        let _ = (image, digest, from);
+        async { Ok(Mount::Unsupported) }
     }
 }
 
-impl BlobSink for FileSink {
-    fn existing_len(&mut self) -> io::Result<u64> {
-        Ok(self.file()?.metadata()?.len())
+/// Reads a small blob (a config) of `source` whole, checked against its descriptor; refuses
+/// one larger than `limit`.
+pub async fn read_small<S: Source>(
+    source: &S,
+    image: &Reference,
+    blob: &Descriptor,
+    limit: u64,
+) -> Result<Bytes, StoreError> {
+    if blob.size > limit {
+        return Err(StoreError::TooLarge {
+            what: "config",
+            digest: blob.digest.clone(),
+            origin: source.origin(image),
+            size: blob.size,
+            limit,
+        });
     }
-
-    fn prefix_reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
-        let f = self.file()?;
-        f.seek(SeekFrom::Start(0))?;
-        Ok(Box::new(f))
-    }
-
-    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
-        self.file()?.write_all(chunk)
-    }
-
-    fn reset(&mut self) -> io::Result<()> {
-        self.file()?.set_len(0)
-    }
-
-    fn commit(&mut self) -> io::Result<()> {
-        let f = self.file()?;
-        f.sync_all()?;
-        self.file = None;
-        std::fs::rename(&self.partial, &self.path)
-    }
-
-    fn abort(&mut self) {
-        self.file = None;
-        let _ = std::fs::remove_file(&self.partial);
-    }
+    stream::collect_verified(
+        source.open_blob(image, &blob.digest, blob.size, 0),
+        &blob.digest,
+        blob.size,
+        &source.origin(image),
+    )
+    .await
 }

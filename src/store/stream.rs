@@ -1,39 +1,46 @@
-//! Blob bytes on their way between stores: [`ByteStream`], a byte range read from a source,
-//! and [`verified`], the check a whole blob passes while it flows (hashed as it goes, its
-//! last chunk held back until the digest and size match, so a consumer never sees a
-//! complete wrong blob).
+//! Blob bytes on their way between stores: [`ByteStream`], and the checks and cuts applied to
+//! it. [`verified`] hashes a whole blob as it flows and holds its last chunk back until the
+//! digest and size match, so a consumer never sees a complete wrong blob; [`take`] cuts a
+//! stream after a number of bytes (a chunk of an upload); [`collect_verified`] reads a small
+//! blob into memory.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
 
+use super::StoreError;
 use crate::oci::digest::{Digest, Verifier};
 
-/// Bytes of a blob, in order.
+/// Bytes of a blob, in order. A failure is an `io::Error`, carrying a [`StoreError`] when the
+/// store knows more (see [`StoreError::from_stream`]).
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
-
-/// Reads `len` bytes of a blob starting at `offset` (positioned, not verified). Called once
-/// per attempt of a transfer.
-pub type RangeReader<'a> = &'a (dyn Fn(u64, u64) -> ByteStream + Sync);
 
 struct State {
     inner: ByteStream,
     verifier: Option<Verifier>,
     held: Option<Bytes>,
+    origin: String,
 }
 
-fn invalid(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+fn corrupt(digest: &Digest, origin: &str, e: crate::oci::digest::VerifyError) -> std::io::Error {
+    StoreError::Corrupt {
+        what: "blob",
+        digest: digest.clone(),
+        origin: origin.to_string(),
+        source: e,
+    }
+    .into_io()
 }
 
 /// `whole` (a blob from its first byte) checked against `digest` and `size` while it flows.
-/// A mismatch, or more bytes than `size`, ends the stream with an `InvalidData` error in
-/// place of its last chunk.
-pub fn verified(whole: ByteStream, digest: Digest, size: u64) -> ByteStream {
+/// A mismatch, or more bytes than `size`, ends the stream with a [`StoreError::Corrupt`]
+/// naming `origin` in place of its last chunk.
+pub fn verified(whole: ByteStream, digest: Digest, size: u64, origin: &str) -> ByteStream {
     let state = State {
         inner: whole,
         verifier: Some(Verifier::new(digest, Some(size))),
         held: None,
+        origin: origin.to_string(),
     };
     Box::pin(
         futures_util::stream::unfold(state, |mut st| async move {
@@ -42,11 +49,9 @@ pub fn verified(whole: ByteStream, digest: Digest, size: u64) -> ByteStream {
                     Some(Ok(chunk)) => {
                         let v = st.verifier.as_mut()?;
                         if let Err(e) = v.update(&chunk) {
+                            let err = corrupt(v.expected(), &st.origin, e);
                             st.verifier = None;
-                            return Some((
-                                Err(invalid(format!("{} is corrupt: {e}", v_expected(&st)))),
-                                st,
-                            ));
+                            return Some((Err(err), st));
                         }
                         if let Some(prev) = st.held.replace(chunk) {
                             return Some((Ok(prev), st));
@@ -62,9 +67,7 @@ pub fn verified(whole: ByteStream, digest: Digest, size: u64) -> ByteStream {
                         let expected = v.expected().clone();
                         return match v.finish() {
                             Ok(()) => st.held.take().map(|last| (Ok(last), st)),
-                            Err(e) => {
-                                Some((Err(invalid(format!("blob {expected} is corrupt: {e}"))), st))
-                            }
+                            Err(e) => Some((Err(corrupt(&expected, &st.origin, e)), st)),
                         };
                     }
                 }
@@ -75,10 +78,70 @@ pub fn verified(whole: ByteStream, digest: Digest, size: u64) -> ByteStream {
     )
 }
 
-fn v_expected(st: &State) -> String {
-    st.verifier
-        .as_ref()
-        .map_or_else(|| "blob".to_string(), |v| format!("blob {}", v.expected()))
+/// The first `len` bytes of `inner` (the rest is not read).
+pub fn take(inner: ByteStream, len: u64) -> ByteStream {
+    Box::pin(
+        futures_util::stream::unfold((inner, len), |(mut inner, left)| async move {
+            if left == 0 {
+                return None;
+            }
+            match inner.next().await? {
+                Ok(mut b) => {
+                    let n = u64::try_from(b.len()).unwrap_or(u64::MAX);
+                    if n > left {
+                        b.truncate(usize::try_from(left).unwrap_or(usize::MAX));
+                    }
+                    let got = n.min(left);
+                    Some((Ok(b), (inner, left - got)))
+                }
+                Err(e) => Some((Err(e), (inner, 0))),
+            }
+        })
+        .fuse(),
+    )
+}
+
+/// Reads a whole (small) blob into memory, checked against `digest` and `size`.
+pub async fn collect_verified(
+    stream: ByteStream,
+    digest: &Digest,
+    size: u64,
+    origin: &str,
+) -> Result<Bytes, StoreError> {
+    let mut s = verified(stream, digest.clone(), size, origin);
+    let mut buf = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0).min(1 << 20));
+    while let Some(chunk) = s.next().await {
+        let chunk = chunk.map_err(|e| {
+            StoreError::from_stream(e, || format!("reading blob {digest} from {origin}"))
+        })?;
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Reads a stream into memory as it is (for tests and small reads that are checked later).
+pub async fn collect_unchecked(mut stream: ByteStream) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+/// Reads a whole blob and checks it against `digest` and `size`, keeping nothing.
+pub async fn collect_hash(
+    stream: ByteStream,
+    digest: &Digest,
+    size: u64,
+    origin: &str,
+) -> Result<(), StoreError> {
+    let mut s = verified(stream, digest.clone(), size, origin);
+    while let Some(chunk) = s.next().await {
+        chunk.map_err(|e| {
+            StoreError::from_stream(e, || format!("reading blob {digest} from {origin}"))
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,23 +169,35 @@ mod tests {
     #[tokio::test]
     async fn passes_good_bytes_and_holds_back_the_last_chunk_of_bad_ones() {
         let d = Digest::sha256_of(b"hello world");
-        let (out, err) =
-            collect(verified(chunks(&[b"hello", b" ", b"world"]), d.clone(), 11)).await;
+        let v =
+            |parts: &[&'static [u8]], d: &Digest, n| verified(chunks(parts), d.clone(), n, "test");
+        let (out, err) = collect(v(&[b"hello", b" ", b"world"], &d, 11)).await;
         assert_eq!((out.as_slice(), err), (&b"hello world"[..], None));
         // Wrong content: everything but the last chunk, then the error.
-        let (out, err) =
-            collect(verified(chunks(&[b"hello", b" ", b"WORLD"]), d.clone(), 11)).await;
+        let (out, err) = collect(v(&[b"hello", b" ", b"WORLD"], &d, 11)).await;
         assert_eq!(out, b"hello ");
-        assert!(err.expect("error").contains("digest mismatch"));
+        let err = err.expect("error");
+        assert!(
+            err.contains("corrupt") && err.contains("digest mismatch"),
+            "{err}"
+        );
         // Too long: stopped as soon as it is.
-        let (out, err) = collect(verified(chunks(&[b"hello world", b"!"]), d.clone(), 11)).await;
+        let (out, err) = collect(v(&[b"hello world", b"!"], &d, 11)).await;
         assert!(out.is_empty());
         assert!(err.expect("error").contains("larger"));
         // Too short.
-        let (_, err) = collect(verified(chunks(&[b"hello"]), d, 11)).await;
+        let (_, err) = collect(v(&[b"hello"], &d, 11)).await;
         assert!(err.expect("error").contains("size mismatch"));
         // Empty blob.
-        let (out, err) = collect(verified(chunks(&[]), Digest::sha256_of(b""), 0)).await;
+        let (out, err) = collect(v(&[], &Digest::sha256_of(b""), 0)).await;
         assert_eq!((out.len(), err), (0, None));
+    }
+
+    #[tokio::test]
+    async fn take_cuts_inside_a_chunk() {
+        let (out, err) = collect(take(chunks(&[b"abc", b"defg", b"hij"]), 5)).await;
+        assert_eq!((out.as_slice(), err), (&b"abcde"[..], None));
+        let (out, _) = collect(take(chunks(&[b"abc"]), 0)).await;
+        assert!(out.is_empty());
     }
 }

@@ -1,7 +1,9 @@
-//! Verification: walk `images.lock` against a store and list every problem, not just the
-//! first. The walk is written once; a store plugs in through [`Check`] (a registry checks
-//! tags and blobs with HEAD, or downloads and re-hashes with `--deep`; a bundle looks into its
-//! offset table and re-hashes).
+//! Verification: walk `images.lock` against any [`Source`] and list every problem, not just
+//! the first. The walk is written once: the tag (a HEAD, or the digest of what the tag serves
+//! when the store names none), every manifest of the graph once, every blob proven servable
+//! (`Source::blob_size`: a registry reads its first byte, a bundle looks into its offset
+//! table) or, `deep`, read and re-hashed. [`bundle`] adds what only a bundle file has: its
+//! structure, every blob re-hashed against its name, the lock against index.json.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +13,9 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::{Descriptor, MAX_IMAGE_OBJECTS, Manifest};
 use crate::oci::reference::Reference;
 use crate::plan::LockedImage;
-use crate::store::ManifestSource;
+use crate::store::{Source, StoreError};
+
+pub mod bundle;
 
 /// What kind of problem was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,30 +71,96 @@ pub struct ImageReport {
     pub problems: Vec<Problem>,
 }
 
-/// What a store must answer for verification.
-pub trait Check: ManifestSource {
-    /// The digest `image`'s tag points at (`None`: no such tag). Stores without tags answer
-    /// the lock's digest.
-    fn tag_digest(
-        &self,
-        image: &Reference,
-    ) -> impl Future<Output = Result<Option<Digest>, Problem>> + Send;
-
-    /// Checks one blob: present with this size (and, when `deep`, re-hashed).
-    fn check_blob(
-        &self,
-        image: &Reference,
-        blob: &Descriptor,
-        deep: bool,
-    ) -> impl Future<Output = Result<(), Problem>> + Send;
+/// How blobs are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// Servable, with the right size.
+    Present,
+    /// Read whole and re-hashed.
+    Rehash,
 }
 
-/// Verifies one lock entry, found at `at` (its tag form), in `store`.
-pub async fn verify_image<S: Check>(
+/// A store's failure as a problem: not found, corrupt, or could not ask.
+fn problem(kind_if_missing: Kind, what: String, e: &StoreError) -> Problem {
+    let detail = format!("{what}: {}", crate::error::flatten(e));
+    if e.is_not_found() {
+        Problem::new(kind_if_missing, detail)
+    } else if e.is_corrupt() {
+        Problem::new(Kind::DigestMismatch, detail)
+    } else {
+        Problem::new(Kind::Unreachable, detail)
+    }
+}
+
+/// The digest `image`'s tag points at: the store's answer, or the digest of the bytes the tag
+/// serves when the store names none (older registries send no `Docker-Content-Digest`).
+async fn tag_digest<S: Source>(store: &S, image: &Reference) -> Result<Option<Digest>, StoreError> {
+    match store.head(image).await? {
+        None => Ok(None),
+        Some(h) => match h.digest {
+            Some(d) => Ok(Some(d)),
+            None => Ok(Some(store.manifest(image, None).await?.digest)),
+        },
+    }
+}
+
+/// Checks one blob: servable with its size, or (`Rehash`) read whole against its digest.
+/// `known` are blobs already found corrupt (a bundle re-hashes them all up front).
+async fn check_blob<S: Source>(
+    store: &S,
+    image: &Reference,
+    blob: &Descriptor,
+    depth: Depth,
+    known: &std::collections::BTreeMap<Digest, String>,
+) -> Result<(), Problem> {
+    if let Some(why) = known.get(&blob.digest) {
+        return Err(Problem::new(Kind::DigestMismatch, why.clone()));
+    }
+    if depth == Depth::Rehash {
+        let s = store.open_blob(image, &blob.digest, blob.size, 0);
+        return crate::store::stream::collect_hash(
+            s,
+            &blob.digest,
+            blob.size,
+            &store.origin(image),
+        )
+        .await
+        .map_err(|e| problem(Kind::MissingBlob, format!("blob {}", blob.digest), &e));
+    }
+    match store.blob_size(image, &blob.digest, blob.size).await {
+        Ok(None) => Err(Problem::new(
+            Kind::MissingBlob,
+            format!(
+                "blob {} ({} bytes) is missing, or its data cannot be read",
+                blob.digest, blob.size
+            ),
+        )),
+        Ok(Some(size)) if size != blob.size && size != 0 => Err(Problem::new(
+            Kind::DigestMismatch,
+            format!(
+                "blob {} is {size} bytes in {}, its manifest says {}",
+                blob.digest,
+                store.origin(image),
+                blob.size
+            ),
+        )),
+        Ok(Some(_)) => Ok(()),
+        Err(e) => Err(problem(
+            Kind::MissingBlob,
+            format!("blob {}", blob.digest),
+            &e,
+        )),
+    }
+}
+
+/// Verifies one lock entry, found at `at` (its tag form), in `store`; blobs in `known` are
+/// already known to be corrupt.
+pub async fn verify_image<S: Source>(
     store: &S,
     entry: &LockedImage,
     at: &Reference,
-    deep: bool,
+    depth: Depth,
+    known: &std::collections::BTreeMap<Digest, String>,
 ) -> ImageReport {
     let want = entry.bundle_digest();
     let mut report = ImageReport {
@@ -100,7 +170,7 @@ pub async fn verify_image<S: Check>(
         blobs: 0,
         problems: Vec::new(),
     };
-    match store.tag_digest(at).await {
+    match tag_digest(store, at).await {
         Ok(None) => {
             report.problems.push(Problem::new(
                 Kind::MissingImage,
@@ -113,8 +183,10 @@ pub async fn verify_image<S: Check>(
             format!("{at} points at {d}, the lock says {}", want),
         )),
         Ok(Some(_)) => {}
-        Err(p) => {
-            report.problems.push(p);
+        Err(e) => {
+            report
+                .problems
+                .push(problem(Kind::MissingImage, at.to_string(), &e));
             return report;
         }
     }
@@ -217,9 +289,12 @@ pub async fn verify_image<S: Check>(
         }
     }
     report.blobs = blobs.len();
-    let checks =
-        futures_util::future::join_all(blobs.iter().map(|b| store.check_blob(&pinned, b, deep)))
-            .await;
+    let checks = futures_util::future::join_all(
+        blobs
+            .iter()
+            .map(|b| check_blob(store, &pinned, b, depth, known)),
+    )
+    .await;
     for r in checks {
         if let Err(p) = r {
             report.problems.push(p);

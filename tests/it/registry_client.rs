@@ -1,12 +1,13 @@
-//! The registry client used as a library against a real registry: streamed blob downloads
-//! that verify while streaming, resume with `Range` after a broken body or an interrupted run,
-//! and refuse corrupt or oversized content.
+//! The registry client used as a library against a real registry: blob streams that resume
+//! with `Range` after a broken body or from an offset, checked by their consumer, refusing
+//! corrupt or oversized content.
 
 use std::sync::Arc;
 
 use ferry::oci::digest::Digest;
-use ferry::store::FileSink;
+use ferry::store::StoreError;
 use ferry::store::registry::{Anonymous, ClientOptions, Registries, RegistryError, config};
+use ferry::store::stream::collect_verified;
 
 use crate::support::*;
 
@@ -46,23 +47,17 @@ fn broken_body_resumes_with_range() {
     let proxy = FaultProxy::start(&reg);
     let half = blob.bytes.len() / 2;
     proxy.inject(Match::get(Kind::Blob), Fault::ResetAfter(half), 1);
-    let dir = tempfile::tempdir().expect("tmp");
-    let out = dir.path().join("blob");
     let digest = Digest::parse(&blob.digest).expect("digest");
-    runtime().block_on(async {
+    let got = runtime().block_on(async {
         let regs = registries(&proxy.url());
         let r = regs.get("docker.io").expect("registry");
-        r.download_blob(
-            &img.repository,
-            &digest,
-            Some(blob.bytes.len() as u64),
-            FileSink::new(&out),
-            &|_| {},
-        )
-        .await
-        .expect("download");
+        let size = blob.bytes.len() as u64;
+        let s = r.blob_stream(&img.repository, &digest, size, 0);
+        collect_verified(s, &digest, size, "test")
+            .await
+            .expect("download")
     });
-    assert_eq!(std::fs::read(&out).expect("read"), blob.bytes);
+    assert_eq!(got, blob.bytes);
     let gets: Vec<_> = proxy
         .requests()
         .into_iter()
@@ -86,34 +81,27 @@ fn broken_body_resumes_with_range() {
 }
 
 #[test]
-fn interrupted_run_resumes_from_the_partial_file() {
+fn a_stream_opened_at_an_offset_asks_for_the_rest_only() {
     let (img, blob) = big_layer();
     let reg = TestRegistry::start(Auth::None);
     seed(&reg, std::slice::from_ref(&img));
     let proxy = FaultProxy::start(&reg);
-    let dir = tempfile::tempdir().expect("tmp");
-    let out = dir.path().join("blob");
     let third = blob.bytes.len() / 3;
-    std::fs::write(dir.path().join("blob.partial"), &blob.bytes[..third]).expect("partial");
     let digest = Digest::parse(&blob.digest).expect("digest");
-    let seen = std::sync::atomic::AtomicU64::new(0);
-    runtime().block_on(async {
+    let got = runtime().block_on(async {
         let regs = registries(&proxy.url());
         let r = regs.get("docker.io").expect("registry");
-        r.download_blob(
+        let s = r.blob_stream(
             &img.repository,
             &digest,
-            Some(blob.bytes.len() as u64),
-            FileSink::new(&out),
-            &|n| {
-                seen.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-            },
-        )
-        .await
-        .expect("download");
+            blob.bytes.len() as u64,
+            third as u64,
+        );
+        ferry::store::stream::collect_unchecked(s)
+            .await
+            .expect("download")
     });
-    assert_eq!(std::fs::read(&out).expect("read"), blob.bytes);
-    assert!(!dir.path().join("blob.partial").exists());
+    assert_eq!(got, blob.bytes[third..]);
     let gets: Vec<_> = proxy
         .requests()
         .into_iter()
@@ -123,11 +111,6 @@ fn interrupted_run_resumes_from_the_partial_file() {
     assert_eq!(
         gets[0].range.as_deref(),
         Some(format!("bytes={third}-").as_str())
-    );
-    assert_eq!(
-        seen.load(std::sync::atomic::Ordering::Relaxed),
-        blob.bytes.len() as u64,
-        "progress counts the resumed prefix once"
     );
 }
 
@@ -140,31 +123,21 @@ fn corrupt_blob_is_refused_and_nothing_is_kept() {
     let mid = bad.len() / 2;
     bad[mid] ^= 1;
     reg.storage().overwrite_blob_data(&blob.digest, &bad);
-    let dir = tempfile::tempdir().expect("tmp");
-    let out = dir.path().join("blob");
     let digest = Digest::parse(&blob.digest).expect("digest");
     let err = runtime().block_on(async {
         let regs = registries(&reg.url());
         let r = regs.get("docker.io").expect("registry");
-        r.download_blob(
-            &img.repository,
-            &digest,
-            Some(blob.bytes.len() as u64),
-            FileSink::new(&out),
-            &|_| {},
-        )
-        .await
-        .expect_err("must refuse")
+        let size = blob.bytes.len() as u64;
+        let s = r.blob_stream(&img.repository, &digest, size, 0);
+        collect_verified(s, &digest, size, "registry docker.io")
+            .await
+            .expect_err("must refuse")
     });
-    assert!(matches!(err, RegistryError::Integrity { .. }), "{err}");
+    assert!(err.is_corrupt(), "{err}");
     let msg = err.to_string();
     assert!(
         msg.contains(&blob.digest) && msg.contains("corrupt"),
         "{msg}"
-    );
-    assert!(
-        !out.exists() && !dir.path().join("blob.partial").exists(),
-        "nothing kept"
     );
 }
 
@@ -173,22 +146,20 @@ fn body_longer_than_descriptor_is_refused() {
     let (img, blob) = big_layer();
     let reg = TestRegistry::start(Auth::None);
     seed(&reg, std::slice::from_ref(&img));
-    let dir = tempfile::tempdir().expect("tmp");
     let digest = Digest::parse(&blob.digest).expect("digest");
     let err = runtime().block_on(async {
         let regs = registries(&reg.url());
         let r = regs.get("docker.io").expect("registry");
-        r.download_blob(
-            &img.repository,
-            &digest,
-            Some(100),
-            FileSink::new(&dir.path().join("b")),
-            &|_| {},
-        )
-        .await
-        .expect_err("must refuse")
+        let s = r.blob_stream(&img.repository, &digest, 100, 0);
+        ferry::store::stream::collect_unchecked(s)
+            .await
+            .expect_err("must refuse")
     });
-    assert!(matches!(err, RegistryError::Integrity { .. }), "{err}");
+    let err = StoreError::from_stream(err, || "reading".into());
+    assert!(
+        matches!(err, StoreError::Registry(RegistryError::Integrity { .. })),
+        "{err}"
+    );
 }
 
 #[test]

@@ -22,16 +22,7 @@ pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
 /// The OCI annotation skopeo, umoci and ctr address images by.
 pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// One image of the docker-archive `manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DockerEntry {
-    /// Short docker names, `name:tag` (e.g. `rancher/rke-tools:v0.1.103`).
-    pub repo_tags: Vec<String>,
-    /// The image config blob.
-    pub config: Digest,
-    /// The layer blobs, in order.
-    pub layers: Vec<Digest>,
-}
+pub use crate::oci::archive::DockerEntry;
 
 /// The `oci-layout` file: `{"imageLayoutVersion":"1.0.0"}`.
 pub fn oci_layout_bytes() -> Vec<u8> {
@@ -61,6 +52,25 @@ pub fn index_json(entries: &[(String, Descriptor)]) -> Vec<u8> {
     Value::Object(index).to_string().into_bytes()
 }
 
+/// The planned layout of a bundle: `oci-layout`, the `index.json` of `index`, `lock_yaml` as
+/// `images.lock`, the docker-archive `manifest.json` of `docker`, then every object.
+pub fn plan(
+    index: &[(String, Descriptor)],
+    docker: &[DockerEntry],
+    lock_yaml: String,
+    objects: impl IntoIterator<Item = (Digest, u64)>,
+) -> Result<super::Plan, super::BundleError> {
+    super::Plan::new(
+        [
+            (super::OCI_LAYOUT, oci_layout_bytes()),
+            (super::INDEX_JSON, index_json(index)),
+            (super::IMAGES_LOCK, lock_yaml.into_bytes()),
+            (super::MANIFEST_JSON, docker_manifest_json(docker)),
+        ],
+        objects,
+    )
+}
+
 /// The docker-archive `manifest.json`: `[{"Config": …, "RepoTags": […], "Layers": […]}]`
 /// with blob paths `blobs/sha256/<hex>`.
 pub fn docker_manifest_json(entries: &[DockerEntry]) -> Vec<u8> {
@@ -81,6 +91,61 @@ pub fn docker_manifest_json(entries: &[DockerEntry]) -> Vec<u8> {
         })
         .collect();
     Value::Array(images).to_string().into_bytes()
+}
+
+/// Why an `index.json`, or one of its entries, cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Not JSON.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON without the array of descriptors.
+    #[error("it has no \"manifests\" array")]
+    NoManifests,
+    /// An entry that is not a descriptor.
+    #[error("index.json has an entry for {name:?} that is not a valid descriptor: {source}")]
+    Entry {
+        /// The reference the entry names ("" when none).
+        name: String,
+        /// The parser's error.
+        source: serde_json::Error,
+    },
+}
+
+/// One entry of a bundle's `index.json`, as read back: the reference it names (from
+/// [`OCI_REF_NAME`], else [`CONTAINERD_NAME`]) and its descriptor, or why the entry is not one.
+#[derive(Debug)]
+pub struct IndexEntry {
+    /// The full reference the entry names, if it names one.
+    pub name: Option<String>,
+    /// The descriptor, or what is wrong with it.
+    pub descriptor: Result<Descriptor, IndexError>,
+}
+
+/// Reads an `index.json` (the reader of what [`index_json`] writes). Fails only when it is
+/// not a JSON object with a `manifests` array; a broken entry is kept, with its error.
+pub fn read_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
+    let v: Value = serde_json::from_slice(bytes)?;
+    let manifests = v
+        .get("manifests")
+        .and_then(Value::as_array)
+        .ok_or(IndexError::NoManifests)?;
+    Ok(manifests
+        .iter()
+        .map(|m| {
+            let name = [OCI_REF_NAME, CONTAINERD_NAME]
+                .iter()
+                .find_map(|k| m["annotations"][*k].as_str())
+                .map(String::from);
+            let descriptor = serde_json::from_value::<Descriptor>(m.clone()).map_err(|source| {
+                IndexError::Entry {
+                    name: name.clone().unwrap_or_default(),
+                    source,
+                }
+            });
+            IndexEntry { name, descriptor }
+        })
+        .collect())
 }
 
 fn descriptor_value(descriptor: &Descriptor, annotations: &BTreeMap<String, String>) -> Value {
@@ -164,6 +229,22 @@ mod tests {
             list.digest
         );
         assert!(text.starts_with(&expected_first), "{text}");
+        // It reads back, names and all.
+        let read = read_index(&bytes).expect("reads");
+        assert_eq!(read.len(), 2);
+        assert_eq!(
+            read[0].name.as_deref(),
+            Some("docker.io/rancher/rke-tools:v0.1.103")
+        );
+        assert_eq!(
+            read[0].descriptor.as_ref().expect("valid").digest,
+            list.digest
+        );
+        assert!(read_index(b"[]").is_err());
+        let bad =
+            read_index(br#"{"manifests":[{"digest":"sha256:nope","size":1,"mediaType":"x"}]}"#)
+                .expect("an index");
+        assert!(bad[0].descriptor.is_err());
         // It parses back as descriptors equal to the input plus the two annotations.
         let parsed: Value = serde_json::from_slice(&bytes).expect("json");
         let back: Vec<Descriptor> =

@@ -4,19 +4,22 @@
 //! - [`layout`] plans the whole file up front ([`Plan`]): every tar header, every offset, the
 //!   total size. Pure; same inputs give the same bytes.
 //! - [`writer`] fills a planned file ([`BundleWriter`]): blobs are written straight into their
-//!   final slots, concurrently, through [`SlotSink`] (a [`BlobSink`](super::BlobSink)); an
-//!   append-only journal makes an interrupted export resumable; the final name appears only
-//!   when every blob is in place.
+//!   final slots, concurrently, through a [`SlotSink`] each; an append-only journal makes an
+//!   interrupted export resumable; the final name appears only when every blob is in place.
+//!   `fill.rs` makes the writer a [`Destination`](super::Destination): a blob streamed from
+//!   any source is hashed on its way into its slot.
 //! - [`index`] builds the metadata files (`oci-layout`, `index.json`, `manifest.json`).
 //! - [`reader`] opens an untrusted bundle ([`BundleReader`]): one pass over the tar headers
 //!   builds an offset table, every entry name and type is checked, blobs are then read with
-//!   positioned reads (concurrently, no extraction).
+//!   positioned reads (concurrently, no extraction). [`source`] makes it a
+//!   [`Source`](super::Source).
 //!
 //! On-disk layout of a bundle, in this order: `oci-layout`, `index.json`, `images.lock`,
 //! `manifest.json`, the directories `blobs/` and `blobs/sha256/`, then `blobs/sha256/<hex>`
 //! for every blob sorted by digest, each once, then the two zero blocks that end a tar.
 
 mod error;
+mod fill;
 pub mod index;
 mod journal;
 pub mod layout;
@@ -33,7 +36,7 @@ mod tests_writer;
 mod testutil;
 
 pub use error::BundleError;
-pub use index::{DockerEntry, docker_manifest_json, index_json, oci_layout_bytes};
+pub use index::{DockerEntry, docker_manifest_json, index_json, oci_layout_bytes, plan};
 pub use layout::{EntryKind, Plan, PlannedEntry};
 pub use reader::{BlobLocation, BlobReader, BundleReader};
 pub use writer::{BundleWriter, SlotSink};

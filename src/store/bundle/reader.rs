@@ -309,7 +309,10 @@ impl<'a> Scan<'a> {
         let name = if is_pax {
             None
         } else {
-            Some(names::classify(&raw_name).map_err(|reason| self.unexpected(&shown, &reason))?)
+            Some(
+                names::classify(&raw_name)
+                    .map_err(|reason| self.unexpected(&shown, &reason.to_string()))?,
+            )
         };
         let offset = entry.raw_file_position();
         let size = entry.size();

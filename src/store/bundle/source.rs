@@ -3,19 +3,20 @@
 //! many blobs stream concurrently, each hashed while it streams. The last chunk of a blob is
 //! held back until its digest checks out, so a corrupt blob can never complete an upload.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use super::BundleReader;
-use super::error::BundleError;
-use crate::oci::digest::{Digest, Verifier};
+use super::index::read_index;
+use crate::oci::digest::Digest;
 use crate::oci::manifest::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::oci::media_types;
 use crate::oci::reference::Reference;
-use crate::store::stream::ByteStream;
-use crate::store::{FetchedManifest, ManifestHead, ManifestSource};
+use crate::store::stream::{ByteStream, collect_verified};
+use crate::store::{FetchedManifest, ManifestHead, Source, StoreError};
 
 /// Size of the chunks streamed out of the bundle.
 const CHUNK: usize = 256 * 1024;
@@ -24,52 +25,8 @@ const CHUNK: usize = 256 * 1024;
 #[derive(Clone)]
 pub struct BundleSource {
     reader: Arc<BundleReader>,
-}
-
-/// Why something could not be read from the bundle.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// The bundle's own error.
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    /// The blob is absent.
-    #[error("bundle {path} has no blob {digest} (truncated or incomplete bundle); export it again")]
-    Missing {
-        /// The bundle.
-        path: String,
-        /// The blob.
-        digest: Digest,
-    },
-    /// The blob is larger than a manifest or config may be.
-    #[error(
-        "blob {digest} in bundle {path} is {size} bytes, larger than a manifest or config may be"
-    )]
-    TooLarge {
-        /// The bundle.
-        path: String,
-        /// The blob.
-        digest: Digest,
-        /// Its size.
-        size: u64,
-    },
-    /// Content does not match its digest.
-    #[error("blob {digest} in bundle {path} is corrupt: {detail}; export the bundle again")]
-    Corrupt {
-        /// The bundle.
-        path: String,
-        /// The blob.
-        digest: Digest,
-        /// The verification failure.
-        detail: String,
-    },
-    /// The reading thread failed.
-    #[error("reading bundle {path} failed: {detail}")]
-    Io {
-        /// The bundle.
-        path: String,
-        /// What happened.
-        detail: String,
-    },
+    /// index.json: full reference → top-level descriptor (empty when unreadable).
+    names: Arc<BTreeMap<String, Descriptor>>,
 }
 
 /// The media type a manifest declares in its body; indexes without `mediaType` are
@@ -94,11 +51,24 @@ pub fn sniff_media_type(bytes: &[u8]) -> String {
 }
 
 impl BundleSource {
-    /// Wraps an opened bundle.
+    /// Wraps an opened bundle (reading its index.json for the names it holds).
     pub fn new(reader: BundleReader) -> BundleSource {
+        let names = reader
+            .metadata(super::INDEX_JSON)
+            .and_then(|b| read_index(b).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| Some((e.name?, e.descriptor.ok()?)))
+            .collect();
         BundleSource {
             reader: Arc::new(reader),
+            names: Arc::new(names),
         }
+    }
+
+    /// The top-level descriptor index.json names `image` with.
+    pub fn indexed(&self, image: &Reference) -> Option<&Descriptor> {
+        self.names.get(&image.without_digest().to_string())
     }
 
     /// The reader.
@@ -110,46 +80,12 @@ impl BundleSource {
         self.reader.path().display().to_string()
     }
 
-    /// Reads a small blob whole, verified.
-    pub async fn read_small(&self, digest: &Digest, limit: u64) -> Result<Bytes, SourceError> {
-        let loc = self
-            .reader
-            .blob(digest)
-            .ok_or_else(|| SourceError::Missing {
-                path: self.path(),
-                digest: digest.clone(),
-            })?;
-        if loc.size > limit {
-            return Err(SourceError::TooLarge {
-                path: self.path(),
-                digest: digest.clone(),
-                size: loc.size,
-            });
+    fn missing(&self, digest: &Digest) -> StoreError {
+        StoreError::Missing {
+            what: "blob",
+            digest: digest.clone(),
+            origin: format!("bundle {}", self.path()),
         }
-        let me = self.clone();
-        let d = digest.clone();
-        tokio::task::spawn_blocking(move || -> Result<Bytes, SourceError> {
-            let mut r = me.reader.open_blob(&d)?;
-            let mut buf = Vec::with_capacity(usize::try_from(loc.size).unwrap_or(0));
-            r.read_to_end(&mut buf).map_err(|e| SourceError::Io {
-                path: me.path(),
-                detail: e.to_string(),
-            })?;
-            let mut v = Verifier::new(d.clone(), Some(loc.size));
-            v.update(&buf)
-                .and_then(|_| v.finish())
-                .map_err(|e| SourceError::Corrupt {
-                    path: me.path(),
-                    digest: d.clone(),
-                    detail: e.to_string(),
-                })?;
-            Ok(Bytes::from(buf))
-        })
-        .await
-        .map_err(|e| SourceError::Io {
-            path: self.path(),
-            detail: e.to_string(),
-        })?
     }
 
     /// `len` bytes of the blob from `offset`, as a stream of chunks read with positioned
@@ -168,7 +104,13 @@ impl BundleSource {
                 )));
             };
             let Some(loc) = reader.blob(&digest) else {
-                return send_err(format!("bundle {path} has no blob {digest}"));
+                let _ = tx.blocking_send(Err(StoreError::Missing {
+                    what: "blob",
+                    digest,
+                    origin: format!("bundle {path}"),
+                }
+                .into_io()));
+                return;
             };
             let Some(end) = offset.checked_add(len).filter(|e| *e <= loc.size) else {
                 return send_err(format!(
@@ -206,42 +148,98 @@ fn tokio_stream_of(
     .fuse()
 }
 
-impl ManifestSource for BundleSource {
-    type Error = SourceError;
+impl Source for BundleSource {
+    fn origin(&self, _image: &Reference) -> String {
+        format!("bundle {}", self.path())
+    }
 
-    async fn head(&self, image: &Reference) -> Result<Option<ManifestHead>, SourceError> {
-        // Bundle images are always addressed by digest (from the lock); a tag lookup means
-        // the image is not in this bundle.
-        let _ = image;
-        Ok(None)
+    /// The image's entry in index.json (a bundle's only tags).
+    async fn head(&self, image: &Reference) -> Result<Option<ManifestHead>, StoreError> {
+        Ok(self.indexed(image).map(|d| ManifestHead {
+            digest: Some(d.digest.clone()),
+            media_type: d.media_type.clone(),
+            size: Some(d.size),
+        }))
     }
 
     async fn manifest(
         &self,
         image: &Reference,
         digest: Option<&Digest>,
-    ) -> Result<FetchedManifest, SourceError> {
-        let Some(d) = digest.or(image.digest()) else {
-            return Err(SourceError::Io {
-                path: self.path(),
-                detail: format!("{image} is not pinned to a digest"),
+    ) -> Result<FetchedManifest, StoreError> {
+        let d = match digest.or(image.digest()) {
+            Some(d) => d.clone(),
+            None => match self.head(image).await?.and_then(|h| h.digest) {
+                Some(d) => d,
+                None => {
+                    return Err(StoreError::UnknownImage {
+                        image: image.to_string(),
+                        origin: self.origin(image),
+                    });
+                }
+            },
+        };
+        let Some(loc) = self.reader.blob(&d) else {
+            return Err(StoreError::Missing {
+                what: "manifest",
+                digest: d,
+                origin: self.origin(image),
             });
         };
-        let bytes = self.read_small(d, MAX_MANIFEST_SIZE).await?;
+        if loc.size > MAX_MANIFEST_SIZE {
+            return Err(StoreError::TooLarge {
+                what: "manifest",
+                digest: d,
+                origin: self.origin(image),
+                size: loc.size,
+                limit: MAX_MANIFEST_SIZE,
+            });
+        }
+        let bytes = collect_verified(
+            self.range(&d, 0, loc.size),
+            &d,
+            loc.size,
+            &self.origin(image),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::Corrupt {
+                digest,
+                origin,
+                source,
+                ..
+            } => StoreError::Corrupt {
+                what: "manifest",
+                digest,
+                origin,
+                source,
+            },
+            other => other,
+        })?;
         let media_type = sniff_media_type(&bytes);
         Ok(FetchedManifest {
             bytes,
             media_type,
-            digest: d.clone(),
+            digest: d,
         })
     }
 
-    async fn small_blob(
+    fn open_blob(&self, _image: &Reference, digest: &Digest, size: u64, offset: u64) -> ByteStream {
+        match self.reader.blob(digest) {
+            Some(loc) => self.range(digest, offset, loc.size.min(size).saturating_sub(offset)),
+            None => {
+                let e = self.missing(digest);
+                Box::pin(futures_util::stream::once(async move { Err(e.into_io()) }))
+            }
+        }
+    }
+
+    async fn blob_size(
         &self,
         _image: &Reference,
-        blob: &Descriptor,
-    ) -> Result<Bytes, SourceError> {
-        self.read_small(&blob.digest, crate::store::MAX_SMALL_BLOB)
-            .await
+        digest: &Digest,
+        _size: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self.reader.blob(digest).map(|l| l.size))
     }
 }

@@ -1,5 +1,5 @@
 //! Test helpers shared by the bundle tests: sample inputs, a sequential reference writer,
-//! the [`BlobSink`] protocol as the copy engine drives it, and a raw tar builder for
+//! the slot protocol as the bundle destination drives it, and a raw tar builder for
 //! malicious archives.
 
 use std::io::Read;
@@ -12,7 +12,6 @@ use super::writer::BundleWriter;
 use crate::oci::digest::{Digest, Verifier};
 use crate::oci::manifest::Descriptor;
 use crate::oci::media_types::OCI_MANIFEST;
-use crate::store::BlobSink;
 
 pub(crate) fn digest_of(bytes: &[u8]) -> Digest {
     Digest::sha256_of(bytes)
@@ -105,10 +104,9 @@ pub(crate) fn fill(writer: &BundleWriter, blob: &[u8]) {
 pub(crate) fn fill_until(writer: &BundleWriter, blob: &[u8], stop: usize) {
     let digest = digest_of(blob);
     let mut sink = writer.blob_sink(&digest).expect("sink");
-    let have = sink.existing_len().expect("existing_len") as usize;
+    let have = sink.written() as usize;
     let mut prefix = Vec::new();
     sink.prefix_reader()
-        .expect("prefix")
         .read_to_end(&mut prefix)
         .expect("read prefix");
     assert_eq!(prefix, blob[..have], "prefix bytes of {digest}");

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,7 +22,6 @@ use super::journal::{self, Record, State};
 use super::layout::{EntryKind, Plan};
 use super::reader::BlobReader;
 use crate::oci::digest::Digest;
-use crate::store::BlobSink;
 
 /// Bytes written to a slot between two durable progress checkpoints.
 pub const CHECKPOINT_INTERVAL: u64 = 64 * 1024 * 1024;
@@ -136,18 +135,13 @@ impl BundleWriter {
         self.resumed
     }
 
-    /// The layout being written.
-    pub fn plan(&self) -> &Plan {
-        &self.plan
-    }
-
     /// The final bundle path.
     pub fn path(&self) -> &Path {
         &self.final_path
     }
 
     /// A sink writing blob `digest` into its slot. It starts at the blob's last durable
-    /// checkpoint ([`BlobSink::existing_len`]); only one sink per blob may be open at a time.
+    /// checkpoint ([`SlotSink::written`]); only one sink per blob may be open at a time.
     pub fn blob_sink(&self, digest: &Digest) -> Result<SlotSink, BundleError> {
         let Some(entry) = self.plan.blob(digest) else {
             return Err(BundleError::NotPlanned {
@@ -256,17 +250,19 @@ impl SlotSink {
     }
 }
 
-impl BlobSink for SlotSink {
-    fn existing_len(&mut self) -> io::Result<u64> {
-        Ok(self.written)
+impl SlotSink {
+    /// How many bytes of the blob an earlier, interrupted run left durable in the slot.
+    pub fn written(&self) -> u64 {
+        self.written
     }
 
-    fn prefix_reader(&mut self) -> io::Result<Box<dyn Read + '_>> {
-        let reader = BlobReader::new(Arc::clone(&self.file), self.offset, self.written);
-        Ok(Box::new(reader))
+    /// A reader over those bytes (they are re-hashed before the write resumes).
+    pub fn prefix_reader(&self) -> BlobReader {
+        BlobReader::new(Arc::clone(&self.file), self.offset, self.written)
     }
 
-    fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
+    /// Appends bytes checked so far; a durable checkpoint every [`CHECKPOINT_INTERVAL`].
+    pub fn append(&mut self, chunk: &[u8]) -> io::Result<()> {
         let len = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
         let Some(end) = self.written.checked_add(len).filter(|&e| e <= self.size) else {
             return Err(io::Error::new(
@@ -287,13 +283,15 @@ impl BlobSink for SlotSink {
         Ok(())
     }
 
-    fn reset(&mut self) -> io::Result<()> {
+    /// Drops everything written; the blob starts over.
+    pub fn reset(&mut self) -> io::Result<()> {
         self.written = 0;
         self.checkpointed = 0;
         self.shared.forget(&self.digest)
     }
 
-    fn commit(&mut self) -> io::Result<()> {
+    /// All bytes arrived and matched the digest: make them durable and journal the slot done.
+    pub fn commit(&mut self) -> io::Result<()> {
         if self.written != self.size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -313,7 +311,8 @@ impl BlobSink for SlotSink {
         self.shared.record(Record::Done(self.digest.clone()))
     }
 
-    fn abort(&mut self) {
+    /// The bytes did not verify: forget them.
+    pub fn abort(&mut self) {
         self.written = 0;
         self.checkpointed = 0;
         if let Err(e) = self.shared.forget(&self.digest) {

@@ -242,6 +242,7 @@ impl Authenticator {
     pub async fn header(
         &self,
         http: &reqwest::Client,
+        opts: &super::ClientOptions,
         scopes: &[Scope],
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let value = match self.challenge() {
@@ -258,7 +259,8 @@ impl Authenticator {
                         detail: "the registry is reached over HTTPS but sends its clients to a token service over plain HTTP, where credentials and tokens would travel unencrypted; ferry sends nothing there. Configure the registry's token realm with https://".into(),
                     });
                 }
-                self.token(http, &realm, service.as_deref(), scopes).await?
+                self.token(http, opts, &realm, service.as_deref(), scopes)
+                    .await?
             }
         };
         let mut h = HeaderValue::from_str(value.expose()).map_err(|_| RegistryError::Token {
@@ -299,6 +301,7 @@ impl Authenticator {
     async fn token(
         &self,
         http: &reqwest::Client,
+        opts: &super::ClientOptions,
         realm: &Url,
         service: Option<&str>,
         scopes: &[Scope],
@@ -310,7 +313,7 @@ impl Authenticator {
         {
             return Ok(Secret::new(format!("Bearer {}", t.value.expose())));
         }
-        let token = self.fetch_token(http, realm, service, scopes).await?;
+        let token = self.fetch_token(http, opts, realm, service, scopes).await?;
         let value = Secret::new(format!("Bearer {}", token.value.expose()));
         tokens.insert(key, token);
         Ok(value)
@@ -319,6 +322,7 @@ impl Authenticator {
     async fn fetch_token(
         &self,
         http: &reqwest::Client,
+        opts: &super::ClientOptions,
         realm: &Url,
         service: Option<&str>,
         scopes: &[Scope],
@@ -376,29 +380,32 @@ impl Authenticator {
                 b
             }
         };
-        let mut attempt = 0;
-        let resp = loop {
-            attempt += 1;
-            let req = request
-                .try_clone()
-                .ok_or_else(|| fail("cannot repeat the token request".into()))?;
-            match req.send().await {
-                Ok(r)
-                    if (r.status().is_server_error() || r.status().as_u16() == 429)
-                        && attempt < 4 => {}
-                Ok(r) => break r,
-                Err(e) if attempt < 4 => {
-                    tracing::debug!("token request to {} failed, retrying: {e}", redact(realm))
+        // The same retry policy as every other request: transport failures, 429 and 5xx
+        // are tried again (honouring Retry-After); a refusal is final.
+        let what = || format!("the token request to {}", redact(realm));
+        let resp = super::request::with_retries(opts, &what, |_| {
+            let req = request.try_clone();
+            async move {
+                let req = req.ok_or_else(|| fail("cannot repeat the token request".into()))?;
+                let resp = req.send().await.map_err(|e| {
+                    super::request::transport_error(&self.registry, &e.without_url(), realm)
+                })?;
+                let status = resp.status();
+                if status.as_u16() == 429 || matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+                    return Err(RegistryError::Status {
+                        registry: self.registry.clone(),
+                        method: "GET".into(),
+                        url: redact(realm),
+                        status,
+                        retry_after: super::request::parse_retry_after(resp.headers())
+                            .map(|d| d.as_secs()),
+                        errors: super::request::error_body(resp).await,
+                    });
                 }
-                Err(e) => {
-                    return Err(fail(format!(
-                        "cannot reach it: {}",
-                        super::request::flatten(&e)
-                    )));
-                }
+                Ok(resp)
             }
-            tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-        };
+        })
+        .await?;
         let status = resp.status();
         let body = super::request::read_capped(resp, MAX_TOKEN_BODY)
             .await

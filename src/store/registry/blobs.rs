@@ -1,40 +1,23 @@
-//! Blob downloads that stream: chunks go from the HTTP body through a small bounded channel to
-//! a blocking writer that hashes and writes them, so memory stays flat whatever the layer size.
-//! A body that breaks off is resumed with `Range` from the last byte written; a 200 instead
-//! of a 206 starts over. Nothing is committed unless size and digest match.
+//! Blob reads: a HEAD, a first-byte probe, and [`Registry::blob_stream`], a stream of a
+//! blob's bytes from any offset that resumes by itself: a body that breaks off is asked for
+//! again with `Range` from the last byte it gave, after a backoff during which no transfer
+//! permit is held. The stream does not verify (its consumer hashes what it gets); it only
+//! refuses more bytes than the blob's size.
 
-use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use reqwest::header::{CONTENT_RANGE, HeaderValue, RANGE};
 use reqwest::{Method, StatusCode};
-use tokio::sync::mpsc;
 
-use super::Registry;
 use super::auth::Scope;
 use super::error::RegistryError;
 use super::request::{Req, flatten};
-use crate::oci::digest::{Digest, Verifier, VerifyError};
-use crate::store::BlobSink;
-
-/// Bytes gathered before one write to the sink.
-const WRITE_SIZE: usize = 512 * 1024;
-/// Network chunks in flight between a download and its writer (a few hundred KiB).
-const CHANNEL_CHUNKS: usize = 16;
-
-enum Cmd {
-    Data(Bytes),
-    Reset,
-    Finish,
-}
-
-enum WriterError {
-    Io(std::io::Error),
-    Verify(VerifyError),
-    /// The download ended (failed) before sending everything: not the writer's fault.
-    Stopped,
-}
+use super::{Registry, TransferPermit};
+use crate::oci::digest::{Digest, VerifyError};
+use crate::store::{ByteStream, StoreError};
 
 /// Parses `Content-Range: bytes START-END/TOTAL`, returning START.
 fn content_range_start(v: &HeaderValue) -> Option<u64> {
@@ -51,91 +34,167 @@ fn content_range_total(v: &HeaderValue) -> Option<u64> {
     total.trim().parse().ok()
 }
 
-fn run_writer<S: BlobSink>(
-    mut sink: S,
+/// A body being read, with the permits it was sent under.
+struct Body {
+    chunks: futures_util::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    _permit: TransferPermit,
+}
+
+/// The state of one [`Registry::blob_stream`].
+struct Reading {
+    registry: Arc<Registry>,
+    repository: String,
     digest: Digest,
-    size: Option<u64>,
-    mut rx: mpsc::Receiver<Cmd>,
-    ready: tokio::sync::oneshot::Sender<u64>,
-) -> Result<S, (S, WriterError)> {
-    let io = |sink: S, e: std::io::Error| Err((sink, WriterError::Io(e)));
-    let mut have = match sink.existing_len() {
-        Ok(n) => n,
-        Err(e) => return io(sink, e),
-    };
-    if size.is_some_and(|s| have > s) {
-        if let Err(e) = sink.reset() {
-            return io(sink, e);
-        }
-        have = 0;
+    size: u64,
+    /// The next byte to hand out.
+    offset: u64,
+    /// Bytes at the start of the current body to drop (a registry that ignored `Range`).
+    skip: u64,
+    body: Option<Body>,
+    attempt: u32,
+    delays: Box<dyn Iterator<Item = Duration> + Send>,
+    done: bool,
+}
+
+impl Reading {
+    fn what(&self) -> String {
+        format!("blob {} of {}", self.digest, self.repository)
     }
-    let prefix: Result<Verifier, std::io::Error> = match sink.prefix_reader() {
-        Ok(r) => Verifier::with_prefix(digest.clone(), size, r.take(have)),
-        Err(e) => Err(e),
-    };
-    let mut verifier = match prefix {
-        Ok(v) if v.bytes_seen() == have => v,
-        // The earlier bytes are shorter than recorded or unreadable: start over.
-        _ => {
-            if let Err(e) = sink.reset() {
-                return io(sink, e);
-            }
-            have = 0;
-            Verifier::new(digest.clone(), size)
-        }
-    };
-    let _ = ready.send(have);
-    // Network chunks are small (a TLS record, ~16 KiB); writing each one is a syscall and a
-    // partial page. Gather them into large writes.
-    let mut pending: Vec<u8> = Vec::with_capacity(WRITE_SIZE);
-    while let Some(cmd) = rx.blocking_recv() {
-        match cmd {
-            Cmd::Data(b) => {
-                if let Err(e) = verifier.update(&b) {
-                    sink.abort();
-                    return Err((sink, WriterError::Verify(e)));
+
+    /// Opens a body at `self.offset`.
+    async fn open(&mut self) -> Result<(), RegistryError> {
+        let r = self.registry.clone();
+        let scopes = [Scope::pull(&self.repository)];
+        let mut req = Req::new(
+            Method::GET,
+            r.blob_url(&self.repository, &self.digest)?,
+            &scopes,
+        );
+        if self.offset > 0 {
+            let v = HeaderValue::from_str(&format!("bytes={}-", self.offset)).map_err(|e| {
+                RegistryError::Protocol {
+                    registry: r.name.clone(),
+                    what: self.what(),
+                    detail: e.to_string(),
                 }
-                pending.extend_from_slice(&b);
-                if pending.len() >= WRITE_SIZE {
-                    if let Err(e) = sink.append(&pending) {
-                        return io(sink, e);
+            })?;
+            req = req.header(RANGE, v);
+        }
+        let (resp, permit) = r.send(&req).await?;
+        self.skip = 0;
+        match resp.status() {
+            StatusCode::OK => {
+                if self.offset > 0 {
+                    tracing::debug!(
+                        "{}: the server ignored Range; skipping {} bytes",
+                        self.what(),
+                        self.offset
+                    );
+                    self.skip = self.offset;
+                }
+            }
+            StatusCode::PARTIAL_CONTENT => {
+                let start = resp
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(content_range_start);
+                if start != Some(self.offset) {
+                    return Err(RegistryError::Protocol {
+                        registry: r.name.clone(),
+                        what: self.what(),
+                        detail: format!(
+                            "asked for bytes from {}, got a range starting at {start:?}",
+                            self.offset
+                        ),
+                    });
+                }
+            }
+            _ => {
+                return Err(r
+                    .unexpected(resp, &Method::GET, &self.repository, "pull")
+                    .await);
+            }
+        }
+        self.body = Some(Body {
+            chunks: resp.bytes_stream().boxed(),
+            _permit: permit,
+        });
+        Ok(())
+    }
+
+    /// The next chunk: `Ok(None)` at the end of the blob.
+    async fn next(&mut self) -> Result<Option<Bytes>, RegistryError> {
+        loop {
+            if self.offset == self.size && self.skip == 0 {
+                return Ok(None);
+            }
+            if self.body.is_none() {
+                self.open().await?;
+            }
+            let next = match self.body.as_mut() {
+                Some(b) => b.chunks.next().await,
+                None => continue,
+            };
+            let broke = match next {
+                Some(Ok(mut chunk)) => {
+                    if self.skip > 0 {
+                        let drop = usize::try_from(self.skip)
+                            .unwrap_or(usize::MAX)
+                            .min(chunk.len());
+                        let _ = chunk.split_to(drop);
+                        self.skip -= drop as u64;
+                        if chunk.is_empty() {
+                            continue;
+                        }
                     }
-                    pending.clear();
+                    let n = chunk.len() as u64;
+                    if self.offset + n > self.size {
+                        return Err(RegistryError::Integrity {
+                            registry: self.registry.name.clone(),
+                            what: self.what(),
+                            source: VerifyError::TooLarge {
+                                expected: self.size,
+                            },
+                        });
+                    }
+                    self.offset += n;
+                    return Ok(Some(chunk));
                 }
+                Some(Err(e)) => flatten(&e.without_url()),
+                None => format!(
+                    "the body ended after {} of {} bytes",
+                    self.offset, self.size
+                ),
+            };
+            // The body broke off: drop it (and its permits), wait, resume where it stopped.
+            self.body = None;
+            self.attempt += 1;
+            if self.attempt >= self.registry.opts.attempts {
+                return Err(RegistryError::Transfer {
+                    registry: self.registry.name.clone(),
+                    what: self.what(),
+                    attempts: self.attempt,
+                    detail: broke,
+                });
             }
-            Cmd::Reset => {
-                pending.clear();
-                if let Err(e) = sink.reset() {
-                    return io(sink, e);
-                }
-                verifier = Verifier::new(digest.clone(), size);
-            }
-            Cmd::Finish => {
-                if let Err(e) = verifier.finish() {
-                    sink.abort();
-                    return Err((sink, WriterError::Verify(e)));
-                }
-                if !pending.is_empty()
-                    && let Err(e) = sink.append(&pending)
-                {
-                    return io(sink, e);
-                }
-                return match sink.commit() {
-                    Ok(()) => Ok(sink),
-                    Err(e) => io(sink, e),
-                };
-            }
+            let wait = self.delays.next().unwrap_or(self.registry.opts.backoff);
+            tracing::info!(
+                "{}: transfer broke off at byte {} ({broke}); resuming in {:.1} s",
+                self.what(),
+                self.offset,
+                wait.as_secs_f64()
+            );
+            tokio::time::sleep(wait).await;
         }
     }
-    // The download failed: keep what arrived (verified so far) for the next attempt's resume.
-    if !pending.is_empty() {
-        let _ = sink.append(&pending);
-    }
-    Err((sink, WriterError::Stopped))
 }
 
 impl Registry {
-    fn blob_url(&self, repository: &str, digest: &Digest) -> Result<url::Url, RegistryError> {
+    pub(crate) fn blob_url(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<url::Url, RegistryError> {
         self.base
             .join(&format!("v2/{repository}/blobs/{digest}"))
             .map_err(|e| RegistryError::Protocol {
@@ -152,14 +211,7 @@ impl Registry {
         digest: &Digest,
     ) -> Result<Option<u64>, RegistryError> {
         let scopes = [Scope::pull(repository)];
-        let req = Req {
-            method: Method::HEAD,
-            url: self.blob_url(repository, digest)?,
-            scopes: &scopes,
-            headers: vec![],
-            body: None,
-            retry: true,
-        };
+        let req = Req::new(Method::HEAD, self.blob_url(repository, digest)?, &scopes);
         let (resp, _permit) = self.send(&req).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(None),
@@ -217,196 +269,45 @@ impl Registry {
         }
     }
 
-    /// Downloads blob `digest` (of `size` bytes when known) of `repository` into `sink`,
-    /// verifying while streaming and resuming after breaks. `progress` is called with the
-    /// number of new bytes as they arrive. Returns the committed sink.
-    pub async fn download_blob<S: BlobSink>(
-        &self,
+    /// The bytes of blob `digest` (`size` bytes) of `repository` from `offset` on, as a
+    /// stream that resumes after a break (up to `--retries` attempts). Nothing is sent before
+    /// it is first polled. Errors carry a [`StoreError::Registry`].
+    pub fn blob_stream(
+        self: &Arc<Self>,
         repository: &str,
         digest: &Digest,
-        size: Option<u64>,
-        sink: S,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<S, RegistryError> {
-        let what = format!("blob {digest} of {repository}");
-        let (tx, rx) = mpsc::channel::<Cmd>(CHANNEL_CHUNKS);
-        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let writer_digest = digest.clone();
-        let writer = tokio::task::spawn_blocking(move || {
-            run_writer(sink, writer_digest, size, rx, ready_tx)
-        });
-        let result = self
-            .stream_into(repository, digest, size, &what, &tx, ready_rx, progress)
-            .await;
-        let send_result = match &result {
-            Ok(()) => tx.send(Cmd::Finish).await.is_ok(),
-            Err(_) => false,
+        size: u64,
+        offset: u64,
+    ) -> ByteStream {
+        let state = Reading {
+            registry: self.clone(),
+            repository: repository.to_string(),
+            digest: digest.clone(),
+            size,
+            offset: offset.min(size),
+            skip: 0,
+            body: None,
+            attempt: 0,
+            delays: Box::new(self.backoff()),
+            done: false,
         };
-        drop(tx);
-        let written = writer.await.map_err(|e| RegistryError::Io {
-            what: what.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        match (result, written) {
-            // The writer's own failure (a full disk, corrupt bytes) explains a stopped
-            // download better than the download's "the local writer failed".
-            (Err(_), Err((_, WriterError::Io(source)))) => Err(RegistryError::Io { what, source }),
-            (Err(_), Err((_, WriterError::Verify(source)))) => Err(RegistryError::Integrity {
-                registry: self.name.clone(),
-                what,
-                source,
-            }),
-            (Err(e), _) => Err(e),
-            (Ok(()), Ok(sink)) if send_result => Ok(sink),
-            (Ok(()), Ok(_)) => Err(RegistryError::Io {
-                what,
-                source: std::io::Error::other("the writer stopped early"),
-            }),
-            (Ok(()), Err((_, WriterError::Verify(source)))) => Err(RegistryError::Integrity {
-                registry: self.name.clone(),
-                what,
-                source,
-            }),
-            (Ok(()), Err((_, WriterError::Io(source)))) => Err(RegistryError::Io { what, source }),
-            (Ok(()), Err((_, WriterError::Stopped))) => Err(RegistryError::Io {
-                what,
-                source: std::io::Error::other("the writer stopped before the blob was complete"),
-            }),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn stream_into(
-        &self,
-        repository: &str,
-        digest: &Digest,
-        size: Option<u64>,
-        what: &str,
-        tx: &mpsc::Sender<Cmd>,
-        ready: tokio::sync::oneshot::Receiver<u64>,
-        progress: &(dyn Fn(u64) + Sync),
-    ) -> Result<(), RegistryError> {
-        let writer_gone = || RegistryError::Io {
-            what: what.to_string(),
-            source: std::io::Error::other("the local writer failed"),
-        };
-        let mut offset = ready.await.map_err(|_| writer_gone())?;
-        if offset > 0 {
-            progress(offset);
-            tracing::debug!("{what}: resuming at byte {offset}");
-        }
-        if size.is_some_and(|s| offset == s) {
-            return Ok(());
-        }
-        let scopes = [Scope::pull(repository)];
-        let url = self.blob_url(repository, digest)?;
-        let mut delays = self.backoff();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut headers = vec![];
-            if offset > 0 {
-                let v = HeaderValue::from_str(&format!("bytes={offset}-")).map_err(|e| {
-                    RegistryError::Protocol {
-                        registry: self.name.clone(),
-                        what: what.into(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                headers.push((RANGE, v));
-            }
-            let req = Req {
-                method: Method::GET,
-                url: url.clone(),
-                scopes: &scopes,
-                headers,
-                body: None,
-                retry: true,
-            };
-            let (resp, _permit) = self.send(&req).await?;
-            match resp.status() {
-                StatusCode::OK => {
-                    if offset > 0 {
-                        tracing::debug!("{what}: the server ignored Range; starting over");
-                        tx.send(Cmd::Reset).await.map_err(|_| writer_gone())?;
-                        offset = 0;
-                    }
+        Box::pin(
+            futures_util::stream::unfold(state, |mut st| async move {
+                if st.done {
+                    return None;
                 }
-                StatusCode::PARTIAL_CONTENT => {
-                    let start = resp
-                        .headers()
-                        .get(CONTENT_RANGE)
-                        .and_then(content_range_start);
-                    if start != Some(offset) {
-                        return Err(RegistryError::Protocol {
-                            registry: self.name.clone(),
-                            what: what.into(),
-                            detail: format!(
-                                "asked for bytes from {offset}, got a range starting at {start:?}"
-                            ),
-                        });
-                    }
-                }
-                StatusCode::RANGE_NOT_SATISFIABLE if offset > 0 => {
-                    tx.send(Cmd::Reset).await.map_err(|_| writer_gone())?;
-                    offset = 0;
-                    continue;
-                }
-                _ => {
-                    return Err(self
-                        .unexpected(resp, &Method::GET, repository, "pull")
-                        .await);
-                }
-            }
-            let mut body = resp.bytes_stream();
-            let mut broke = None;
-            while let Some(chunk) = body.next().await {
-                match chunk {
-                    Ok(b) => {
-                        let n = b.len() as u64;
-                        if size.is_some_and(|s| offset + n > s) {
-                            return Err(RegistryError::Integrity {
-                                registry: self.name.clone(),
-                                what: what.into(),
-                                source: VerifyError::TooLarge {
-                                    expected: size.unwrap_or(0),
-                                },
-                            });
-                        }
-                        tx.send(Cmd::Data(b)).await.map_err(|_| writer_gone())?;
-                        offset += n;
-                        progress(n);
-                    }
+                match st.next().await {
+                    Ok(Some(chunk)) => Some((Ok(chunk), st)),
+                    Ok(None) => None,
                     Err(e) => {
-                        broke = Some(flatten(&e.without_url()));
-                        break;
+                        st.done = true;
+                        st.body = None;
+                        Some((Err(StoreError::Registry(e).into_io()), st))
                     }
                 }
-            }
-            let short = size.is_some_and(|s| offset < s);
-            let detail = match (broke, short) {
-                (None, false) => return Ok(()),
-                (Some(d), _) => d,
-                (None, true) => format!(
-                    "the body ended after {offset} of {} bytes",
-                    size.unwrap_or(0)
-                ),
-            };
-            if attempt >= self.opts.attempts {
-                return Err(RegistryError::Transfer {
-                    registry: self.name.clone(),
-                    what: what.into(),
-                    attempts: attempt,
-                    detail,
-                });
-            }
-            let wait = delays.next().unwrap_or(self.opts.backoff);
-            tracing::info!(
-                "{what}: transfer broke off at byte {offset} ({detail}); resuming in {:.1} s",
-                wait.as_secs_f64()
-            );
-            tokio::time::sleep(wait).await;
-        }
+            })
+            .fuse(),
+        )
     }
 }
 

@@ -61,7 +61,22 @@ fn describe(errors: &[SpecError]) -> String {
 /// Everything that can go wrong talking to a registry.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// The endpoint could not be reached (after retries).
+    /// No connection could be opened at all (refused, no such host): the registry is given
+    /// up on for the rest of the run after a few quick tries.
+    #[error(
+        "cannot reach registry {registry} at {url} after {attempts} attempt(s): {detail}; check the address (--upstream, --to or cluster.yml), proxy settings and that the registry is running"
+    )]
+    Unreachable {
+        /// Registry name as in image references.
+        registry: String,
+        /// Redacted endpoint URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The transport error, flattened.
+        detail: String,
+    },
+    /// A request failed on the way without an answer (reset, timeout), after retries.
     #[error(
         "cannot reach registry {registry} at {url} after {attempts} attempt(s): {detail}; check the address (--upstream, --to or cluster.yml), proxy settings and that the registry is running"
     )]
@@ -144,6 +159,8 @@ pub enum RegistryError {
         url: String,
         /// The status.
         status: StatusCode,
+        /// The registry's `Retry-After`, in seconds (a 503 may carry one).
+        retry_after: Option<u64>,
         /// Spec errors.
         errors: Vec<SpecError>,
     },
@@ -236,6 +253,50 @@ pub enum RegistryError {
 impl RegistryError {
     /// True when the object simply does not exist (404 or a `*_UNKNOWN` code).
     pub fn is_not_found(&self) -> bool {
-        matches!(self, RegistryError::Status { status, .. } if *status == StatusCode::NOT_FOUND)
+        match self {
+            RegistryError::Status { status, errors, .. } => {
+                *status == StatusCode::NOT_FOUND
+                    || errors.iter().any(|e| e.code.ends_with("_UNKNOWN"))
+            }
+            _ => false,
+        }
+    }
+
+    /// True when trying again can help: no answer (reset, timeout, refused), 429, and 500,
+    /// 502, 503, 504. What the registry refused for a reason (401, 403, 404, bad content)
+    /// stays refused.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RegistryError::Unreachable { .. }
+            | RegistryError::Connect { .. }
+            | RegistryError::Transfer { .. }
+            | RegistryError::RateLimited { .. } => true,
+            RegistryError::Status { status, .. } => {
+                matches!(status.as_u16(), 500 | 502 | 503 | 504)
+            }
+            _ => false,
+        }
+    }
+
+    /// How long the registry asked to wait before the next attempt.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            RegistryError::RateLimited { retry_after, .. }
+            | RegistryError::Status { retry_after, .. } => {
+                retry_after.map(std::time::Duration::from_secs)
+            }
+            _ => None,
+        }
+    }
+
+    /// The same error, counting `n` attempts.
+    pub fn after_attempts(mut self, n: u32) -> RegistryError {
+        match &mut self {
+            RegistryError::Unreachable { attempts, .. }
+            | RegistryError::Connect { attempts, .. }
+            | RegistryError::Transfer { attempts, .. } => *attempts = n,
+            _ => {}
+        }
+        self
     }
 }

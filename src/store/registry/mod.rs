@@ -10,6 +10,7 @@ pub mod auth;
 pub mod blobs;
 pub mod config;
 pub mod credentials;
+pub mod destination;
 pub mod ecr;
 pub mod error;
 pub mod manifests;
@@ -25,6 +26,7 @@ use url::Url;
 
 pub use auth::{Credentials, Scope};
 pub use config::ClientOptions;
+pub use destination::RegistryDestination;
 pub use error::RegistryError;
 pub use manifests::{FetchedManifest, ManifestHead};
 pub use request::RateLimit;
@@ -93,11 +95,6 @@ impl Registry {
     /// The registry name (as in image references).
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// The endpoint requests go to.
-    pub fn endpoint(&self) -> &Url {
-        &self.base
     }
 
     /// The last rate-limit state the registry reported, if any.
@@ -183,11 +180,6 @@ impl Registries {
             global,
             map: Mutex::new(HashMap::new()),
         })
-    }
-
-    /// The options in force.
-    pub fn options(&self) -> &ClientOptions {
-        &self.opts
     }
 
     /// The client for a registry name, created on first use.

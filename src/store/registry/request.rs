@@ -1,6 +1,7 @@
 //! Sending one registry request: authentication (learn the challenge from a 401, retry once
-//! with credentials or a fresh token), retries with exponential backoff and jitter on
-//! connection errors, 5xx and 429 (honouring `Retry-After`), and the `RateLimit-*` headers.
+//! with credentials or a fresh token), the one retry policy ([`with_retries`]: exponential
+//! backoff with jitter on the errors [`RegistryError::is_retryable`] names, honouring
+//! `Retry-After`), the `RateLimit-*` headers, and error bodies read only up to a bound.
 //!
 //! Redirects are followed by reqwest, which drops `Authorization` when the host, port or
 //! scheme changes (Docker Hub sends blob GETs to a CDN that must not see the token).
@@ -16,6 +17,7 @@ use url::Url;
 
 use super::Registry;
 use super::auth::Scope;
+use super::config::ClientOptions;
 use super::error::{RegistryError, redact, spec_errors};
 
 /// Docker Hub's rate-limit state, from the last answer that carried it.
@@ -71,9 +73,53 @@ pub fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
 
 pub use crate::error::flatten;
 
+/// True when a TLS failure (handshake, certificate) is behind `e`: a rustls error somewhere
+/// in its chain, bare or inside an I/O error.
 fn is_tls_error(e: &reqwest::Error) -> bool {
-    let text = flatten(e).to_ascii_lowercase();
-    text.contains("certificate") || text.contains("tls") || text.contains("handshake")
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+/// Classifies a failure of a request to `url` of `registry` to get any answer: TLS, no
+/// connection at all, or a transport failure on the way (reset, timeout).
+pub(crate) fn transport_error(registry: &str, e: &reqwest::Error, url: &Url) -> RegistryError {
+    let detail = flatten(e);
+    if is_tls_error(e) {
+        return RegistryError::Tls {
+            registry: registry.to_string(),
+            url: redact(url),
+            detail,
+        };
+    }
+    let mut origin = url.clone();
+    origin.set_path("/");
+    if e.is_connect() {
+        return RegistryError::Unreachable {
+            registry: registry.to_string(),
+            url: redact(&origin),
+            attempts: 1,
+            detail,
+        };
+    }
+    RegistryError::Connect {
+        registry: registry.to_string(),
+        url: redact(url),
+        attempts: 1,
+        detail,
+    }
 }
 
 /// One request to send: method, URL, the scopes its token needs, extra headers.
@@ -88,7 +134,7 @@ pub struct Req<'a> {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Makes a fresh request body for each attempt (uploads); `None` for no body.
     pub body: Option<&'a (dyn Fn() -> reqwest::Body + Sync)>,
-    /// Retry connection errors and 5xx here. Uploads say no: a half-sent body leaves the
+    /// Retry transport errors, 5xx and 429 here. Uploads say no: a half-sent body leaves the
     /// upload session in an unknown state, so the upload logic retries with a new session.
     pub retry: bool,
 }
@@ -158,22 +204,71 @@ pub(crate) async fn error_body(resp: Response) -> Vec<super::error::SpecError> {
     }
 }
 
+/// The backoff delays of one operation under `opts`: exponential, with jitter.
+pub(crate) fn backoff(opts: &ClientOptions) -> impl Iterator<Item = Duration> + Send + use<> {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(opts.backoff)
+        .with_max_delay(Duration::from_secs(30))
+        .with_jitter()
+        .with_max_times(usize::MAX)
+        .build()
+}
+
+/// Runs `attempt` (given its number, from 1) until it succeeds, or fails with an error that
+/// is not [retryable](RegistryError::is_retryable), or the attempts run out. Waits between
+/// attempts with backoff, or as long as the registry's `Retry-After` asks (up to
+/// `--max-retry-after`). The one retry policy of every registry request, token requests
+/// included.
+pub(crate) async fn with_retries<T, F, Fut>(
+    opts: &ClientOptions,
+    what: &(dyn Fn() -> String + Sync),
+    mut attempt: F,
+) -> Result<T, RegistryError>
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, RegistryError>>,
+{
+    let mut delays = backoff(opts);
+    let mut n: u32 = 0;
+    loop {
+        n += 1;
+        let e = match attempt(n).await {
+            Ok(v) => return Ok(v),
+            Err(e) => e,
+        };
+        let limit = match e {
+            RegistryError::Unreachable { .. } => opts.attempts.min(CONNECT_ATTEMPTS),
+            _ => opts.attempts,
+        };
+        if !e.is_retryable() || n >= limit {
+            return Err(e.after_attempts(n));
+        }
+        let wait = match (&e, e.retry_after()) {
+            (_, Some(ra)) if ra > opts.max_retry_after => return Err(e.after_attempts(n)),
+            (_, Some(ra)) => ra,
+            (RegistryError::Unreachable { .. }, None) => Duration::from_millis(250 * u64::from(n)),
+            (_, None) => delays.next().unwrap_or(opts.backoff),
+        };
+        tracing::info!(
+            "{} failed ({e}); retrying in {:.1} s",
+            what(),
+            wait.as_secs_f64()
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
 impl Registry {
     /// The backoff delays for one operation.
-    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + use<> {
-        backon::ExponentialBuilder::default()
-            .with_min_delay(self.opts.backoff)
-            .with_max_delay(Duration::from_secs(30))
-            .with_jitter()
-            .with_max_times(usize::MAX)
-            .build()
+    pub(crate) fn backoff(&self) -> impl Iterator<Item = Duration> + Send + use<> {
+        backoff(&self.opts)
     }
 
     /// The error every request gets once the registry proved unreachable in this run.
     fn known_down(&self) -> Option<RegistryError> {
         let down = self.down.lock().ok()?;
         down.as_ref()
-            .map(|(attempts, detail)| RegistryError::Connect {
+            .map(|(attempts, detail)| RegistryError::Unreachable {
                 registry: self.name.clone(),
                 url: redact(&self.base),
                 attempts: *attempts,
@@ -182,21 +277,44 @@ impl Registry {
     }
 
     /// Sends `req` with authentication and retries; returns the first answer that is not a
-    /// 401, a 429 or a 5xx (or the last one when retries are exhausted), with the transfer
-    /// permits it was sent under: hold them while reading the body. No permit is held while
-    /// waiting out a backoff or a `Retry-After`.
+    /// 401, a 429 or a 5xx (those become errors once retries are exhausted; a request that
+    /// is not retried gets them as answers), with the transfer permits it was sent under:
+    /// hold them while reading the body. No permit is held while waiting out a backoff or a
+    /// `Retry-After`. A registry that cannot be connected to at all is given up on for the
+    /// rest of the run: every later request fails at once with the same error.
     pub(crate) async fn send(
         &self,
         req: &Req<'_>,
     ) -> Result<(Response, super::TransferPermit), RegistryError> {
-        let mut delays = self.backoff();
-        let mut attempt: u32 = 0;
+        if let Some(e) = self.known_down() {
+            return Err(e);
+        }
+        let what = || format!("{} {}", req.method, redact(&req.url));
+        let mut once = |_n: u32| self.attempt(req);
+        let result = if req.retry {
+            with_retries(&self.opts, &what, &mut once).await
+        } else {
+            once(1).await
+        };
+        if let Err(RegistryError::Unreachable {
+            attempts, detail, ..
+        }) = &result
+            && req.retry
+            && let Ok(mut down) = self.down.lock()
+            && down.is_none()
+        {
+            *down = Some((*attempts, detail.clone()));
+        }
+        result
+    }
+
+    /// One attempt of `req` (and up to two more after a 401 that new credentials can answer).
+    async fn attempt(
+        &self,
+        req: &Req<'_>,
+    ) -> Result<(Response, super::TransferPermit), RegistryError> {
         let mut auth_rounds = 0;
         loop {
-            if let Some(e) = self.known_down() {
-                return Err(e);
-            }
-            attempt += 1;
             let mut b = self.http.request(req.method.clone(), req.url.clone());
             for (k, v) in &req.headers {
                 b = b.header(k, v);
@@ -210,7 +328,7 @@ impl Registry {
             // An upload Location may point at another host (signed storage URL): never send
             // our credentials there.
             let auth = if same_origin(&req.url, &self.base) {
-                self.auth.header(&self.http, req.scopes).await?
+                self.auth.header(&self.http, &self.opts, req.scopes).await?
             } else {
                 None
             };
@@ -221,68 +339,9 @@ impl Registry {
             tracing::trace!("{} {}", req.method, redact(&req.url));
             let resp = match b.send().await {
                 Ok(r) => r,
-                Err(e) => {
-                    drop(permit);
-                    // reqwest puts the URL (with its query: upload state, signed URLs) in
-                    // its message; ours names the redacted URL instead.
-                    let e = e.without_url();
-                    let detail = flatten(&e);
-                    if let Some(at) = detail.find("user's Body stream") {
-                        // Our own body failed (e.g. a bundle blob that does not verify):
-                        // retrying cannot help. Keep only its cause, not HTTP's wrapping.
-                        let cause = detail[at + "user's Body stream".len()..]
-                            .trim_start_matches(": ")
-                            .trim_start_matches("request or response body error: ")
-                            .to_string();
-                        return Err(RegistryError::Io {
-                            what: format!("the body of {} {}", req.method, redact(&req.url)),
-                            source: std::io::Error::other(cause),
-                        });
-                    }
-                    if is_tls_error(&e) && !e.is_timeout() {
-                        return Err(RegistryError::Tls {
-                            registry: self.name.clone(),
-                            url: redact(&req.url),
-                            detail,
-                        });
-                    }
-                    // No connection at all: a few quick tries, then the registry is down for
-                    // the rest of the run (every other request fails at once, with this error).
-                    let connect = e.is_connect();
-                    let limit = if connect {
-                        self.opts.attempts.min(CONNECT_ATTEMPTS)
-                    } else {
-                        self.opts.attempts
-                    };
-                    if req.retry && attempt < limit {
-                        let wait = if connect {
-                            Duration::from_millis(250 * u64::from(attempt))
-                        } else {
-                            delays.next().unwrap_or(self.opts.backoff)
-                        };
-                        tracing::info!(
-                            "{} {} failed ({detail}); retrying in {:.1} s",
-                            req.method,
-                            redact(&req.url),
-                            wait.as_secs_f64()
-                        );
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    if connect
-                        && req.retry
-                        && let Ok(mut down) = self.down.lock()
-                        && down.is_none()
-                    {
-                        *down = Some((attempt, detail.clone()));
-                    }
-                    return Err(self.known_down().unwrap_or(RegistryError::Connect {
-                        registry: self.name.clone(),
-                        url: redact(&self.base),
-                        attempts: attempt,
-                        detail,
-                    }));
-                }
+                // reqwest puts the URL (with its query: upload state, signed URLs) in its
+                // message; ours names the redacted URL instead.
+                Err(e) => return Err(self.transport_error(&e.without_url(), &req.url)),
             };
             if let Some(rl) = parse_rate_limit(resp.headers())
                 && let Ok(mut slot) = self.rate_limit.lock()
@@ -303,7 +362,6 @@ impl Registry {
                         .await
                 {
                     auth_rounds += 1;
-                    attempt -= 1;
                     continue;
                 }
                 return Err(RegistryError::Unauthorized {
@@ -312,44 +370,30 @@ impl Registry {
                     errors: error_body(resp).await,
                 });
             }
-            let transient = req.retry
-                && (status == StatusCode::TOO_MANY_REQUESTS
-                    || matches!(status.as_u16(), 500 | 502 | 503 | 504));
-            if transient {
-                let retry_after = parse_retry_after(resp.headers());
-                if let Some(ra) = retry_after
-                    && ra > self.opts.max_retry_after
-                {
-                    return Err(RegistryError::RateLimited {
-                        registry: self.name.clone(),
-                        retry_after: Some(ra.as_secs()),
-                        errors: error_body(resp).await,
-                    });
-                }
-                if attempt < self.opts.attempts {
-                    let wait =
-                        retry_after.unwrap_or_else(|| delays.next().unwrap_or(self.opts.backoff));
-                    tracing::info!(
-                        "{} {} answered {status}; retrying in {:.1} s",
-                        req.method,
-                        redact(&req.url),
-                        wait.as_secs_f64()
-                    );
-                    drop(resp);
-                    drop(permit);
-                    tokio::time::sleep(wait).await;
-                    continue;
-                }
-                if status == StatusCode::TOO_MANY_REQUESTS {
-                    return Err(RegistryError::RateLimited {
-                        registry: self.name.clone(),
-                        retry_after: retry_after.map(|d| d.as_secs()),
-                        errors: error_body(resp).await,
-                    });
-                }
+            if req.retry && status == StatusCode::TOO_MANY_REQUESTS {
+                return Err(RegistryError::RateLimited {
+                    registry: self.name.clone(),
+                    retry_after: parse_retry_after(resp.headers()).map(|d| d.as_secs()),
+                    errors: error_body(resp).await,
+                });
+            }
+            if req.retry && matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+                return Err(RegistryError::Status {
+                    registry: self.name.clone(),
+                    method: req.method.to_string(),
+                    url: redact(resp.url()),
+                    status,
+                    retry_after: parse_retry_after(resp.headers()).map(|d| d.as_secs()),
+                    errors: error_body(resp).await,
+                });
             }
             return Ok((resp, permit));
         }
+    }
+
+    /// Classifies a failure to get any answer (see [`transport_error`]).
+    pub(crate) fn transport_error(&self, e: &reqwest::Error, url: &Url) -> RegistryError {
+        transport_error(&self.name, e, url)
     }
 
     /// Turns an unexpected answer into a typed error (reads at most [`MAX_ERROR_BODY`] bytes
@@ -363,6 +407,7 @@ impl Registry {
     ) -> RegistryError {
         let status = resp.status();
         let url = redact(resp.url());
+        let retry_after = parse_retry_after(resp.headers()).map(|d| d.as_secs());
         let errors = error_body(resp).await;
         if status == StatusCode::FORBIDDEN || errors.iter().any(|e| e.code == "DENIED") {
             return RegistryError::Denied {
@@ -377,6 +422,7 @@ impl Registry {
             method: method.to_string(),
             url,
             status,
+            retry_after,
             errors,
         }
     }

@@ -1,30 +1,16 @@
-//! [`Registries`] as a [`ManifestSource`]: each reference goes to its own registry.
+//! [`Registries`] as a [`Source`]: each image goes to its own registry (and repository).
 
-use bytes::Bytes;
-
-use super::{ClientError, Registries, RegistryError};
+use super::Registries;
 use crate::oci::digest::Digest;
-use crate::oci::manifest::Descriptor;
 use crate::oci::reference::Reference;
-use crate::store::{FetchedManifest, ManifestHead, ManifestSource, MemorySink};
+use crate::store::{ByteStream, FetchedManifest, ManifestHead, Source, StoreError};
 
-pub use crate::store::MAX_SMALL_BLOB;
+impl Source for Registries {
+    fn origin(&self, image: &Reference) -> String {
+        format!("registry {}", image.registry())
+    }
 
-/// An error of the registry source: the client could not be set up, or a request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// Client setup.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// A request.
-    #[error(transparent)]
-    Registry(#[from] RegistryError),
-}
-
-impl ManifestSource for Registries {
-    type Error = SourceError;
-
-    async fn head(&self, image: &Reference) -> Result<Option<ManifestHead>, SourceError> {
+    async fn head(&self, image: &Reference) -> Result<Option<ManifestHead>, StoreError> {
         let reg = self.get(image.registry())?;
         let reference = image.tag().unwrap_or("latest");
         Ok(reg.head_manifest(image.repository(), reference).await?)
@@ -34,7 +20,7 @@ impl ManifestSource for Registries {
         &self,
         image: &Reference,
         digest: Option<&Digest>,
-    ) -> Result<FetchedManifest, SourceError> {
+    ) -> Result<FetchedManifest, StoreError> {
         let reg = self.get(image.registry())?;
         let reference = match digest {
             Some(d) => d.to_string(),
@@ -43,25 +29,22 @@ impl ManifestSource for Registries {
         Ok(reg.get_manifest(image.repository(), &reference).await?)
     }
 
-    async fn small_blob(&self, image: &Reference, blob: &Descriptor) -> Result<Bytes, SourceError> {
-        let reg = self.get(image.registry())?;
-        if blob.size > MAX_SMALL_BLOB {
-            return Err(RegistryError::TooLarge {
-                registry: reg.name().to_string(),
-                what: format!("config {}", blob.digest),
-                limit: MAX_SMALL_BLOB,
-            }
-            .into());
+    fn open_blob(&self, image: &Reference, digest: &Digest, size: u64, offset: u64) -> ByteStream {
+        match self.get(image.registry()) {
+            Ok(reg) => reg.blob_stream(image.repository(), digest, size, offset),
+            Err(e) => Box::pin(futures_util::stream::once(async move {
+                Err(StoreError::Client(e).into_io())
+            })),
         }
-        let sink = reg
-            .download_blob(
-                image.repository(),
-                &blob.digest,
-                Some(blob.size),
-                MemorySink::default(),
-                &|_| {},
-            )
-            .await?;
-        Ok(Bytes::from(sink.bytes))
+    }
+
+    async fn blob_size(
+        &self,
+        image: &Reference,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let reg = self.get(image.registry())?;
+        Ok(reg.probe_blob(image.repository(), digest, size).await?)
     }
 }

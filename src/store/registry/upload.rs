@@ -16,8 +16,33 @@ use super::Registry;
 use super::auth::Scope;
 use super::error::{RegistryError, redact};
 use super::request::Req;
-use crate::oci::digest::{Digest, Verifier};
-use crate::store::stream::{RangeReader, verified};
+use crate::oci::digest::{Digest, Verifier, VerifyError};
+use crate::store::stream::{ByteStream, take, verified};
+use crate::store::{BlobRead, StoreError};
+
+/// Where the typed error of a failed request body lands (reqwest keeps only its text).
+type Slot = Arc<Mutex<Option<StoreError>>>;
+
+/// `s` with its failure kept in `slot`, typed, as it goes into a request body.
+fn watched(s: ByteStream, slot: &Slot) -> ByteStream {
+    let slot = slot.clone();
+    s.map(move |item| {
+        item.map_err(|e| {
+            let store = StoreError::from_stream(e, || "reading the blob to push".into());
+            let text = store.to_string();
+            if let Ok(mut g) = slot.lock() {
+                g.get_or_insert(store);
+            }
+            std::io::Error::other(text)
+        })
+    })
+    .boxed()
+}
+
+/// The source's failure, if the body failed: it explains a broken request better.
+fn source_failure(slot: &Slot) -> Option<StoreError> {
+    slot.lock().ok().and_then(|mut g| g.take())
+}
 
 /// What a mount attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,19 +218,20 @@ impl Registry {
         }
     }
 
-    /// Uploads a blob of `size` bytes. Monolithic (one streaming PUT) unless `chunk_size` is
-    /// given. `session` is an upload already opened (by a mount answered 202). A broken
-    /// monolithic upload restarts with a new session; a broken chunked one resumes from the
-    /// registry's upload status.
+    /// Uploads blob `digest` of `size` bytes read from `from`. Monolithic (one streaming
+    /// PUT) unless `chunk_size` is given. `session` is an upload already opened (by a mount
+    /// answered 202). A broken monolithic upload restarts with a new session; a broken
+    /// chunked one resumes from the registry's upload status. Either way the whole blob is
+    /// hashed on its way out and only a match is committed.
     pub async fn upload_blob(
         &self,
         repository: &str,
         digest: &Digest,
         size: u64,
-        bytes: RangeReader<'_>,
+        from: &dyn BlobRead,
         chunk_size: Option<u64>,
         session: Option<Url>,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<(), StoreError> {
         let scopes = [Scope::push(repository)];
         let mut session = session;
         let mut delays = self.backoff();
@@ -216,15 +242,17 @@ impl Registry {
                 Some(l) => l,
                 None => self.start_upload(repository, &scopes).await?,
             };
+            let up = Upload {
+                repository,
+                digest,
+                size,
+                from,
+                location: &location,
+                scopes: &scopes,
+            };
             let result = match chunk_size {
-                Some(chunk) if chunk < size => {
-                    self.upload_chunked(repository, digest, size, bytes, chunk, &location, &scopes)
-                        .await
-                }
-                _ => {
-                    self.upload_monolithic(repository, digest, size, bytes, &location, &scopes)
-                        .await
-                }
+                Some(chunk) if chunk < size => self.upload_chunked(&up, chunk).await,
+                _ => self.upload_monolithic(&up).await,
             };
             match result {
                 Ok(()) => return Ok(()),
@@ -241,7 +269,8 @@ impl Registry {
                             registry: self.name.clone(),
                             retry_after: Some(ra.as_secs()),
                             errors: Vec::new(),
-                        });
+                        }
+                        .into());
                     }
                     if attempt >= self.opts.attempts {
                         return Err(RegistryError::Transfer {
@@ -249,7 +278,8 @@ impl Registry {
                             what: format!("blob {digest} to {repository}"),
                             attempts: attempt,
                             detail,
-                        });
+                        }
+                        .into());
                     }
                     // Honour the registry's Retry-After when it asks for longer than our backoff.
                     let backoff = delays.next().unwrap_or(self.opts.backoff);
@@ -281,12 +311,15 @@ impl Registry {
                 .and_then(|v| v.to_str().ok())
                 && h.trim() != digest.as_str()
             {
-                return Err(Failure::Fatal(RegistryError::DigestHeader {
-                    registry: self.name.clone(),
-                    what: format!("blob pushed to {repository}"),
-                    header: h.trim().to_string(),
-                    actual: digest.clone(),
-                }));
+                return Err(Failure::Fatal(
+                    RegistryError::DigestHeader {
+                        registry: self.name.clone(),
+                        what: format!("blob pushed to {repository}"),
+                        header: h.trim().to_string(),
+                        actual: digest.clone(),
+                    }
+                    .into(),
+                ));
             }
             return Ok(());
         }
@@ -299,37 +332,42 @@ impl Registry {
         }
         Err(Failure::Fatal(
             self.unexpected(resp, &Method::PUT, repository, "push to")
-                .await,
+                .await
+                .into(),
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn upload_monolithic(
-        &self,
-        repository: &str,
-        digest: &Digest,
-        size: u64,
-        bytes: RangeReader<'_>,
-        location: &Url,
-        scopes: &[Scope],
-    ) -> Result<(), Failure> {
+    async fn upload_monolithic(&self, up: &Upload<'_>) -> Result<(), Failure> {
+        let slot: Slot = Arc::default();
         // Hashed while it streams; a blob that does not match never completes the PUT.
-        let body = || reqwest::Body::wrap_stream(verified(bytes(0, size), digest.clone(), size));
-        let mut req = Req::new(Method::PUT, with_digest(location, digest), scopes)
+        let body = || {
+            let whole = verified(
+                up.from.open(0),
+                up.digest.clone(),
+                up.size,
+                &up.from.origin(),
+            );
+            reqwest::Body::wrap_stream(watched(whole, &slot))
+        };
+        let mut req = Req::new(Method::PUT, with_digest(up.location, up.digest), up.scopes)
             .header(
                 CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             )
             .header(
                 CONTENT_LENGTH,
-                header_value(&size.to_string()).map_err(Failure::Fatal)?,
+                header_value(&up.size.to_string()).map_err(fatal)?,
             );
         req.body = Some(&body);
         req.retry = false;
-        match self.send(&req).await {
-            Ok((resp, _permit)) => self.finish_put(resp, repository, digest).await,
-            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail, None)),
-            Err(e) => Err(Failure::Fatal(e)),
+        let answer = self.send(&req).await;
+        if let Some(e) = source_failure(&slot) {
+            return Err(Failure::Fatal(e));
+        }
+        match answer {
+            Ok((resp, _permit)) => self.finish_put(resp, up.repository, up.digest).await,
+            Err(e) if e.is_retryable() => Err(Failure::Retry(e.to_string(), e.retry_after())),
+            Err(e) => Err(fatal(e)),
         }
     }
 
@@ -337,20 +375,19 @@ impl Registry {
     /// part of the hash a resumed chunked upload has not seen go by.
     async fn hash_range(
         &self,
+        up: &Upload<'_>,
         verifier: &mut Verifier,
-        bytes: RangeReader<'_>,
         offset: u64,
         len: u64,
     ) -> Result<(), Failure> {
-        let mut s = bytes(offset, len);
+        let mut s = take(up.from.open(offset), len);
         while let Some(chunk) = s.next().await {
             let chunk = chunk.map_err(|e| {
-                Failure::Fatal(RegistryError::Io {
-                    what: format!("blob {}", verifier.expected()),
-                    source: e,
-                })
+                Failure::Fatal(StoreError::from_stream(e, || {
+                    format!("reading blob {} from {}", up.digest, up.from.origin())
+                }))
             })?;
-            verifier.update(&chunk).map_err(|e| corrupt(verifier, e))?;
+            verifier.update(&chunk).map_err(|e| corrupt(up, e))?;
         }
         Ok(())
     }
@@ -358,18 +395,9 @@ impl Registry {
     /// A chunked upload: one PATCH per chunk, each read from the source at its offset, every
     /// byte hashed in order so the whole blob is checked against its digest before the final
     /// PUT commits it. After a failed chunk it resumes from the registry's upload status.
-    #[allow(clippy::too_many_arguments)]
-    async fn upload_chunked(
-        &self,
-        repository: &str,
-        digest: &Digest,
-        size: u64,
-        bytes: RangeReader<'_>,
-        chunk: u64,
-        location: &Url,
-        scopes: &[Scope],
-    ) -> Result<(), Failure> {
-        let mut location = location.clone();
+    async fn upload_chunked(&self, up: &Upload<'_>, chunk: u64) -> Result<(), Failure> {
+        let (size, digest, scopes) = (up.size, up.digest, up.scopes);
+        let mut location = up.location.clone();
         let mut offset = 0u64;
         let mut stalls = 0;
         // The hash of bytes [0, hashed) as they went out.
@@ -382,7 +410,7 @@ impl Registry {
                     hash = Verifier::new(digest.clone(), Some(size));
                     hashed = 0;
                 }
-                self.hash_range(&mut hash, bytes, hashed, offset - hashed)
+                self.hash_range(up, &mut hash, hashed, offset - hashed)
                     .await?;
                 hashed = offset;
             }
@@ -390,12 +418,15 @@ impl Registry {
             let start = offset;
             // The chunk is hashed as it is sent, into a copy kept only if the PATCH succeeds.
             let tentative = Arc::new(Mutex::new(Some(hash.clone())));
+            let slot: Slot = Arc::default();
+            let origin = up.from.origin();
             let body = || {
                 let t = tentative.clone();
                 if let Ok(mut g) = t.lock() {
                     *g = Some(hash.clone());
                 }
-                let s = bytes(start, end - start).map(move |item| {
+                let origin = origin.clone();
+                let s = take(up.from.open(start), end - start).map(move |item| {
                     let b = item?;
                     let mut g = t
                         .lock()
@@ -403,12 +434,19 @@ impl Registry {
                     if let Some(v) = g.as_mut()
                         && let Err(e) = v.update(&b)
                     {
+                        let expected = v.expected().clone();
                         *g = None;
-                        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                        return Err(StoreError::Corrupt {
+                            what: "blob",
+                            digest: expected,
+                            origin: origin.clone(),
+                            source: e,
+                        }
+                        .into_io());
                     }
                     Ok(b)
                 });
-                reqwest::Body::wrap_stream(s)
+                reqwest::Body::wrap_stream(watched(s.boxed(), &slot))
             };
             let mut req = Req::new(Method::PATCH, location.clone(), scopes)
                 .header(
@@ -417,15 +455,19 @@ impl Registry {
                 )
                 .header(
                     CONTENT_LENGTH,
-                    header_value(&(end - start).to_string()).map_err(Failure::Fatal)?,
+                    header_value(&(end - start).to_string()).map_err(fatal)?,
                 )
                 .header(
                     reqwest::header::CONTENT_RANGE,
-                    header_value(&format!("{start}-{}", end - 1)).map_err(Failure::Fatal)?,
+                    header_value(&format!("{start}-{}", end - 1)).map_err(fatal)?,
                 );
             req.body = Some(&body);
             req.retry = false;
-            let ok = match self.send(&req).await {
+            let answer = self.send(&req).await;
+            if let Some(e) = source_failure(&slot) {
+                return Err(Failure::Fatal(e));
+            }
+            let ok = match answer {
                 Ok((resp, _permit))
                     if resp.status() == StatusCode::ACCEPTED
                         || resp.status() == StatusCode::CREATED
@@ -444,13 +486,18 @@ impl Registry {
                     if resp.status().is_client_error()
                         && resp.status() != StatusCode::RANGE_NOT_SATISFIABLE =>
                 {
-                    return Err(Failure::Fatal(
-                        self.unexpected(resp, &Method::PATCH, repository, "push to")
+                    return Err(fatal(
+                        self.unexpected(resp, &Method::PATCH, up.repository, "push to")
                             .await,
                     ));
                 }
-                Ok(_) | Err(RegistryError::Connect { .. }) => false,
-                Err(e) => return Err(Failure::Fatal(e)),
+                // Let go of the answer and its permit before asking for the upload status.
+                Ok(answered) => {
+                    drop(answered);
+                    false
+                }
+                Err(e) if e.is_retryable() => false,
+                Err(e) => return Err(fatal(e)),
             };
             if !ok {
                 // Ask the registry how much it has, and continue from there.
@@ -474,19 +521,19 @@ impl Registry {
             }
         }
         if hashed != size {
-            self.hash_range(&mut hash, bytes, hashed, size - hashed)
+            self.hash_range(up, &mut hash, hashed, size - hashed)
                 .await?;
         }
         // Every byte the registry holds was hashed on its way out: commit only a match.
         let checked = hash.clone();
-        checked.finish().map_err(|e| corrupt(&hash, e))?;
+        checked.finish().map_err(|e| corrupt(up, e))?;
         let mut req = Req::new(Method::PUT, with_digest(&location, digest), scopes)
             .header(CONTENT_LENGTH, HeaderValue::from_static("0"));
         req.retry = false;
         match self.send(&req).await {
-            Ok((resp, _permit)) => self.finish_put(resp, repository, digest).await,
-            Err(RegistryError::Connect { detail, .. }) => Err(Failure::Retry(detail, None)),
-            Err(e) => Err(Failure::Fatal(e)),
+            Ok((resp, _permit)) => self.finish_put(resp, up.repository, digest).await,
+            Err(e) if e.is_retryable() => Err(Failure::Retry(e.to_string(), e.retry_after())),
+            Err(e) => Err(fatal(e)),
         }
     }
 
@@ -532,21 +579,34 @@ impl Registry {
     }
 }
 
+/// One upload session of one blob.
+struct Upload<'a> {
+    repository: &'a str,
+    digest: &'a Digest,
+    size: u64,
+    from: &'a dyn BlobRead,
+    location: &'a Url,
+    scopes: &'a [Scope],
+}
+
 /// The blob the source gave does not match its digest: nothing is committed.
-fn corrupt(v: &Verifier, e: crate::oci::digest::VerifyError) -> Failure {
-    Failure::Fatal(RegistryError::Io {
-        what: format!("blob {}", v.expected()),
-        source: std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("the source's copy is corrupt ({e}); the upload was not committed"),
-        ),
+fn corrupt(up: &Upload<'_>, e: VerifyError) -> Failure {
+    Failure::Fatal(StoreError::Corrupt {
+        what: "blob",
+        digest: up.digest.clone(),
+        origin: up.from.origin(),
+        source: e,
     })
+}
+
+fn fatal(e: RegistryError) -> Failure {
+    Failure::Fatal(e.into())
 }
 
 enum Failure {
     /// Start again with a new session, after at least the given `Retry-After`.
     Retry(String, Option<std::time::Duration>),
-    Fatal(RegistryError),
+    Fatal(StoreError),
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! in `build`: `FERRY_USERNAME`/`FERRY_PASSWORD`, which config files to read (`DOCKER_CONFIG`
 //! or `~/.docker`, then `REGISTRY_AUTH_FILE`) and the `PATH` to find helpers on.
 
+use crate::env_vars::EnvVars;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -101,8 +102,8 @@ impl CredentialChainBuilder {
     /// Reads the environment and builds the chain. Config files are read on first need.
     pub fn build(self) -> CredentialChain {
         let get = |k: &str| (self.env)(k).filter(|v| !v.is_empty());
-        let user = get("FERRY_USERNAME");
-        let password = get("FERRY_PASSWORD").map(Secret::new);
+        let user = get(EnvVars::FERRY_USERNAME);
+        let password = get(EnvVars::FERRY_PASSWORD).map(Secret::new);
         let env = match (&self.target, user, password) {
             (Some(t), Some(u), Some(p)) => Some((t.clone(), u, p)),
             (None, Some(_), Some(_)) => {
@@ -121,9 +122,9 @@ impl CredentialChainBuilder {
         };
         let mut config_files = Vec::new();
         if self.docker_config {
-            if let Some(dir) = get("DOCKER_CONFIG") {
+            if let Some(dir) = get(EnvVars::DOCKER_CONFIG) {
                 config_files.push(PathBuf::from(dir).join("config.json"));
-            } else if let Some(home) = get("HOME") {
+            } else if let Some(home) = get(EnvVars::HOME) {
                 config_files.push(PathBuf::from(home).join(".docker").join("config.json"));
             }
             if let Some(file) = get("REGISTRY_AUTH_FILE") {
@@ -136,7 +137,7 @@ impl CredentialChainBuilder {
             cluster: self.cluster,
             config_files,
             configs: OnceLock::new(),
-            path: get("PATH").map(OsString::from),
+            path: get(EnvVars::PATH).map(OsString::from),
             helper_timeout: self.helper_timeout,
             cache: Mutex::new(HashMap::new()),
         }

@@ -130,6 +130,20 @@ fn is_executable(p: &Path) -> bool {
     p.is_file()
 }
 
+/// Why a helper gave no answer at all.
+#[derive(Debug, thiserror::Error)]
+enum HelperError {
+    /// It could not be started.
+    #[error("cannot start it: {0}")]
+    Spawn(std::io::Error),
+    /// It did not answer in time (and was killed).
+    #[error("no answer within {} s", .0.as_secs_f32())]
+    Timeout(Duration),
+    /// Its exit could not be waited for.
+    #[error("cannot wait for it: {0}")]
+    Wait(std::io::Error),
+}
+
 struct HelperOutput {
     success: bool,
     status: String,
@@ -138,7 +152,7 @@ struct HelperOutput {
 }
 
 /// Runs `<program> get` with `server` on stdin, killing it after `timeout`.
-fn execute(program: &Path, server: &str, timeout: Duration) -> Result<HelperOutput, String> {
+fn execute(program: &Path, server: &str, timeout: Duration) -> Result<HelperOutput, HelperError> {
     let mut cmd = Command::new(program);
     cmd.arg("get")
         .stdin(Stdio::piped())
@@ -152,7 +166,7 @@ fn execute(program: &Path, server: &str, timeout: Duration) -> Result<HelperOutp
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Err(e) => return Err(format!("cannot start it: {e}")),
+            Err(e) => return Err(HelperError::Spawn(e)),
             Ok(c) => break c,
         }
     };
@@ -189,12 +203,12 @@ fn execute(program: &Path, server: &str, timeout: Duration) -> Result<HelperOutp
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("no answer within {} s", timeout.as_secs_f32()));
+                return Err(HelperError::Timeout(timeout));
             }
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("cannot wait for it: {e}"));
+                return Err(HelperError::Wait(e));
             }
         }
     };

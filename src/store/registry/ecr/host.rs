@@ -3,6 +3,7 @@
 //! end), the ECR API endpoint of a region or registry, and the AWS SDKs' endpoint override in
 //! the environment.
 
+use crate::env_vars::EnvVars;
 use url::Url;
 
 /// An ECR registry host, taken apart.
@@ -117,10 +118,12 @@ pub fn endpoint_from_env(env: impl Fn(&str) -> Option<String>) -> Option<Url> {
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    if get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+    if get(EnvVars::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
         return None;
     }
-    for var in ["AWS_ENDPOINT_URL_ECR", "AWS_ENDPOINT_URL"] {
+    for var in [EnvVars::AWS_ENDPOINT_URL_ECR, EnvVars::AWS_ENDPOINT_URL] {
         let Some(value) = get(var) else { continue };
         match Url::parse(&value) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {

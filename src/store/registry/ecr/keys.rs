@@ -2,6 +2,7 @@
 //! with a `Debug` that shows only the key id's prefix and a scrubber that removes the keys from
 //! AWS error texts.
 
+use crate::env_vars::EnvVars;
 use crate::secret::Secret;
 
 /// AWS access keys. `Debug` shows only the first four characters of the key id (`AKIA` for a
@@ -47,12 +48,13 @@ impl AwsKeys {
     /// through `env`. `None` unless both keys are set and non-empty.
     pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Option<AwsKeys> {
         let get = |k: &str| env(k).filter(|v| !v.trim().is_empty());
-        let id = get("AWS_ACCESS_KEY_ID");
-        let secret = get("AWS_SECRET_ACCESS_KEY");
+        let id = get(EnvVars::AWS_ACCESS_KEY_ID);
+        let secret = get(EnvVars::AWS_SECRET_ACCESS_KEY);
         match (id, secret) {
             (Some(id), Some(secret)) => Some(
-                AwsKeys::new(id.trim(), Secret::new(secret.trim()))
-                    .with_session_token(Secret::new(get("AWS_SESSION_TOKEN").unwrap_or_default())),
+                AwsKeys::new(id.trim(), Secret::new(secret.trim())).with_session_token(
+                    Secret::new(get(EnvVars::AWS_SESSION_TOKEN).unwrap_or_default()),
+                ),
             ),
             (Some(_), None) => {
                 tracing::warn!(

@@ -7,6 +7,15 @@ use std::time::SystemTime;
 use super::AwsKeys;
 use crate::error::flatten;
 
+/// Why a request could not be signed (the signer's own error, flattened; never a key).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct SignError(String);
+
+fn sign_error(e: &(dyn std::error::Error + 'static)) -> SignError {
+    SignError(flatten(e))
+}
+
 /// SigV4-signs a request and returns the headers to add (`authorization`, `x-amz-date`,
 /// `x-amz-security-token`), with a flag for the sensitive ones. `headers` are signed too.
 ///
@@ -20,7 +29,7 @@ pub(super) fn sign(
     (region, service): (&str, &str),
     keys: &AwsKeys,
     time: SystemTime,
-) -> Result<Vec<(&'static str, String, bool)>, String> {
+) -> Result<Vec<(&'static str, String, bool)>, SignError> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
     use aws_sigv4::sign::v4;
     tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
@@ -39,7 +48,7 @@ pub(super) fn sign(
             .time(time)
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| flatten(&e))?
+            .map_err(|e| sign_error(&e))?
             .into();
         let request = SignableRequest::new(
             method,
@@ -47,9 +56,9 @@ pub(super) fn sign(
             headers.iter().copied(),
             SignableBody::Bytes(body),
         )
-        .map_err(|e| flatten(&e))?;
+        .map_err(|e| sign_error(&e))?;
         let (instructions, _signature) = aws_sigv4::http_request::sign(request, &params)
-            .map_err(|e| flatten(&e))?
+            .map_err(|e| sign_error(&e))?
             .into_parts();
         let (added, _params) = instructions.into_parts();
         Ok(added

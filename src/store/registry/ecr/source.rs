@@ -209,7 +209,7 @@ impl EcrCredentialSource {
             Err(EcrError::Unreachable {
                 region: ecr.region.clone(),
                 endpoint: shown,
-                detail,
+                detail: detail.to_string(),
             })
         })
     }
@@ -229,9 +229,20 @@ fn host_of(url: &str) -> String {
     rest.split('/').next().unwrap_or(rest).to_ascii_lowercase()
 }
 
+/// Why a detached call did not run to its end.
+#[derive(Debug, thiserror::Error)]
+enum Detached {
+    /// The thread or its runtime could not be started.
+    #[error("cannot start a thread or runtime for the ECR call: {0}")]
+    Start(std::io::Error),
+    /// It panicked.
+    #[error("the ECR call crashed")]
+    Crashed,
+}
+
 /// Runs the future made by `make` on a new std thread with its own current-thread runtime and
 /// waits for it. `Err` when the thread or its runtime could not be started or it panicked.
-fn run_detached<T, F, Fut>(make: F) -> Result<T, String>
+fn run_detached<T, F, Fut>(make: F) -> Result<T, Detached>
 where
     T: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
@@ -243,13 +254,11 @@ where
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| format!("cannot start a runtime for the ECR call: {e}"))?;
+                .map_err(Detached::Start)?;
             Ok(runtime.block_on(make()))
         })
-        .map_err(|e| format!("cannot start a thread for the ECR call: {e}"))?;
-    handle
-        .join()
-        .map_err(|_| "the ECR call crashed".to_string())?
+        .map_err(Detached::Start)?;
+    handle.join().map_err(|_| Detached::Crashed)?
 }
 
 impl CredentialSource for EcrCredentialSource {

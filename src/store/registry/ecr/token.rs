@@ -49,8 +49,24 @@ pub fn decode_token(token: &Secret) -> Result<(String, Secret), &'static str> {
     Ok((user.to_string(), Secret::new(password)))
 }
 
+/// What is wrong with a GetAuthorizationToken answer (never quoting it: it holds a token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Malformed {
+    /// Not the JSON shape.
+    #[error("not the expected JSON {{\"authorizationData\":[…]}} (line {line}, column {column})")]
+    NotJson {
+        /// Where the parser stopped.
+        line: usize,
+        /// Where the parser stopped.
+        column: usize,
+    },
+    /// Something is missing or not what it must be.
+    #[error("{0}")]
+    Field(&'static str),
+}
+
 /// Parses a GetAuthorizationToken answer. Serde's messages are not used: they can quote values.
-pub(super) fn parse_answer(body: &[u8]) -> Result<EcrToken, String> {
+pub(super) fn parse_answer(body: &[u8]) -> Result<EcrToken, Malformed> {
     #[derive(Deserialize)]
     struct Answer {
         #[serde(rename = "authorizationData", default)]
@@ -63,22 +79,21 @@ pub(super) fn parse_answer(body: &[u8]) -> Result<EcrToken, String> {
         #[serde(rename = "expiresAt", default)]
         expires_at: Option<serde_json::Value>,
     }
-    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "not the expected JSON {{\"authorizationData\":[…]}} (line {}, column {})",
-            e.line(),
-            e.column()
-        )
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| Malformed::NotJson {
+        line: e.line(),
+        column: e.column(),
     })?;
     let data = answer
         .data
         .into_iter()
         .next()
-        .ok_or("authorizationData is empty")?;
+        .ok_or(Malformed::Field("authorizationData is empty"))?;
     if data.token.is_empty() {
-        return Err("authorizationData has no authorizationToken".into());
+        return Err(Malformed::Field(
+            "authorizationData has no authorizationToken",
+        ));
     }
-    let (username, password) = decode_token(&data.token)?;
+    let (username, password) = decode_token(&data.token).map_err(Malformed::Field)?;
     let seconds = match &data.expires_at {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::Number(n)) => n.as_f64(),
@@ -86,7 +101,9 @@ pub(super) fn parse_answer(body: &[u8]) -> Result<EcrToken, String> {
         Some(_) => None,
     };
     if data.expires_at.as_ref().is_some_and(|v| !v.is_null()) && seconds.is_none() {
-        return Err("expiresAt is not a number of seconds since the epoch".into());
+        return Err(Malformed::Field(
+            "expiresAt is not a number of seconds since the epoch",
+        ));
     }
     let expires_at = seconds
         .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e11)
@@ -133,9 +150,9 @@ pub async fn get_authorization_token(
         keys,
         SystemTime::now(),
     )
-    .map_err(|detail| EcrError::Signing {
+    .map_err(|e| EcrError::Signing {
         region: region.to_string(),
-        detail,
+        detail: e.to_string(),
     })?;
     let mut request = http
         .post(endpoint.clone())
@@ -185,9 +202,9 @@ pub async fn get_authorization_token(
             message: clean_message(&message, keys),
         });
     }
-    parse_answer(&answer).map_err(|detail| EcrError::Malformed {
+    parse_answer(&answer).map_err(|e| EcrError::Malformed {
         region: region.to_string(),
         endpoint: shown,
-        detail,
+        detail: e.to_string(),
     })
 }

@@ -73,7 +73,7 @@ fn parses_answers() {
             "JSON",
         ),
     ] {
-        let e = parse_answer(bad.as_bytes()).unwrap_err();
+        let e = parse_answer(bad.as_bytes()).unwrap_err().to_string();
         assert!(e.contains(why), "{bad}: {e}");
         assert!(!e.contains("c2VjcmV0LXRva2Vu") && !e.contains("secret-token"));
     }

@@ -1,0 +1,88 @@
+//! What a command says, in one place (uv's `Printer`): data on stdout or into `-o FILE`
+//! (atomically), JSON on stdout, summaries and failures on stderr unless `--quiet`, and
+//! progress bars only for a person at a terminal (never with `--json` or `--quiet`).
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::Path;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+/// How a command speaks.
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    quiet: bool,
+}
+
+/// Bytes for people: `1.2 GB`, `340 MB`, `12 kB` (decimal, like every size ferry prints).
+pub fn human_bytes(n: u64) -> String {
+    indicatif::DecimalBytes(n).to_string()
+}
+
+impl Printer {
+    /// A printer; `quiet` silences everything but errors and data.
+    pub fn new(quiet: bool) -> Printer {
+        Printer { quiet }
+    }
+
+    /// Writes command output to `output` (atomically) or stdout. A closed pipe
+    /// (`ferry images | head`) is not an error.
+    pub fn data(&self, output: Option<&Path>, text: &str) -> anyhow::Result<()> {
+        match output {
+            Some(path) => crate::fsutil::write_atomic(path, text.as_bytes()),
+            None => {
+                let mut out = std::io::stdout().lock();
+                match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+                }
+            }
+        }
+    }
+
+    /// `value` as pretty JSON on stdout.
+    pub fn json<T: Serialize>(&self, value: &T) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(value).context("cannot render JSON")?;
+        self.data(None, &(text + "\n"))
+    }
+
+    /// One line for people on stderr (unless quiet).
+    pub fn say(&self, line: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
+    /// Names the images a command could not handle (`verb`: "locked", "exported"), grouped
+    /// by cause: each cause once, with the images it hit.
+    pub fn failures<'a>(&self, verb: &str, failures: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        let failures: Vec<(&str, &str)> = failures.into_iter().collect();
+        if failures.is_empty() || self.quiet {
+            return;
+        }
+        let mut text = format!("{} image(s) could not be {verb}:\n", failures.len());
+        for (cause, names) in crate::error::group_by_cause(failures) {
+            text.push_str(&format!("  {}: {cause}\n", names.join(", ")));
+        }
+        eprint!("{text}");
+    }
+
+    /// A progress bar on stderr, drawn only on a terminal and never with `--json` or `-q`.
+    pub fn bar(&self, len: u64, json: bool, template: &str) -> ProgressBar {
+        let visible = !json && !self.quiet && std::io::stderr().is_terminal();
+        let bar = ProgressBar::with_draw_target(
+            Some(len),
+            if visible {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    }
+}

@@ -1,0 +1,119 @@
+//! Choosing platforms of an index (`export --platform`): a new index holding only the
+//! entries of the wanted platforms, and the attestations that describe a kept entry. Every
+//! other field of the index is kept as it was. This is the one place ferry writes a manifest
+//! of its own; the lock records the new digest next to the upstream one.
+
+use super::digest::Digest;
+use super::manifest::Descriptor;
+use super::platform::Platform;
+
+/// The annotation BuildKit puts on an attestation entry: the digest it describes.
+const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+
+/// A new index, with the children it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selected {
+    /// The new index's bytes (compact JSON).
+    pub bytes: Vec<u8>,
+    /// The kept entries' digests, in index order.
+    pub kept: Vec<Digest>,
+}
+
+/// Keeps the entries of `children` (the parsed entries of `index`) whose platform `want`
+/// selects, and the attestations of those. `Ok(None)` when every entry is kept (the index
+/// stays as it is); an error naming the platforms there are when none is selected.
+pub fn select_platforms(
+    index: &[u8],
+    children: &[Descriptor],
+    want: &[Platform],
+) -> Result<Option<Selected>, String> {
+    let chosen: Vec<&Digest> = children
+        .iter()
+        .filter(|c| {
+            c.platform
+                .as_ref()
+                .is_some_and(|p| !p.is_unknown() && want.iter().any(|w| p.matches(w)))
+        })
+        .map(|c| &c.digest)
+        .collect();
+    if chosen.is_empty() {
+        let have: Vec<String> = children
+            .iter()
+            .filter_map(|c| c.platform.as_ref().map(|p| p.to_string()))
+            .collect();
+        return Err(format!(
+            "none of its platforms ({}) is selected by --platform",
+            have.join(", ")
+        ));
+    }
+    let keep = |c: &Descriptor| {
+        chosen.contains(&&c.digest)
+            || c.annotations
+                .get(REFERENCE_DIGEST)
+                .is_some_and(|d| chosen.iter().any(|k| k.as_str() == d))
+    };
+    let kept: Vec<Digest> = children
+        .iter()
+        .filter(|c| keep(c))
+        .map(|c| c.digest.clone())
+        .collect();
+    if kept.len() == children.len() {
+        return Ok(None);
+    }
+    let mut doc: serde_json::Value = serde_json::from_slice(index).map_err(|e| e.to_string())?;
+    if let Some(list) = doc.get_mut("manifests").and_then(|m| m.as_array_mut()) {
+        list.retain(|e| {
+            e["digest"]
+                .as_str()
+                .is_some_and(|d| kept.iter().any(|k| k.as_str() == d))
+        });
+    }
+    let bytes = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+    Ok(Some(Selected { bytes, kept }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::manifest::Manifest;
+
+    fn d(s: &str) -> Digest {
+        Digest::sha256_of(s.as_bytes())
+    }
+
+    #[test]
+    fn keeps_chosen_platforms_and_their_attestations() {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "annotations": {"kept": "yes"},
+            "manifests": [
+                {"mediaType": "m", "digest": d("amd64").as_str(), "size": 1, "platform": {"os": "linux", "architecture": "amd64"}},
+                {"mediaType": "m", "digest": d("arm64").as_str(), "size": 1, "platform": {"os": "linux", "architecture": "arm64"}},
+                {"mediaType": "m", "digest": d("att").as_str(), "size": 1, "platform": {"os": "unknown", "architecture": "unknown"},
+                 "annotations": {REFERENCE_DIGEST: d("amd64").as_str()}},
+            ],
+        });
+        let bytes = serde_json::to_vec(&index).expect("json");
+        let parsed = Manifest::parse(&bytes, "application/vnd.oci.image.index.v1+json", &d("i"))
+            .expect("index");
+        let amd64 = Platform::parse("linux/amd64").expect("platform");
+        let s = select_platforms(&bytes, parsed.children(), std::slice::from_ref(&amd64))
+            .expect("selects")
+            .expect("changes the index");
+        assert_eq!(s.kept, [d("amd64"), d("att")]);
+        let back: serde_json::Value = serde_json::from_slice(&s.bytes).expect("json");
+        assert_eq!(back["annotations"]["kept"], "yes", "other fields stay");
+        assert_eq!(back["manifests"].as_array().expect("array").len(), 2);
+        // All selected: unchanged. None: an error naming what there is.
+        let all = [amd64, Platform::parse("linux/arm64").expect("platform")];
+        assert_eq!(select_platforms(&bytes, parsed.children(), &all), Ok(None));
+        let e = select_platforms(
+            &bytes,
+            parsed.children(),
+            &[Platform::parse("windows/amd64").expect("p")],
+        )
+        .expect_err("none");
+        assert!(e.contains("linux/amd64, linux/arm64"), "{e}");
+    }
+}
