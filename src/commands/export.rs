@@ -14,7 +14,8 @@ use crate::copy::{Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};
 use crate::oci::reference::Reference;
 use crate::plan::LockFile;
-use crate::plan::bundle::contents;
+use crate::plan::bundle::{BundleContents, contents};
+use crate::plan::resolve::ResolvedImage;
 use crate::store::bundle::{BundleWriter, plan};
 
 #[derive(Serialize)]
@@ -66,21 +67,21 @@ fn inputs(args: &ExportArgs, lock: Option<&LockFile>) -> anyhow::Result<Vec<(Str
     }
 }
 
-/// Runs `ferry export`.
-pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let lock_in = args.lock.as_deref().map(LockFile::load).transpose()?;
-    let inputs = inputs(args, lock_in.as_ref())?;
-    if args.dry_run
-        && let Some(lock) = &lock_in
-    {
-        return print_dry_run(&dry_run_from_lock(lock), args.json, printer);
-    }
-    let started = Instant::now();
-    let registries = common::upstream_registries(&args.upstream, &args.registry)?;
-    let jobs = usize::from(args.registry.jobs);
-    let (mut resolved, mut failed) =
-        common::resolve(&registries, &inputs, jobs * 2, printer, args.json).await;
-    if let Some(lock) = &lock_in {
+/// Resolves the images (keeping a lock's own names), keeps the `--platform`s asked for, and
+/// sorts them by source; those that failed are added to `failed`.
+async fn resolve(
+    args: &ExportArgs,
+    registries: &crate::store::registry::Registries,
+    inputs: &[(String, Reference)],
+    lock: Option<&LockFile>,
+    printer: &Printer,
+    failed: &mut Vec<Failure>,
+) -> anyhow::Result<Vec<ResolvedImage>> {
+    let jobs = usize::from(args.registry.jobs) * 2;
+    let (mut resolved, unresolved) =
+        common::resolve(registries, inputs, jobs, printer, args.json).await;
+    failed.extend(unresolved);
+    if let Some(lock) = lock {
         // Keep the lock's own names; the digests were pinned by it.
         for img in &mut resolved {
             if let Some(e) = lock.images.iter().find(|e| e.name == img.locked.name) {
@@ -103,25 +104,24 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if resolved.is_empty() {
         anyhow::bail!(
             "no image could be resolved, so nothing was exported: {}",
-            causes_line(common::pairs(&failed))
+            causes_line(common::pairs(failed))
         );
     }
     resolved.sort_by(|a, b| a.locked.source.cmp(&b.locked.source));
-    let bundle = contents(&resolved, &args.docker_platform).map_err(anyhow::Error::msg)?;
-    if args.dry_run {
-        let hub = resolved.iter().filter(|r| r.reference.is_docker_hub());
-        let d = DryRun {
-            images: resolved.len(),
-            platforms: resolved.iter().map(|r| r.locked.platforms.len()).sum(),
-            blobs: Some(bundle.objects.len()),
-            bytes: bundle.lock.total_size,
-            manifest_gets: distinct_manifests(resolved.iter()),
-            rate_limited_manifest_gets: distinct_manifests(hub),
-            failed,
-        };
-        return print_dry_run(&d, args.json, printer);
-    }
+    Ok(resolved)
+}
 
+/// Plans the bundle and fills it through the engine: what the engine moved, whether an
+/// interrupted run was picked up, and the bundle's size. Any image that fails leaves the
+/// bundle unfinished (and resumable).
+async fn write(
+    args: &ExportArgs,
+    registries: &crate::store::registry::Registries,
+    resolved: &[ResolvedImage],
+    bundle: &BundleContents,
+    printer: &Printer,
+    failed: &mut Vec<Failure>,
+) -> anyhow::Result<(ImageStats, bool, u64)> {
     let lock_yaml = bundle.lock.to_yaml().context("cannot render images.lock")?;
     let layout = plan(
         &bundle.index,
@@ -141,7 +141,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         );
     }
     let reporter = BarReporter::new(printer, "exporting", args.json);
-    let engine = Engine::new(&registries, &writer, &reporter);
+    let engine = Engine::new(registries, &writer, &reporter);
     let work: Vec<Job> = resolved
         .iter()
         .map(|r| Job {
@@ -151,31 +151,71 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
             to: r.reference.clone(),
         })
         .collect();
-    let copied = engine.copy_all(&work, jobs).await;
+    let copied = engine
+        .copy_all(&work, usize::from(args.registry.jobs))
+        .await;
     reporter.done();
     let mut stats = ImageStats::default();
-    let mut copy_failed = Vec::new();
+    let before = failed.len();
     for (job, r) in work.iter().zip(&copied) {
         match r {
             Ok(s) => stats += s,
-            Err(e) => copy_failed.push(Failure {
+            Err(e) => failed.push(Failure {
                 name: job.name.clone(),
                 error: crate::error::flatten(e.source.as_ref()),
             }),
         }
     }
-    if !copy_failed.is_empty() {
-        failed.extend(copy_failed);
+    if failed.len() > before {
         anyhow::bail!(
             "the bundle is not finished: {} image(s) failed: {}; nothing was written to {} — the verified part is kept in {}.partial, and running the same command again resumes from it",
             failed.len(),
-            causes_line(common::pairs(&failed)),
+            causes_line(common::pairs(failed)),
             args.output.display(),
             args.output.display()
         );
     }
     writer.finish()?;
+    Ok((stats, resumed, bundle_size))
+}
 
+/// Runs `ferry export`.
+pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let lock_in = args.lock.as_deref().map(LockFile::load).transpose()?;
+    let inputs = inputs(args, lock_in.as_ref())?;
+    if args.dry_run
+        && let Some(lock) = &lock_in
+    {
+        return print_dry_run(&dry_run_from_lock(lock), args.json, printer);
+    }
+    let started = Instant::now();
+    let registries = common::upstream_registries(&args.upstream, &args.registry)?;
+    let mut failed = Vec::new();
+    let resolved = resolve(
+        args,
+        &registries,
+        &inputs,
+        lock_in.as_ref(),
+        printer,
+        &mut failed,
+    )
+    .await?;
+    let bundle = contents(&resolved, &args.docker_platform).map_err(anyhow::Error::msg)?;
+    if args.dry_run {
+        let hub = resolved.iter().filter(|r| r.reference.is_docker_hub());
+        let d = DryRun {
+            images: resolved.len(),
+            platforms: resolved.iter().map(|r| r.locked.platforms.len()).sum(),
+            blobs: Some(bundle.objects.len()),
+            bytes: bundle.lock.total_size,
+            manifest_gets: distinct_manifests(resolved.iter()),
+            rate_limited_manifest_gets: distinct_manifests(hub),
+            failed,
+        };
+        return print_dry_run(&d, args.json, printer);
+    }
+    let (stats, resumed, bundle_size) =
+        write(args, &registries, &resolved, &bundle, printer, &mut failed).await?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = Summary {
         bundle: args.output.display().to_string(),
@@ -195,8 +235,12 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         failed,
         docker_load_images: bundle.docker.len(),
     };
-    if args.json {
-        printer.json(&summary)?;
+    report(&summary, args.json, printer)
+}
+
+fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Exit> {
+    if json {
+        printer.json(summary)?;
     } else {
         // A resumed run that found everything in place moved nothing: no rate to speak of.
         let rate = if summary.blobs_downloaded == 0 {

@@ -52,25 +52,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let dest = RegistryDestination::new(registries.get(target.host())?, args.chunk_size);
     let jobs = usize::from(args.registry.jobs);
 
-    // Every image, read from the bundle (local and cheap); one the bundle cannot carry whole
-    // is named and nothing of it pushed.
-    let inputs = common::lock_inputs(&lock).context("images.lock in the bundle")?;
-    let (resolved, mut failed) = common::resolve(&source, &inputs, jobs * 2, printer, true).await;
-    let mut work = Vec::new();
-    for img in resolved {
-        match crate::verify::bundle::image_problem(&img, &source) {
-            Some(p) => failed.push(Failure {
-                name: img.locked.name.clone(),
-                error: format!("{}; nothing of this image was pushed", p.detail),
-            }),
-            None => work.push(Job {
-                name: img.locked.name.clone(),
-                to: target.name_for(&img.reference),
-                from: img.reference.clone(),
-                image: img,
-            }),
-        }
-    }
+    let (work, mut failed) = jobs_of(&source, &lock, &target, printer, jobs).await?;
     let reporter = BarReporter::new(printer, "importing", args.json);
     let engine = Engine::new(&source, &dest, &reporter);
     let complete: Vec<bool> = if args.check_all {
@@ -122,8 +104,41 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         megabytes_per_second: stats.bytes_moved as f64 / 1e6 / seconds.max(1e-9),
         failed,
     };
-    if args.json {
-        printer.json(&summary)?;
+    report(&summary, args.json, printer)
+}
+
+/// Every image of the bundle as a job into `target`, read from the bundle (local and cheap);
+/// one the bundle cannot carry whole is named among the failures and nothing of it pushed.
+async fn jobs_of(
+    source: &BundleSource,
+    lock: &crate::plan::LockFile,
+    target: &crate::target::Target,
+    printer: &Printer,
+    jobs: usize,
+) -> anyhow::Result<(Vec<Job>, Vec<Failure>)> {
+    let inputs = common::lock_inputs(lock).context("images.lock in the bundle")?;
+    let (resolved, mut failed) = common::resolve(source, &inputs, jobs * 2, printer, true).await;
+    let mut work = Vec::new();
+    for img in resolved {
+        match crate::verify::bundle::image_problem(&img, source) {
+            Some(p) => failed.push(Failure {
+                name: img.locked.name.clone(),
+                error: format!("{}; nothing of this image was pushed", p.detail),
+            }),
+            None => work.push(Job {
+                name: img.locked.name.clone(),
+                to: target.name_for(&img.reference),
+                from: img.reference.clone(),
+                image: img,
+            }),
+        }
+    }
+    Ok((work, failed))
+}
+
+fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Exit> {
+    if json {
+        printer.json(summary)?;
     } else {
         printer.say(format!(
             "imported {} images into {} ({} already there, {} failed): {} blobs pushed ({}), {} mounted, {} present, in {:.1} s",

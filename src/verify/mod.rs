@@ -13,7 +13,7 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::{Descriptor, MAX_IMAGE_OBJECTS, Manifest};
 use crate::oci::reference::Reference;
 use crate::plan::LockedImage;
-use crate::store::{Source, StoreError};
+use crate::store::{FetchedManifest, Source, StoreError};
 
 pub mod bundle;
 
@@ -153,6 +153,78 @@ async fn check_blob<S: Source>(
     }
 }
 
+/// Fetches every manifest below `top` once, however many entries name it (reporting the
+/// ones that are missing or lie about their size), and returns every blob of the graph once.
+async fn walk<S: Source>(
+    store: &S,
+    pinned: &Reference,
+    top: FetchedManifest,
+    report: &mut ImageReport,
+) -> Vec<Descriptor> {
+    let mut blobs: Vec<Descriptor> = Vec::new();
+    let mut seen: BTreeSet<Digest> = BTreeSet::new();
+    let mut walked: BTreeSet<Digest> = BTreeSet::from([top.digest.clone()]);
+    let mut manifests = vec![top];
+    while let Some(m) = manifests.pop() {
+        let parsed = match Manifest::parse(&m.bytes, &m.media_type, &m.digest) {
+            Ok(p) => p,
+            Err(e) => {
+                report
+                    .problems
+                    .push(Problem::new(Kind::Inconsistent, e.to_string()));
+                continue;
+            }
+        };
+        for b in parsed.blobs() {
+            if seen.insert(b.digest.clone()) {
+                blobs.push(b.clone());
+            }
+        }
+        let mut named: BTreeSet<&Digest> = BTreeSet::new();
+        for child in parsed.children() {
+            if !named.insert(&child.digest) || !walked.insert(child.digest.clone()) {
+                continue;
+            }
+            if walked.len() + seen.len() > MAX_IMAGE_OBJECTS {
+                report.problems.push(Problem::new(
+                    Kind::Inconsistent,
+                    format!(
+                        "manifest {} brings the image to more than {MAX_IMAGE_OBJECTS} distinct manifests and blobs; not checked further",
+                        m.digest
+                    ),
+                ));
+                return blobs;
+            }
+            let platform = child
+                .platform
+                .as_ref()
+                .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+            report.platforms += 1;
+            match store.manifest(pinned, Some(&child.digest)).await {
+                Ok(c) if c.bytes.len() as u64 != child.size => report.problems.push(Problem::new(
+                    Kind::DigestMismatch,
+                    format!(
+                        "platform {platform} manifest {} is {} bytes, its index says {}",
+                        child.digest,
+                        c.bytes.len(),
+                        child.size
+                    ),
+                )),
+                Ok(c) => manifests.push(c),
+                Err(e) => report.problems.push(Problem::new(
+                    Kind::MissingPlatform,
+                    format!(
+                        "platform {platform} manifest {}: {}",
+                        child.digest,
+                        crate::error::flatten(&e)
+                    ),
+                )),
+            }
+        }
+    }
+    blobs
+}
+
 /// Verifies one lock entry, found at `at` (its tag form), in `store`; blobs in `known` are
 /// already known to be corrupt.
 pub async fn verify_image<S: Source>(
@@ -214,68 +286,7 @@ pub async fn verify_image<S: Source>(
         Manifest::parse(&top.bytes, &top.media_type, &top.digest)
             .ok()
             .map(|p| p.children().iter().map(|c| c.digest.clone()).collect());
-    let mut blobs: Vec<Descriptor> = Vec::new();
-    let mut seen: BTreeSet<Digest> = BTreeSet::new();
-    // Each manifest is fetched and walked once, however many entries name it.
-    let mut walked: BTreeSet<Digest> = BTreeSet::from([top.digest.clone()]);
-    let mut manifests = vec![top];
-    'walk: while let Some(m) = manifests.pop() {
-        let parsed = match Manifest::parse(&m.bytes, &m.media_type, &m.digest) {
-            Ok(p) => p,
-            Err(e) => {
-                report
-                    .problems
-                    .push(Problem::new(Kind::Inconsistent, e.to_string()));
-                continue;
-            }
-        };
-        for b in parsed.blobs() {
-            if seen.insert(b.digest.clone()) {
-                blobs.push(b.clone());
-            }
-        }
-        let mut named: BTreeSet<&Digest> = BTreeSet::new();
-        for child in parsed.children() {
-            if !named.insert(&child.digest) || !walked.insert(child.digest.clone()) {
-                continue;
-            }
-            if walked.len() + seen.len() > MAX_IMAGE_OBJECTS {
-                report.problems.push(Problem::new(
-                    Kind::Inconsistent,
-                    format!(
-                        "manifest {} brings the image to more than {MAX_IMAGE_OBJECTS} distinct manifests and blobs; not checked further",
-                        m.digest
-                    ),
-                ));
-                break 'walk;
-            }
-            let platform = child
-                .platform
-                .as_ref()
-                .map_or_else(|| "unknown".to_string(), |p| p.to_string());
-            report.platforms += 1;
-            match store.manifest(&pinned, Some(&child.digest)).await {
-                Ok(c) if c.bytes.len() as u64 != child.size => report.problems.push(Problem::new(
-                    Kind::DigestMismatch,
-                    format!(
-                        "platform {platform} manifest {} is {} bytes, its index says {}",
-                        child.digest,
-                        c.bytes.len(),
-                        child.size
-                    ),
-                )),
-                Ok(c) => manifests.push(c),
-                Err(e) => report.problems.push(Problem::new(
-                    Kind::MissingPlatform,
-                    format!(
-                        "platform {platform} manifest {}: {}",
-                        child.digest,
-                        crate::error::flatten(&e)
-                    ),
-                )),
-            }
-        }
-    }
+    let blobs = walk(store, &pinned, top, &mut report).await;
     if report.platforms == 0 {
         report.platforms = 1;
     }

@@ -319,21 +319,22 @@ impl Authenticator {
         Ok(value)
     }
 
-    async fn fetch_token(
+    /// The token request: an OAuth2 refresh-token POST for an identity token, else a GET
+    /// with the scopes (and Basic credentials when there are some).
+    async fn token_request(
         &self,
         http: &reqwest::Client,
-        opts: &super::ClientOptions,
         realm: &Url,
         service: Option<&str>,
         scopes: &[Scope],
-    ) -> Result<Token, RegistryError> {
+    ) -> Result<reqwest::RequestBuilder, RegistryError> {
         let fail = |detail: String| RegistryError::Token {
             registry: self.registry.clone(),
             realm: redact(realm),
             detail,
         };
         let mut url = realm.clone();
-        let request = match self.credentials().await {
+        Ok(match self.credentials().await {
             Credentials::IdentityToken { token, .. } => {
                 let mut form: Vec<(&str, &str)> = vec![
                     ("grant_type", "refresh_token"),
@@ -379,7 +380,23 @@ impl Authenticator {
                 }
                 b
             }
+        })
+    }
+
+    async fn fetch_token(
+        &self,
+        http: &reqwest::Client,
+        opts: &super::ClientOptions,
+        realm: &Url,
+        service: Option<&str>,
+        scopes: &[Scope],
+    ) -> Result<Token, RegistryError> {
+        let fail = |detail: String| RegistryError::Token {
+            registry: self.registry.clone(),
+            realm: redact(realm),
+            detail,
         };
+        let request = self.token_request(http, realm, service, scopes).await?;
         // The same retry policy as every other request: transport failures, 429 and 5xx
         // are tried again (honouring Retry-After); a refusal is final.
         let what = || format!("the token request to {}", redact(realm));

@@ -392,6 +392,93 @@ impl Registry {
         Ok(())
     }
 
+    /// PATCHes bytes [`start`, `end`) of the blob to `location`, hashing them on the way into
+    /// a copy of `hash`. `Some((location, registry's next offset, hash after the chunk))` when
+    /// the registry took it; `None` when the chunk broke off and the upload status should say
+    /// where to go on.
+    async fn send_chunk(
+        &self,
+        up: &Upload<'_>,
+        location: &Url,
+        start: u64,
+        end: u64,
+        hash: &Verifier,
+    ) -> Result<Option<(Url, Option<u64>, Option<Verifier>)>, Failure> {
+        let tentative = Arc::new(Mutex::new(Some(hash.clone())));
+        let slot: Slot = Arc::default();
+        let origin = up.from.origin();
+        let body = || {
+            let t = tentative.clone();
+            if let Ok(mut g) = t.lock() {
+                *g = Some(hash.clone());
+            }
+            let origin = origin.clone();
+            let s = take(up.from.open(start), end - start).map(move |item| {
+                let b = item?;
+                let mut g = t
+                    .lock()
+                    .map_err(|_| std::io::Error::other("hash poisoned"))?;
+                if let Some(v) = g.as_mut()
+                    && let Err(e) = v.update(&b)
+                {
+                    let expected = v.expected().clone();
+                    *g = None;
+                    return Err(StoreError::Corrupt {
+                        what: "blob",
+                        digest: expected,
+                        origin: origin.clone(),
+                        source: e,
+                    }
+                    .into_io());
+                }
+                Ok(b)
+            });
+            reqwest::Body::wrap_stream(watched(s.boxed(), &slot))
+        };
+        let mut req = Req::new(Method::PATCH, location.clone(), up.scopes)
+            .header(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )
+            .header(
+                CONTENT_LENGTH,
+                header_value(&(end - start).to_string()).map_err(fatal)?,
+            )
+            .header(
+                reqwest::header::CONTENT_RANGE,
+                header_value(&format!("{start}-{}", end - 1)).map_err(fatal)?,
+            );
+        req.body = Some(&body);
+        req.retry = false;
+        let answer = self.send(&req).await;
+        if let Some(e) = source_failure(&slot) {
+            return Err(Failure::Fatal(e));
+        }
+        match answer {
+            Ok((resp, _permit))
+                if resp.status() == StatusCode::ACCEPTED
+                    || resp.status() == StatusCode::CREATED
+                    || resp.status() == StatusCode::NO_CONTENT =>
+            {
+                let next = self.location(&resp).unwrap_or_else(|_| location.clone());
+                let sent = tentative.lock().ok().and_then(|mut g| g.take());
+                Ok(Some((next, next_offset(&resp), sent)))
+            }
+            Ok((resp, _permit))
+                if resp.status().is_client_error()
+                    && resp.status() != StatusCode::RANGE_NOT_SATISFIABLE =>
+            {
+                Err(fatal(
+                    self.unexpected(resp, &Method::PATCH, up.repository, "push to")
+                        .await,
+                ))
+            }
+            Ok(_) => Ok(None),
+            Err(e) if e.is_retryable() => Ok(None),
+            Err(e) => Err(fatal(e)),
+        }
+    }
+
     /// A chunked upload: one PATCH per chunk, each read from the source at its offset, every
     /// byte hashed in order so the whole blob is checked against its digest before the final
     /// PUT commits it. After a failed chunk it resumes from the registry's upload status.
@@ -415,89 +502,18 @@ impl Registry {
                 hashed = offset;
             }
             let end = offset.saturating_add(chunk).min(size);
-            let start = offset;
-            // The chunk is hashed as it is sent, into a copy kept only if the PATCH succeeds.
-            let tentative = Arc::new(Mutex::new(Some(hash.clone())));
-            let slot: Slot = Arc::default();
-            let origin = up.from.origin();
-            let body = || {
-                let t = tentative.clone();
-                if let Ok(mut g) = t.lock() {
-                    *g = Some(hash.clone());
-                }
-                let origin = origin.clone();
-                let s = take(up.from.open(start), end - start).map(move |item| {
-                    let b = item?;
-                    let mut g = t
-                        .lock()
-                        .map_err(|_| std::io::Error::other("hash poisoned"))?;
-                    if let Some(v) = g.as_mut()
-                        && let Err(e) = v.update(&b)
-                    {
-                        let expected = v.expected().clone();
-                        *g = None;
-                        return Err(StoreError::Corrupt {
-                            what: "blob",
-                            digest: expected,
-                            origin: origin.clone(),
-                            source: e,
-                        }
-                        .into_io());
-                    }
-                    Ok(b)
-                });
-                reqwest::Body::wrap_stream(watched(s.boxed(), &slot))
-            };
-            let mut req = Req::new(Method::PATCH, location.clone(), scopes)
-                .header(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/octet-stream"),
-                )
-                .header(
-                    CONTENT_LENGTH,
-                    header_value(&(end - start).to_string()).map_err(fatal)?,
-                )
-                .header(
-                    reqwest::header::CONTENT_RANGE,
-                    header_value(&format!("{start}-{}", end - 1)).map_err(fatal)?,
-                );
-            req.body = Some(&body);
-            req.retry = false;
-            let answer = self.send(&req).await;
-            if let Some(e) = source_failure(&slot) {
-                return Err(Failure::Fatal(e));
-            }
-            let ok = match answer {
-                Ok((resp, _permit))
-                    if resp.status() == StatusCode::ACCEPTED
-                        || resp.status() == StatusCode::CREATED
-                        || resp.status() == StatusCode::NO_CONTENT =>
-                {
-                    location = self.location(&resp).unwrap_or(location);
-                    offset = next_offset(&resp).filter(|o| *o > start).unwrap_or(end);
-                    let sent = tentative.lock().ok().and_then(|mut g| g.take());
+            let ok = match self.send_chunk(up, &location, offset, end, &hash).await? {
+                Some((next_location, next_offset, sent)) => {
+                    location = next_location;
+                    let start = offset;
+                    offset = next_offset.filter(|o| *o > start).unwrap_or(end);
                     if let Some(v) = sent.filter(|v| v.bytes_seen() == end) {
                         hash = v;
                         hashed = end;
                     }
                     true
                 }
-                Ok((resp, _permit))
-                    if resp.status().is_client_error()
-                        && resp.status() != StatusCode::RANGE_NOT_SATISFIABLE =>
-                {
-                    return Err(fatal(
-                        self.unexpected(resp, &Method::PATCH, up.repository, "push to")
-                            .await,
-                    ));
-                }
-                // Let go of the answer and its permit before asking for the upload status.
-                Ok(answered) => {
-                    drop(answered);
-                    false
-                }
-                Err(e) if e.is_retryable() => false,
-                Err(e) => return Err(fatal(e)),
+                None => false,
             };
             if !ok {
                 // Ask the registry how much it has, and continue from there.
