@@ -16,10 +16,8 @@
 //! `ca_file`, `cert_dir`, `username`, `password`, …) and runs until SIGINT/SIGTERM/SIGHUP, or
 //! until `--parent-pid` exits, then stops the registry (and the in-process token server).
 //!
-//! The harness is reused from `tests/it/support/`. Its `mod.rs` cannot be included here: it
-//! reads `CARGO_BIN_EXE_ferry` and `CARGO_TARGET_TMPDIR` with `env!`, which cargo sets only
-//! for integration tests. So the topic modules are included one by one, at the crate root (they
-//! name each other through `super::`), next to the one helper they need from `mod.rs`.
+//! The harness is the dev-only crate `ferry-test-support` (`test-support/`), shared with the
+//! integration tests.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -28,47 +26,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
-// The harness's topic modules, at the crate root because they name each other (and the
-// `sha256_digest` of `mod.rs`) through `super::`.
-#[allow(dead_code, unused_imports)]
-#[path = "../tests/it/support/blobs.rs"]
-mod blobs;
-#[allow(dead_code, unused_imports)]
-#[path = "../tests/it/support/fixtures.rs"]
-mod fixtures;
-#[allow(dead_code, unused_imports)]
-#[path = "../tests/it/support/http.rs"]
-mod http;
-#[allow(dead_code, unused_imports)]
-#[path = "../tests/it/support/registry.rs"]
-mod registry;
-#[allow(dead_code, unused_imports)]
-#[path = "../tests/it/support/seed.rs"]
-mod seed;
-#[allow(dead_code, unused_imports)]
-#[path = "../tests/it/support/tls.rs"]
-mod tls;
-#[allow(dead_code, unused_imports)]
-#[path = "../tests/it/support/token.rs"]
-mod token;
-
-/// As `support::sha256_digest` in the harness's `mod.rs`.
-fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// The harness, under the name the tests use.
-mod support {
-    pub(crate) use crate::{blobs, fixtures, registry, seed};
-}
-
 #[path = "bench_env/layer.rs"]
 mod layer;
 #[path = "bench_env/workload.rs"]
 mod workload;
 
-use support::registry::{Auth, TestRegistry};
+use ferry_test_support::registry::{Auth, TestRegistry};
 use workload::{Params, Scale};
 
 #[derive(Parser)]

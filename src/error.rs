@@ -98,19 +98,4 @@ pub fn causes_line<'a>(failures: impl IntoIterator<Item = (&'a str, &'a str)>) -
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_cause_is_said_once() {
-        let f = [
-            ("a", "registry down"),
-            ("b", "not found"),
-            ("c", "registry down"),
-        ];
-        assert_eq!(
-            causes_line(f),
-            "registry down (2 images: a, c); b: not found"
-        );
-    }
-}
+mod tests;

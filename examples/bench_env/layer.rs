@@ -2,7 +2,7 @@
 //!
 //! The blob is a genuine `tar+gzip`: a tar holding one regular file of pseudo-random bytes (the
 //! harness's SplitMix64 [`Prng`]), wrapped in gzip with *stored* deflate blocks (like
-//! `support::blobs::gzip_stored`, so any gunzip reads it and no compression library is involved).
+//! `ferry_test_support::blobs::gzip_stored`, so any gunzip reads it and no compression library is involved).
 //! Nothing is held in memory beyond a 1 MiB buffer: the layer digest (sha256 of the gzip
 //! stream), the diff_id (sha256 of the tar) and the gzip CRC-32 are computed while writing.
 
@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
-use super::support::blobs::Prng;
+use ferry_test_support::blobs::Prng;
 
 /// What a written layer is.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -225,6 +225,6 @@ mod tests {
         let mut c = Crc32::new();
         c.update(&data[..17]);
         c.update(&data[17..]);
-        assert_eq!(c.finish(), crate::support::blobs::crc32(&data));
+        assert_eq!(c.finish(), ferry_test_support::blobs::crc32(&data));
     }
 }

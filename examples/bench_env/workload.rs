@@ -28,12 +28,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::layer::{self, LayerInfo};
-use super::support::blobs;
-use super::support::fixtures::{
+use ferry_test_support::blobs;
+use ferry_test_support::fixtures::{
     DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_LIST, DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX,
     OCI_LAYER_GZIP, OCI_MANIFEST,
 };
-use super::support::seed::Storage;
+use ferry_test_support::seed::Storage;
 
 const MIB: f64 = 1024.0 * 1024.0;
 const CREATED: &str = "2024-05-01T00:00:00Z";

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::support::blobs::{self, EMPTY_LAYER, EMPTY_LAYER_DIFF_ID, EMPTY_LAYER_DIGEST};
 use crate::support::fixtures::{BlobKind, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use crate::support::http;
-use crate::support::token::decode_claims;
+use ferry_test_support::token::decode_claims;
 use crate::support::*;
 
 fn stderr(out: &std::process::Output) -> String {

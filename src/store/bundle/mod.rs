@@ -29,10 +29,6 @@ pub mod source;
 pub mod writer;
 
 #[cfg(test)]
-mod tests_reader;
-#[cfg(test)]
-mod tests_writer;
-#[cfg(test)]
 mod testutil;
 
 pub use error::BundleError;

@@ -514,3 +514,6 @@ fn type_problem(entry_type: EntryType, name: &EntryName) -> Option<&'static str>
         _ => Some("has an entry type ferry does not accept"),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -430,3 +430,6 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl Fn(io::Error) -> Bun
         source,
     }
 }
+
+#[cfg(test)]
+mod tests;

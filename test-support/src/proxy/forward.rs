@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{CdnRecord, Fault, Kind, ProxyRecord, State, Ticket};
-use crate::support::http::{self, Reply};
+use crate::http::{self, Reply};
 
 pub(super) fn spawn_accept<F>(
     listener: TcpListener,

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 
 use tar::{EntryType, Header};
 
-use super::testutil::{RawTar, digest_of, sample_blobs, sample_plan, write_sequentially};
-use super::{BundleError, BundleReader, INDEX_JSON, MAX_METADATA_SIZE, padded};
+use crate::store::bundle::testutil::{
+    RawTar, digest_of, sample_blobs, sample_plan, write_sequentially,
+};
+use crate::store::bundle::{BundleError, BundleReader, INDEX_JSON, MAX_METADATA_SIZE, padded};
 
 const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

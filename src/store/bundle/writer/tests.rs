@@ -8,8 +8,10 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use super::testutil::{digest_of, fill, fill_until, sample_blobs, sample_plan, write_sequentially};
-use super::{BundleError, BundleReader, BundleWriter, INDEX_JSON, OCI_LAYOUT, Plan};
+use crate::store::bundle::testutil::{
+    digest_of, fill, fill_until, sample_blobs, sample_plan, write_sequentially,
+};
+use crate::store::bundle::{BundleError, BundleReader, BundleWriter, INDEX_JSON, OCI_LAYOUT, Plan};
 
 /// Writes the sample bundle to `path`, filling blobs from one thread each in an order
 /// shuffled by `seed`.

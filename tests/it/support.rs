@@ -1,24 +1,8 @@
-//! The integration-test harness: real registries ([`registry`]) in every auth mode with an
-//! in-process token server ([`token`]), deterministic fixture images ([`fixtures`], [`blobs`])
-//! seeded byte-exactly into registry storage ([`seed`]), a fault proxy ([`proxy`]), and runners
-//! for `ferry` and `skopeo` with an isolated environment ([`Sandbox`]).
-//!
-//! Everything is per test (free loopback ports, temp dirs), and every process or thread it starts
-//! stops on Drop. All traffic stays on 127.0.0.1. Panics carry the mode, port and captured output.
-
-// Each topic module uses a different part of the harness, and re-exports are for them.
-#![allow(dead_code, unused_imports)]
-
-pub mod blobs;
-pub mod fixtures;
-pub mod http;
-pub mod lying;
-pub mod proxy;
-pub mod registry;
-pub mod seed;
-pub mod shapes;
-pub mod tls;
-pub mod token;
+//! What the integration tests add to the harness crate (`ferry-test-support`: registries,
+//! token server, fixtures, fault proxy, lying registry): runners for `ferry` and `skopeo` in an
+//! isolated environment ([`Sandbox`]), and the fixture bundle every import test starts from.
+//! They live here because they need what cargo sets only for integration tests
+//! (`CARGO_BIN_EXE_ferry`, `CARGO_TARGET_TMPDIR`).
 
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
@@ -26,28 +10,19 @@ use std::process::Output;
 use std::sync::OnceLock;
 
 use base64::Engine;
-use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
+pub use ferry_test_support::{
+    blobs, fixtures, http, lying, proxy, registry, seed, sha256_digest, sha256_hex, shapes,
+};
+
 pub use fixtures::{
-    COREDNS, ETCD, FixtureBlob, FixtureImage, FixtureManifest, FixturePlatform, HYPERKUBE, PAUSE,
-    RKE_TOOLS, fixture, fixtures, fixtures_named, total_unique_blob_bytes, total_unique_bytes,
-    unique_blobs,
+    COREDNS, ETCD, FixtureBlob, FixtureImage, HYPERKUBE, PAUSE, RKE_TOOLS, fixture, fixtures,
+    fixtures_named, total_unique_blob_bytes, total_unique_bytes, unique_blobs,
 };
 pub use proxy::{Fault, FaultProxy, Kind, Match};
-pub use registry::{Auth, PASSWORD, RegistryBuilder, TestRegistry, USERNAME};
-pub use seed::{Storage, seed, seed_as, seed_with_prefix};
-pub use token::{TokenServer, TokenSettings};
-
-/// Lowercase hex sha256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", sha256_hex(bytes))
-}
+pub use registry::{Auth, PASSWORD, TestRegistry, USERNAME};
+pub use seed::{seed, seed_as, seed_with_prefix};
 
 /// Variables removed from every child environment (the developer's shell must not leak in).
 const REMOVED_VARS: &[&str] = &[
@@ -127,10 +102,6 @@ impl Sandbox {
     /// `DOCKER_CONFIG` of children (`HOME/.docker`).
     pub fn docker_config_dir(&self) -> PathBuf {
         self.home().join(".docker")
-    }
-    /// `TMPDIR` of children.
-    pub fn tmp(&self) -> PathBuf {
-        self.path().join("tmp")
     }
     /// A scratch dir for the test's own files (bundles, lock files, …); also ferry's cwd.
     pub fn work(&self) -> PathBuf {
