@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use crate::support::blobs::{self, EMPTY_LAYER, EMPTY_LAYER_DIFF_ID, EMPTY_LAYER_DIGEST};
 use crate::support::fixtures::{BlobKind, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 use crate::support::http;
-use ferry_test_support::token::decode_claims;
 use crate::support::*;
+use ferry_test_support::token::decode_claims;
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -1,4 +1,6 @@
-//! Unit tests of `oci/digest.rs`.
+//! Unit tests of `oci/digest`.
+
+use std::io;
 
 use super::*;
 use proptest::prelude::*;
