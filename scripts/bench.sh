@@ -60,7 +60,7 @@
 #
 # Adding a phase: write `phase_NAME RUN` that prepares a cold state, calls `timed NAME RUN CMD…`
 # (wall, CPU, peak RSS and the registry's CPU go to runs.tsv) and checks the result; then add
-# NAME to BENCH_PHASES (and, if it has a target, to `summarize`). A fresh TLS + htpasswd
+# NAME to BENCH_PHASES (and, if it has a target, to scripts/bench_report.py). A fresh TLS + htpasswd
 # registry comes from `start_target NAME` (fields from `reg NAME url` etc., its process in
 # REG_PROC[NAME]); `stop_registry NAME` ends it and deletes its storage.
 set -euo pipefail
@@ -743,123 +743,27 @@ phase_skopeo_reimport_oci() {
 
 summarize() {
   local json=$BENCH_DIR/results-$STAMP.json
-  local notes_json
-  notes_json=$(printf '%s\n' "${NOTES[@]}" | jq -R . | jq -s .)
-  jq -n \
-    --rawfile runs "$RUNS_TSV" \
-    --rawfile extra "$WORK/extra.tsv" \
-    --slurpfile workload "$WORK/workload.json" \
-    --argjson notes "$notes_json" \
-    --arg date "$STAMP" --arg scale "$SCALE" --argjson nruns "$RUNS" --argjson quick "$QUICK" \
+  printf '%s\n' "${NOTES[@]}" >"$WORK/notes.txt"
+  jq -n --arg date "$STAMP" --arg scale "$SCALE" --argjson nruns "$RUNS" --argjson quick "$QUICK" \
     --arg ferry "$("$FERRY" --version 2>/dev/null || echo unknown)" \
     --arg skopeo "$(skopeo --version)" \
     --arg curl "$(curl --version | head -n1)" \
     --arg registry "$(docker-registry --version 2>/dev/null || echo unknown)" \
     --arg cpu "$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)" \
-    --argjson ncpu "$(nproc)" \
-    --arg kernel "$(uname -r)" \
-    --argjson reimport_runs "$REIMPORT_RUNS" \
-    --argjson curl_parallel "$CURL_PARALLEL" '
-    def median: sort | if length == 0 then null
-      elif length % 2 == 1 then .[length / 2 | floor]
-      else (.[length / 2 - 1] + .[length / 2]) / 2 end;
-    def r2: if . == null then null else (. * 100 | round) / 100 end;
-    def rows($s): $s | split("\n") | map(select(length > 0) | split("\t"));
-    ($workload[0]) as $w
-    | (rows($runs) | map({phase: .[0], run: (.[1] | tonumber), wall_s: (.[2] | tonumber),
-        rss_kib: (.[3] | tonumber), cpu_s: (.[4] | tonumber),
-        registry_cpu_s: (if (.[5] // "") == "" then null else (.[5] | tonumber) end)})) as $r
-    | (rows($extra) | map({phase: .[0], key: .[1], value: (.[2] | tonumber)})) as $x
-    | ($r | map(.phase) | unique) as $names
-    | ($names | map(. as $p
-        | ($r | map(select(.phase == $p))) as $pr
-        | (if $p == "ferry_big" then $w.big.unique_bytes else $w.unique_bytes end) as $bytes
-        | ($pr | map(.wall_s) | median) as $med
-        | ($p | test("reimport")) as $noop
-        | {key: $p, value: ({
-            runs: ($pr | map(del(.phase))),
-            median_wall_s: $med,
-            mb_per_s: (if $noop then null else ($bytes / 1e6 / $med | r2) end),
-            peak_rss_mib: ($pr | map(.rss_kib) | max / 1024 | r2),
-            median_cpu_s: ($pr | map(.cpu_s) | median),
-            median_registry_cpu_s: ($pr | map(.registry_cpu_s | select(. != null)) | median),
-            unique_bytes: (if $noop then 0 else $bytes end)}
-          + ($x | map(select(.phase == $p)) | group_by(.key)
-              | map({key: .[0].key, value: (map(.value) | max)}) | from_entries))})
-      | from_entries) as $ph
-    | def ratio($a; $b): if ($ph[$a] and $ph[$b]) then ($ph[$a].median_wall_s / $ph[$b].median_wall_s | r2) else null end;
-    # the fastest skopeo import path in this run (by median wall time)
-    (["skopeo_import_oci", "skopeo_import_sync"] | map(select($ph[.])) | min_by($ph[.].median_wall_s)) as $skopeo_fastest
-    | {
-      skopeo_sync_over_ferry: ratio("skopeo_sync"; "ferry_export"),
-      skopeo_copy_over_ferry: ratio("skopeo_copy"; "ferry_export"),
-      ferry_over_curl: ratio("ferry_export"; "curl_floor"),
-      ferry_over_curl_files: ratio("ferry_export"; "curl_files"),
-      ferry_over_curl_null: ratio("ferry_export"; "curl_null"),
-      skopeo_import_oci_over_ferry: ratio("skopeo_import_oci"; "ferry_import"),
-      skopeo_import_sync_over_ferry: ratio("skopeo_import_sync"; "ferry_import"),
-      skopeo_fastest_import: $skopeo_fastest,
-      skopeo_fastest_import_over_ferry: (if $skopeo_fastest then ratio($skopeo_fastest; "ferry_import") else null end),
-      skopeo_reimport_over_ferry: ratio("skopeo_reimport"; "ferry_reimport"),
-      skopeo_reimport_oci_over_ferry: ratio("skopeo_reimport_oci"; "ferry_reimport")
-    } as $ratios
-    | [
-        {name: "export vs skopeo sync (digest-preserving)", metric: "skopeo_sync / ferry wall", value: $ratios.skopeo_sync_over_ferry, op: ">=", target: 2.5},
-        {name: "export vs skopeo copy (fastest path)", metric: "skopeo_copy / ferry wall", value: $ratios.skopeo_copy_over_ferry, op: ">=", target: 1.5},
-        {name: "export vs curl floor", metric: "ferry / curl wall", value: $ratios.ferry_over_curl, op: "<=", target: 1.3},
-        {name: "export peak RSS", metric: "MiB", value: $ph.ferry_export.peak_rss_mib, op: "<=", target: 64},
-        {name: "export peak RSS with a big layer", metric: "MiB", value: $ph.ferry_big.peak_rss_mib, op: "<=", target: 64},
-        {name: "import vs skopeo (fastest path: \($ratios.skopeo_fastest_import))", metric: "\($ratios.skopeo_fastest_import) / ferry_import wall", value: $ratios.skopeo_fastest_import_over_ferry, op: ">=", target: 1.5},
-        {name: "no-op re-import of \($w.images) images", metric: "ferry_reimport median wall s", value: $ph.ferry_reimport.median_wall_s, op: "<", target: 0.3},
-        {name: "import peak RSS", metric: "MiB, max of ferry_import and ferry_reimport",
-         value: ([$ph.ferry_import.peak_rss_mib, $ph.ferry_reimport.peak_rss_mib] | map(select(. != null)) | max), op: "<=", target: 64}
-      ]
-    | map(select(.value != null) | . + {pass: (if .op == ">=" then .value >= .target elif .op == "<" then .value < .target else .value <= .target end)}) as $targets
-    | {
-        date: $date, quick: ($quick == 1), scale: $scale, runs_per_phase: $nruns,
-        reimports_per_run: $reimport_runs,
-        host: {cpu: $cpu, cpus: $ncpu, kernel: $kernel},
-        versions: {ferry: $ferry, skopeo: $skopeo, curl: $curl, registry: $registry},
-        workload: $w,
-        curl: {parallel: $curl_parallel},
-        phases: $ph, ratios: $ratios, targets: $targets,
-        pass: ($targets | all(.pass)),
-        notes: $notes
-      }' >"$json"
-  RESULTS_JSON=$json
-
+    --argjson ncpu "$(nproc)" --arg kernel "$(uname -r)" \
+    --argjson reimport_runs "$REIMPORT_RUNS" --argjson curl_parallel "$CURL_PARALLEL" '{
+      date: $date, quick: ($quick == 1), scale: $scale, runs_per_phase: $nruns,
+      reimports_per_run: $reimport_runs, host: {cpu: $cpu, cpus: $ncpu, kernel: $kernel},
+      versions: {ferry: $ferry, skopeo: $skopeo, curl: $curl, registry: $registry},
+      curl: {parallel: $curl_parallel}}' >"$WORK/meta.json"
   echo
-  jq -r '
-    def lpad($n): tostring | (" " * ([$n - length, 0] | max)) + .;
-    def rpad($n): tostring | . + (" " * ([$n - length, 0] | max));
-    def row: "\(.[0] | rpad(20))\(.[1] | lpad(9))\(.[2] | lpad(9))\(.[3] | lpad(14))\(.[4] | lpad(8))\(.[5] | lpad(12))\(.[6] | lpad(11))";
-    def dash: if . == null then "-" else . end;
-    def order: ["ferry_export", "skopeo_copy", "skopeo_sync", "curl_floor", "curl_files", "curl_null", "ferry_big",
-      "ferry_import", "skopeo_import_oci", "skopeo_import_sync", "ferry_reimport", "skopeo_reimport", "skopeo_reimport_oci"];
-    "ferry benchmark \(.date): \(.scale) workload, \(.workload.images) images, \(.workload.unique_blobs) unique blobs, \(.workload.unique_bytes / 1e6 | floor) MB unique (\(.workload.bytes_without_dedup / 1e6 | floor) MB counted per image); median of \(.runs_per_phase) run(s), re-imports \(.runs_per_phase)×\(.reimports_per_run)",
-    "",
-    (["phase", "wall s", "MB/s", "peak RSS MiB", "CPU s", "written MB", "reg CPU s"] | row),
-    (.phases | to_entries | sort_by(.key as $k | (order | index($k)) // 99)[]
-      | [.key, .value.median_wall_s, (.value.mb_per_s | dash), .value.peak_rss_mib,
-         .value.median_cpu_s, (if .value.bytes_written then (.value.bytes_written / 1e6 | floor) else "-" end),
-         (.value.median_registry_cpu_s | dash)] | row),
-    "",
-    ([["skopeo_sync/ferry", .ratios.skopeo_sync_over_ferry], ["skopeo_copy/ferry", .ratios.skopeo_copy_over_ferry],
-      ["ferry/curl", .ratios.ferry_over_curl], ["ferry/curl_files", .ratios.ferry_over_curl_files],
-      ["ferry/curl_null", .ratios.ferry_over_curl_null]]
-     | map(select(.[1] != null) | "\(.[0]) \(.[1])") | select(length > 0) | "export ratios: " + join("  ")),
-    ([["skopeo_import_oci/ferry", .ratios.skopeo_import_oci_over_ferry], ["skopeo_import_sync/ferry", .ratios.skopeo_import_sync_over_ferry],
-      ["skopeo_reimport/ferry", .ratios.skopeo_reimport_over_ferry], ["skopeo_reimport_oci/ferry", .ratios.skopeo_reimport_oci_over_ferry]]
-     | map(select(.[1] != null) | "\(.[0]) \(.[1])") | select(length > 0) | "import ratios: " + join("  "))
-  ' "$json"
-  echo
-  jq -r '
-    (.targets[] | "\(if .pass then "PASS" else "FAIL" end)  \(.name): \(.metric) = \(.value) (target \(.op) \(.target))"),
-    (if .phases.skopeo_copy.digests_changed then "note: skopeo copy into the OCI layout changed \(.phases.skopeo_copy.digests_changed) of \(.workload.images) top-level digests" else empty end),
-    (if .phases.skopeo_import_oci then "note: skopeo_import_oci pushed skopeo\u0027s rewritten (OCI) manifests: \(.phases.skopeo_import_oci.digests_changed // 0) of \(.workload.images) top-level digests in the target differ from the originals (ferry_import and skopeo_import_sync push the original digests)" else empty end),
-    (.notes[] | "note: \(.)")
-  ' "$json"
+  # Medians, ratios, targets and the table: scripts/bench_report.py (tested by
+  # scripts/test_bench_report.py).
+  python3 "$ROOT/scripts/bench_report.py" --runs "$RUNS_TSV" --extra "$WORK/extra.tsv" \
+    --workload "$WORK/workload.json" --notes "$WORK/notes.txt" --meta "$WORK/meta.json" \
+    --out "$json"
   echo "results: $json"
+  RESULTS_JSON=$json
 }
 
 # ---- main ----------------------------------------------------------------------------------

@@ -30,6 +30,10 @@ export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0
 
 cargo test --locked --all-targets "$@"
 
+# The benchmark's arithmetic (medians, ratios, targets) has tests of its own.
+python3 -m unittest discover -s scripts -p 'test_*.py'
+
+
 # Fuzz smoke run (long runs with AddressSanitizer and a release build: fuzz/README.md). Each
 # cargo-fuzz target runs for a few seconds over its seeds and regression inputs; a crash fails
 # the script and leaves the input in fuzz/artifacts/. The smoke build is a debug build without

@@ -223,7 +223,7 @@ pub struct ImagesArgs {
     pub unique: bool,
 
     /// Rewrite every image onto this registry, as RKE does for the is_default private
-    /// registry: HOST[:PORT][/PATH], no scheme (overrides the cluster.yml's).
+    /// registry: `HOST[:PORT][/PATH]`, no scheme (overrides the cluster.yml's).
     #[arg(long, value_name = "URL")]
     pub registry: Option<String>,
 
@@ -286,7 +286,7 @@ pub struct TargetArgs {
     #[arg(short, long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
 
-    /// This registry: HOST[:PORT][/PATH] (a path prefix such as an Artifactory repository or
+    /// This registry: `HOST[:PORT][/PATH]` (a path prefix such as an Artifactory repository or
     /// a Harbor project), optionally with http:// or https://.
     #[arg(long, value_name = "REGISTRY", conflicts_with = "cluster")]
     pub to: Option<String>,

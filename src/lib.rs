@@ -8,11 +8,17 @@
 //! ```
 //!
 //! Layering rules (kept by review, visible in `use` lines):
-//! - [`oci`] is the pure model (references, digests, manifests, platforms); it does no I/O.
-//! - [`rke`] knows RKE: the system-image catalog, `cluster.yml`, and how RKE lists and rewrites.
-//! - `store` depends only on `oci`; `plan`, `copy` and `verify` depend on `oci` and the store
-//!   traits, never on a concrete backend.
-//! - [`commands`] is the only place where concrete stores are chosen and wired together.
+//! - [`oci`] is the pure model (references, digests, manifests, platforms, the platform
+//!   filter); it does no I/O.
+//! - [`rke`] knows RKE: the system-image catalog, `cluster.yml`, how RKE lists and rewrites,
+//!   and which images a command works on.
+//! - [`store`] speaks content: [`store::Source`] and [`store::Destination`] over descriptors,
+//!   implemented where each backend lives (`store::registry`, `store::bundle`); it depends on
+//!   `oci` only.
+//! - [`plan`], [`copy`] and [`verify`] depend on `oci` and the store traits, never on a concrete
+//!   backend (except [`verify::bundle`], the checks only a bundle file needs).
+//! - [`commands`] is the only place where concrete stores are chosen and wired together;
+//!   [`target`] names where images land, [`env_vars`] every environment variable.
 //! - `main.rs` only parses arguments, runs a command and maps the result to an exit code.
 #![deny(missing_docs)]
 

@@ -44,7 +44,7 @@ impl Target {
         }
     }
 
-    /// The registry name (host[:port]).
+    /// The registry name (`host[:port]`).
     pub fn host(&self) -> &str {
         self.prefix.host()
     }

@@ -1,5 +1,5 @@
 //! From an image list to a resolved plan: [`input`] reads image lists, [`resolve`] turns each
-//! reference into digests and platforms through any [`crate::store::ManifestSource`], and
+//! reference into digests and platforms through any [`crate::store::Source`], and
 //! [`lockfile`] reads and writes `images.lock`, the contract between export, import and verify.
 
 pub mod bundle;

@@ -1,7 +1,7 @@
-//! A bundle as a source: manifests and configs for planning an import (a [`ManifestSource`]),
-//! and blob byte streams for uploads — read with positioned reads from the one tar file, so
-//! many blobs stream concurrently, each hashed while it streams. The last chunk of a blob is
-//! held back until its digest checks out, so a corrupt blob can never complete an upload.
+//! A bundle as a [`Source`]: the images its index.json names, manifests (verified) and
+//! configs for planning an import, and blob bytes from any offset for uploads — read with
+//! positioned reads from the one tar file, so many blobs stream concurrently. The destination
+//! hashes what it receives, so a corrupt blob never completes an upload.
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -223,7 +223,7 @@ impl BundleWriter {
     }
 }
 
-/// Writes one blob into its slot of a [`BundleWriter`]'s file. Implements [`BlobSink`].
+/// Writes one blob into its slot of a [`BundleWriter`]'s file.
 pub struct SlotSink {
     shared: Arc<Shared>,
     file: Arc<File>,

@@ -1,5 +1,5 @@
 //! Sending one registry request: authentication (learn the challenge from a 401, retry once
-//! with credentials or a fresh token), the one retry policy ([`with_retries`]: exponential
+//! with credentials or a fresh token), the one retry policy (`with_retries`: exponential
 //! backoff with jitter on the errors [`RegistryError::is_retryable`] names, honouring
 //! `Retry-After`), the `RateLimit-*` headers, and error bodies read only up to a bound.
 //!

@@ -1,0 +1,212 @@
+#!/usr/bin/env python3
+"""The arithmetic of scripts/bench.sh: from the timed runs it recorded, the medians per phase,
+the ratios against skopeo and the curl floor, the targets and whether they pass; written as
+JSON, and printed as a table.
+
+    bench_report.py --runs runs.tsv --extra extra.tsv --workload workload.json \
+        --notes notes.txt --meta meta.json --out results.json
+
+runs.tsv:  phase, run, wall s, peak RSS KiB, CPU s, registry CPU s (may be empty), per line.
+extra.tsv: phase, key, value (e.g. bytes_written, digests_changed): the max per key is kept.
+meta.json: date, scale, runs, quick, reimport_runs, curl_parallel, host, versions.
+Exit status 0; the result's "pass" says whether every target with a value passed.
+"""
+
+import argparse
+import json
+import sys
+
+# Phases in the order the table shows them.
+ORDER = [
+    "ferry_export", "skopeo_copy", "skopeo_sync", "curl_floor", "curl_files", "curl_null",
+    "ferry_big", "ferry_import", "skopeo_import_oci", "skopeo_import_sync", "ferry_reimport",
+    "skopeo_reimport", "skopeo_reimport_oci",
+]
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def r2(x):
+    return None if x is None else round(x * 100) / 100
+
+
+def read_tsv(path):
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def phases(runs, extra, workload):
+    """Per phase: its runs, median wall and CPU, MB/s, peak RSS, and the extra values."""
+    out = {}
+    for p in sorted({r[0] for r in runs}):
+        rows = [
+            {
+                "run": int(r[1]),
+                "wall_s": float(r[2]),
+                "rss_kib": float(r[3]),
+                "cpu_s": float(r[4]),
+                "registry_cpu_s": float(r[5]) if len(r) > 5 and r[5] != "" else None,
+            }
+            for r in runs
+            if r[0] == p
+        ]
+        noop = "reimport" in p
+        nbytes = workload["big"]["unique_bytes"] if p == "ferry_big" else workload["unique_bytes"]
+        med = median([r["wall_s"] for r in rows])
+        ph = {
+            "runs": rows,
+            "median_wall_s": med,
+            "mb_per_s": None if noop or not med else r2(nbytes / 1e6 / med),
+            "peak_rss_mib": r2(max(r["rss_kib"] for r in rows) / 1024),
+            "median_cpu_s": median([r["cpu_s"] for r in rows]),
+            "median_registry_cpu_s": median([r["registry_cpu_s"] for r in rows]),
+            "unique_bytes": 0 if noop else nbytes,
+        }
+        for key in sorted({x[1] for x in extra if x[0] == p}):
+            ph[key] = max(float(x[2]) for x in extra if x[0] == p and x[1] == key)
+            if ph[key].is_integer():
+                ph[key] = int(ph[key])
+        out[p] = ph
+    return out
+
+
+def ratios(ph):
+    def ratio(a, b):
+        if a in ph and b in ph and ph[b]["median_wall_s"]:
+            return r2(ph[a]["median_wall_s"] / ph[b]["median_wall_s"])
+        return None
+
+    imports = [p for p in ("skopeo_import_oci", "skopeo_import_sync") if p in ph]
+    fastest = min(imports, key=lambda p: ph[p]["median_wall_s"]) if imports else None
+    return {
+        "skopeo_sync_over_ferry": ratio("skopeo_sync", "ferry_export"),
+        "skopeo_copy_over_ferry": ratio("skopeo_copy", "ferry_export"),
+        "ferry_over_curl": ratio("ferry_export", "curl_floor"),
+        "ferry_over_curl_files": ratio("ferry_export", "curl_files"),
+        "ferry_over_curl_null": ratio("ferry_export", "curl_null"),
+        "skopeo_import_oci_over_ferry": ratio("skopeo_import_oci", "ferry_import"),
+        "skopeo_import_sync_over_ferry": ratio("skopeo_import_sync", "ferry_import"),
+        "skopeo_fastest_import": fastest,
+        "skopeo_fastest_import_over_ferry": ratio(fastest, "ferry_import") if fastest else None,
+        "skopeo_reimport_over_ferry": ratio("skopeo_reimport", "ferry_reimport"),
+        "skopeo_reimport_oci_over_ferry": ratio("skopeo_reimport_oci", "ferry_reimport"),
+    }
+
+
+def passes(value, op, target):
+    return {">=": value >= target, "<=": value <= target, "<": value < target}[op]
+
+
+def targets(ph, rt, workload):
+    """Every target with a value in this run, and whether it passes."""
+    def rss(*names):
+        vals = [ph[n]["peak_rss_mib"] for n in names if n in ph]
+        return max(vals) if vals else None
+
+    fastest = rt["skopeo_fastest_import"]
+    wanted = [
+        ("export vs skopeo sync (digest-preserving)", "skopeo_sync / ferry wall", rt["skopeo_sync_over_ferry"], ">=", 2.5),
+        ("export vs skopeo copy (fastest path)", "skopeo_copy / ferry wall", rt["skopeo_copy_over_ferry"], ">=", 1.5),
+        ("export vs curl floor", "ferry / curl wall", rt["ferry_over_curl"], "<=", 1.3),
+        ("export peak RSS", "MiB", rss("ferry_export"), "<=", 64),
+        ("export peak RSS with a big layer", "MiB", rss("ferry_big"), "<=", 64),
+        (f"import vs skopeo (fastest path: {fastest})", f"{fastest} / ferry_import wall", rt["skopeo_fastest_import_over_ferry"], ">=", 1.5),
+        (f"no-op re-import of {workload['images']} images", "ferry_reimport median wall s",
+         ph.get("ferry_reimport", {}).get("median_wall_s"), "<", 0.3),
+        ("import peak RSS", "MiB, max of ferry_import and ferry_reimport", rss("ferry_import", "ferry_reimport"), "<=", 64),
+    ]
+    return [
+        {"name": n, "metric": m, "value": v, "op": op, "target": t, "pass": passes(v, op, t)}
+        for (n, m, v, op, t) in wanted
+        if v is not None
+    ]
+
+
+def report(runs, extra, workload, notes, meta):
+    ph = phases(runs, extra, workload)
+    rt = ratios(ph)
+    tg = targets(ph, rt, workload)
+    return {
+        **meta,
+        "workload": workload,
+        "phases": ph,
+        "ratios": rt,
+        "targets": tg,
+        "pass": all(t["pass"] for t in tg),
+        "notes": notes,
+    }
+
+
+def dash(x):
+    return "-" if x is None else x
+
+
+def table(result):
+    w = result["workload"]
+    lines = [
+        f"ferry benchmark {result.get('date')}: {result.get('scale')} workload, {w['images']} images, "
+        f"{w['unique_blobs']} unique blobs, {int(w['unique_bytes'] / 1e6)} MB unique "
+        f"({int(w['bytes_without_dedup'] / 1e6)} MB counted per image); median of "
+        f"{result.get('runs_per_phase')} run(s), re-imports {result.get('runs_per_phase')}x{result.get('reimports_per_run')}",
+        "",
+    ]
+    row = "{:<20}{:>9}{:>9}{:>14}{:>8}{:>12}{:>11}"
+    lines.append(row.format("phase", "wall s", "MB/s", "peak RSS MiB", "CPU s", "written MB", "reg CPU s"))
+    for p in sorted(result["phases"], key=lambda k: ORDER.index(k) if k in ORDER else 99):
+        v = result["phases"][p]
+        written = int(v["bytes_written"] / 1e6) if v.get("bytes_written") else "-"
+        lines.append(row.format(p, v["median_wall_s"], dash(v["mb_per_s"]), v["peak_rss_mib"],
+                                v["median_cpu_s"], written, dash(v["median_registry_cpu_s"])))
+    rt = result["ratios"]
+    for label, pairs in (
+        ("export ratios", [("skopeo_sync/ferry", "skopeo_sync_over_ferry"), ("skopeo_copy/ferry", "skopeo_copy_over_ferry"),
+                           ("ferry/curl", "ferry_over_curl"), ("ferry/curl_files", "ferry_over_curl_files"),
+                           ("ferry/curl_null", "ferry_over_curl_null")]),
+        ("import ratios", [("skopeo_import_oci/ferry", "skopeo_import_oci_over_ferry"),
+                           ("skopeo_import_sync/ferry", "skopeo_import_sync_over_ferry"),
+                           ("skopeo_reimport/ferry", "skopeo_reimport_over_ferry"),
+                           ("skopeo_reimport_oci/ferry", "skopeo_reimport_oci_over_ferry")]),
+    ):
+        parts = [f"{n} {rt[k]}" for n, k in pairs if rt.get(k) is not None]
+        if parts:
+            lines.append("")
+            lines.append(f"{label}: " + "  ".join(parts))
+    lines.append("")
+    for t in result["targets"]:
+        lines.append(f"{'PASS' if t['pass'] else 'FAIL'}  {t['name']}: {t['metric']} = {t['value']} (target {t['op']} {t['target']})")
+    ph = result["phases"]
+    if ph.get("skopeo_copy", {}).get("digests_changed"):
+        lines.append(f"note: skopeo copy into the OCI layout changed {ph['skopeo_copy']['digests_changed']} of {w['images']} top-level digests")
+    if "skopeo_import_oci" in ph:
+        lines.append(f"note: skopeo_import_oci pushed skopeo's rewritten (OCI) manifests: {ph['skopeo_import_oci'].get('digests_changed', 0)} "
+                     f"of {w['images']} top-level digests in the target differ from the originals (ferry_import and skopeo_import_sync push the original digests)")
+    lines += [f"note: {n}" for n in result["notes"]]
+    return "\n".join(lines)
+
+
+def main(argv):
+    a = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for name in ("runs", "extra", "workload", "notes", "meta", "out"):
+        a.add_argument("--" + name, required=True)
+    args = a.parse_args(argv)
+    with open(args.workload) as f:
+        workload = json.load(f)
+    with open(args.meta) as f:
+        meta = json.load(f)
+    with open(args.notes) as f:
+        notes = [line.rstrip("\n") for line in f if line.strip()]
+    result = report(read_tsv(args.runs), read_tsv(args.extra), workload, notes, meta)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

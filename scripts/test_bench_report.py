@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Tests of bench_report.py: medians, ratios, no-op phases, targets (run by scripts/test.sh)."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bench_report as br  # noqa: E402
+
+WORKLOAD = {"images": 28, "unique_blobs": 98, "unique_bytes": 100_000_000,
+            "bytes_without_dedup": 200_000_000, "big": {"unique_bytes": 1_000_000_000}}
+
+
+def run(phase, n, wall, rss=20480, cpu=1.0, reg=""):
+    return [phase, str(n), str(wall), str(rss), str(cpu), str(reg)]
+
+
+class Report(unittest.TestCase):
+    def test_median_of_odd_even_and_missing(self):
+        self.assertEqual(br.median([3, 1, 2]), 2)
+        self.assertEqual(br.median([4, 1, 2, 3]), 2.5)
+        self.assertIsNone(br.median([None]))
+
+    def test_phases_ratios_and_targets(self):
+        runs = [
+            run("ferry_export", 1, 1.0, cpu=0.5, reg=0.4), run("ferry_export", 2, 3.0), run("ferry_export", 3, 2.0),
+            run("skopeo_sync", 1, 6.0), run("skopeo_copy", 1, 3.0),
+            run("curl_floor", 1, 1.6),
+            run("ferry_import", 1, 2.0), run("skopeo_import_oci", 1, 5.0), run("skopeo_import_sync", 1, 4.0),
+            run("ferry_reimport", 1, 0.1), run("ferry_reimport", 2, 0.2),
+        ]
+        extra = [["ferry_export", "bytes_written", "100"], ["ferry_export", "bytes_written", "120"]]
+        r = br.report(runs, extra, WORKLOAD, ["a note"], {"date": "d", "scale": "small"})
+        ex = r["phases"]["ferry_export"]
+        self.assertEqual(ex["median_wall_s"], 2.0)
+        self.assertEqual(ex["mb_per_s"], 50.0)
+        self.assertEqual(ex["bytes_written"], 120, "the max of the extra values")
+        self.assertEqual(ex["median_registry_cpu_s"], 0.4, "empty registry CPU fields are skipped")
+        self.assertIsNone(r["phases"]["ferry_reimport"]["mb_per_s"], "a no-op has no rate")
+        self.assertAlmostEqual(r["phases"]["ferry_reimport"]["median_wall_s"], 0.15)
+        rt = r["ratios"]
+        self.assertEqual(rt["skopeo_sync_over_ferry"], 3.0)
+        self.assertEqual(rt["ferry_over_curl"], 1.25)
+        self.assertEqual(rt["skopeo_fastest_import"], "skopeo_import_sync")
+        self.assertEqual(rt["skopeo_fastest_import_over_ferry"], 2.0)
+        self.assertIsNone(rt["ferry_over_curl_null"])
+        by = {t["name"]: t for t in r["targets"]}
+        self.assertTrue(by["export vs skopeo sync (digest-preserving)"]["pass"])
+        self.assertTrue(by["export vs curl floor"]["pass"])
+        self.assertTrue(by["no-op re-import of 28 images"]["pass"])
+        self.assertNotIn("export peak RSS with a big layer", by, "no ferry_big run, no target")
+        self.assertTrue(r["pass"])
+        text = br.table(r)
+        self.assertIn("PASS  export vs curl floor: ferry / curl wall = 1.25 (target <= 1.3)", text)
+        self.assertIn("note: a note", text)
+
+    def test_a_missed_target_fails_the_run(self):
+        runs = [run("ferry_export", 1, 2.0), run("curl_floor", 1, 1.0)]
+        r = br.report(runs, [], WORKLOAD, [], {})
+        self.assertFalse(r["pass"])
+        self.assertIn("FAIL  export vs curl floor", br.table(r))
+
+
+if __name__ == "__main__":
+    unittest.main()
