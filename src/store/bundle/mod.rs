@@ -25,11 +25,12 @@ mod journal;
 pub mod layout;
 mod names;
 pub mod reader;
+pub mod set;
 pub mod source;
 pub mod writer;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use error::BundleError;
 pub use index::{DockerEntry, docker_manifest_json, index_json, oci_layout_bytes, plan};

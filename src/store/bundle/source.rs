@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use super::BundleReader;
 use super::index::read_index;
 use crate::oci::digest::Digest;
@@ -92,60 +90,80 @@ impl BundleSource {
     /// reads (no reading and discarding up to the offset). Not verified: a whole blob goes
     /// through [`crate::store::stream::verified`] on its way out.
     pub fn range(&self, digest: &Digest, offset: u64, len: u64) -> ByteStream {
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        self.range_with(digest, offset, len, CHUNK, 4)
+    }
+
+    /// [`BundleSource::range`] in chunks of `chunk` bytes, `ahead` of them read in advance.
+    ///
+    /// Each chunk is one positioned read on the blocking pool; no thread is held between
+    /// chunks, so a client that stops reading holds at most `ahead` chunks of memory and no
+    /// thread (a server with a thousand slow clients still has threads for the rest).
+    pub fn range_with(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        len: u64,
+        chunk: usize,
+        ahead: usize,
+    ) -> ByteStream {
+        use futures_util::StreamExt as _;
+        let path = self.path();
+        let Some(loc) = self.reader.blob(digest) else {
+            let missing = StoreError::Missing {
+                what: "blob",
+                digest: digest.clone(),
+                origin: format!("bundle {path}"),
+            };
+            return Box::pin(futures_util::stream::once(
+                async move { Err(missing.into_io()) },
+            ));
+        };
+        let Some(end) = offset.checked_add(len).filter(|e| *e <= loc.size) else {
+            let detail = format!(
+                "bytes {offset}+{len} are past the end of blob {digest} ({} bytes) in bundle {path}",
+                loc.size
+            );
+            return Box::pin(futures_util::stream::once(async move {
+                Err(std::io::Error::new(std::io::ErrorKind::InvalidData, detail))
+            }));
+        };
+        let chunk = chunk.max(1) as u64;
         let reader = self.reader.clone();
         let digest = digest.clone();
-        let path = self.path();
-        tokio::task::spawn_blocking(move || {
-            let send_err = |detail: String| {
-                let _ = tx.blocking_send(Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    detail,
-                )));
-            };
-            let Some(loc) = reader.blob(&digest) else {
-                let _ = tx.blocking_send(Err(StoreError::Missing {
-                    what: "blob",
-                    digest,
-                    origin: format!("bundle {path}"),
+        let starts = futures_util::stream::iter(
+            std::iter::successors(Some(offset), move |at| Some(at + chunk))
+                .take_while(move |at| *at < end),
+        );
+        let chunks = starts
+            .map(move |at| {
+                let reader = reader.clone();
+                let n = chunk.min(end - at);
+                let what = format!("reading blob {digest} of bundle {path}");
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        let mut buf = bytes::BytesMut::zeroed(usize::try_from(n).unwrap_or(0));
+                        reader.read_at(loc, at, n).read_exact(&mut buf)?;
+                        Ok::<_, std::io::Error>(buf.freeze())
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                    .map_err(|e| std::io::Error::new(e.kind(), format!("{what}: {e}")))
                 }
-                .into_io()));
-                return;
-            };
-            let Some(end) = offset.checked_add(len).filter(|e| *e <= loc.size) else {
-                return send_err(format!(
-                    "bytes {offset}+{len} are past the end of blob {digest} ({} bytes) in bundle {path}",
-                    loc.size
-                ));
-            };
-            let mut r = reader.read_at(loc, offset, end - offset);
-            loop {
-                let want = usize::try_from(r.remaining()).unwrap_or(CHUNK).min(CHUNK);
-                if want == 0 {
-                    break;
-                }
-                let mut buf = bytes::BytesMut::zeroed(want);
-                if let Err(e) = r.read_exact(&mut buf) {
-                    return send_err(format!("reading blob {digest} of bundle {path}: {e}"));
-                }
-                if tx.blocking_send(Ok(buf.freeze())).is_err() {
-                    return;
-                }
-            }
-        });
-        Box::pin(tokio_stream_of(rx))
+            })
+            .buffered(ahead.max(1));
+        // Nothing after the first error.
+        Box::pin(
+            chunks
+                .scan(false, |failed, item| {
+                    let out = (!*failed).then(|| {
+                        *failed = item.is_err();
+                        item
+                    });
+                    std::future::ready(out)
+                })
+                .fuse(),
+        )
     }
-}
-
-/// The items of `rx` as a stream that may be polled again after it ended.
-fn tokio_stream_of(
-    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
-    use futures_util::StreamExt as _;
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
-    .fuse()
 }
 
 impl Source for BundleSource {
@@ -243,3 +261,6 @@ impl Source for BundleSource {
         Ok(self.reader.blob(digest).map(|l| l.size))
     }
 }
+
+#[cfg(test)]
+mod tests;
