@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of ferry. Installs what the tests need when it is missing:
-# Debian packages for the real registry (CNCF distribution) and the oracles (skopeo, umoci,
-# oci-image-tool), and htpasswd. Safe to run on a fresh Debian/Ubuntu machine as root or with sudo.
+# Debian packages for the real registry (CNCF distribution), the oracles (skopeo, umoci,
+# oci-image-tool), htpasswd, and the clients an RKE site pulls with (Docker Engine, podman,
+# containerd's ctr) plus a static busybox to build a runnable image from. Safe to run on a
+# fresh Debian/Ubuntu machine as root or with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,9 +11,19 @@ need=()
 for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci oci-image-tool:oci-image-tool htpasswd:apache2-utils; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
+# Packages whose commands do not say whether they are there (busybox may be the dynamic one).
+for pkg in docker.io podman containerd busybox-static; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # The tests start their own Docker Engine (tests/it/serve.rs); keep the package's scripts
+  # from starting the system service, which cannot run here (no systemd, no iptables).
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+  fi
   echo "test.sh: installing ${need[*]}" >&2
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -56,6 +56,89 @@ pub enum Command {
     /// Prove a mirror complete (registry vs images.lock), or check a bundle offline.
     #[command(long_about = VERIFY_LONG_ABOUT)]
     Verify(VerifyArgs),
+    /// Serve bundles as a read-only registry, in place (for clusters with no registry of their own).
+    #[command(long_about = SERVE_LONG_ABOUT)]
+    Serve(ServeArgs),
+}
+
+const SERVE_LONG_ABOUT: &str = "\
+Serve one or more bundles as a read-only container registry, straight from the bundle files:
+nothing is extracted, and every byte is checked against its digest (in the background from
+the start, or all before listening with --verify-first; a corrupt blob is withdrawn and the
+images it breaks are named). Several bundles serve as one registry; a later bundle's tag wins.
+
+Images are served under their source paths, so a cluster pulls
+HOST:5000/rancher/rke-tools:v0.1.103 just as from an imported mirror. For rke up, point
+cluster.yml at it:
+
+  private_registries:
+    - url: HOST:5000
+      is_default: true
+
+Nodes must trust the server's certificate: with --tls-self-signed DIR, copy DIR/ca.crt to
+/etc/docker/certs.d/HOST:5000/ca.crt on Docker nodes, and to
+/etc/containerd/certs.d/HOST:5000/ca.crt with a hosts.toml on containerd nodes (ferry prints
+both when it starts).
+
+A readiness line goes to stdout once ferry listens; one access-log line per request to
+stderr. SIGINT or SIGTERM stop it cleanly, letting running transfers finish.
+
+Examples:
+  ferry serve rke-images.tar                                   # http://127.0.0.1:5000
+  ferry serve rke-images.tar --listen 0.0.0.0:5000 \\
+      --tls-self-signed /etc/ferry/tls --hostname registry.lan
+  ferry serve old.tar upgrade.tar --htpasswd /etc/ferry/htpasswd --tls-cert c.pem --tls-key k.pem";
+
+/// `ferry serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The bundles to serve, as one registry (a later bundle's tag wins).
+    #[arg(value_name = "BUNDLE.tar", required = true)]
+    pub bundles: Vec<PathBuf>,
+
+    /// Where to listen; serving on all interfaces (0.0.0.0:5000) must be asked for.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
+    pub listen: std::net::SocketAddr,
+
+    /// TLS certificate chain (PEM), with --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM), with --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Write (or reuse) a CA in DIR and serve TLS with a certificate it signs for the
+    /// --hostname names; ferry prints where nodes must put DIR/ca.crt.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["tls_cert", "tls_key"])]
+    pub tls_self_signed: Option<PathBuf>,
+
+    /// A name (or IP address) nodes reach this server by, for --tls-self-signed (repeatable;
+    /// default: the listen address, localhost and 127.0.0.1).
+    #[arg(long = "hostname", value_name = "NAME")]
+    pub hostnames: Vec<String>,
+
+    /// Require Basic auth from the users of this htpasswd file (bcrypt: `htpasswd -B`).
+    #[arg(long, value_name = "FILE")]
+    pub htpasswd: Option<PathBuf>,
+
+    /// Serve images under this path, like a registry URL with a path
+    /// (HOST:5000/PREFIX/rancher/rke-tools:…).
+    #[arg(long, value_name = "PATH")]
+    pub prefix: Option<String>,
+
+    /// Check every blob against its digest before listening (default: in the background).
+    #[arg(long)]
+    pub verify_first: bool,
+
+    /// Connections served at once; more wait to be accepted. Each takes a file descriptor,
+    /// so keep it under `ulimit -n`.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections: u32,
+
+    /// The readiness line, the access log and ferry's messages as JSON lines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const VERIFY_LONG_ABOUT: &str = "\

@@ -33,6 +33,7 @@ pub mod plan;
 pub mod progress;
 pub mod rke;
 pub mod secret;
+pub mod serve;
 pub mod store;
 pub mod target;
 pub mod verify;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use ferry::cli::Cli;
+use ferry::cli::{Cli, Command};
 use ferry::env_vars::EnvVars;
 use ferry::error::{ERROR_EXIT_CODE, render};
 use tracing_subscriber::EnvFilter;
@@ -20,7 +20,9 @@ fn main() -> ExitCode {
         std::process::exit(i32::from(ERROR_EXIT_CODE));
     }));
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.quiet);
+    let server = matches!(&cli.command, Command::Serve(_));
+    let json = matches!(&cli.command, Command::Serve(a) if a.json);
+    init_logging(cli.verbose.max(u8::from(server)), cli.quiet, json);
     match ferry::commands::run(cli) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(err) => {
@@ -30,8 +32,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, json: bool) {
     // -v levels apply to ferry's own logs; libraries stay at warn unless FERRY_LOG says more.
+    // A server (`ferry serve`) says what it does at info level from the start.
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -47,11 +50,14 @@ fn init_logging(verbose: u8, quiet: bool) {
     use std::io::IsTerminal as _;
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os(EnvVars::NO_COLOR).is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(colour)
         .with_writer(std::io::stderr)
-        .without_time()
-        .with_target(verbose >= 2)
-        .init();
+        .with_target(verbose >= 2);
+    if json {
+        // A long-running server's messages, as JSON lines with their time.
+        fmt.json().init();
+    } else {
+        fmt.with_ansi(colour).without_time().init();
+    }
 }

@@ -14,6 +14,7 @@ pub mod import;
 pub mod lock;
 pub mod printer;
 pub mod render;
+pub mod serve;
 pub mod target;
 pub mod verify;
 
@@ -40,5 +41,6 @@ async fn run_async(command: Command, printer: &Printer) -> anyhow::Result<Exit> 
         Command::Export(args) => export::run(&args, printer).await,
         Command::Import(args) => import::run(&args, printer).await,
         Command::Verify(args) => verify::run(&args, printer).await,
+        Command::Serve(args) => serve::run(&args, printer).await,
     }
 }

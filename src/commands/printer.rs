@@ -26,6 +26,11 @@ impl Printer {
         Printer { quiet }
     }
 
+    /// Whether only errors and data are to be printed.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Writes command output to `output` (atomically) or stdout. A closed pipe
     /// (`ferry images | head`) is not an error.
     pub fn data(&self, output: Option<&Path>, text: &str) -> anyhow::Result<()> {

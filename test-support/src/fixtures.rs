@@ -553,3 +553,20 @@ fn build_all() -> Vec<FixtureImage> {
         single(COREDNS, "coredns", Style::Docker, &[&empty]),
     ]
 }
+
+/// A small single-platform image for any `repository:tag` (an RKE list name, say): Docker
+/// schema 2, the shared base layer plus a layer of its own. Same bytes for the same name.
+pub fn synthetic(reference: &str) -> FixtureImage {
+    let binary = reference
+        .rsplit_once(':')
+        .map(|(repo, _)| repo.rsplit('/').next().unwrap_or(repo))
+        .unwrap_or("app");
+    single(reference, binary, Style::Docker, &[])
+}
+
+/// Like [`synthetic`], with one more layer holding a file of `size` pseudo-random bytes (the
+/// layer is stored, not compressed, so the blob is a little over `size`).
+pub fn sized(reference: &str, size: usize) -> FixtureImage {
+    let big = blobs::layer(&format!("sized/{reference}"), &[("data/blob", size)]);
+    single(reference, "sized", Style::Docker, &[&big])
+}

@@ -3,13 +3,17 @@
 //! handle, with an in-process token server ([`token`]); deterministic fixture images
 //! ([`fixtures`], [`blobs`]) and real-world shapes ([`shapes`]) seeded byte-exactly into
 //! registry storage ([`seed`]); a fault proxy ([`proxy`]) and a lying registry ([`lying`]) for
-//! what a real registry will not do; TLS material ([`tls`]) and a tiny HTTP layer ([`http`]).
+//! what a real registry will not do; TLS material ([`tls`]) and a tiny HTTP layer ([`http`]);
+//! a runnable busybox image ([`busybox`]) and the engines that pull it ([`engines`]: Docker,
+//! containerd's `ctr`, podman).
 //!
 //! Everything is per test (free loopback ports, temp dirs), and every process or thread it
 //! starts stops on Drop. All traffic stays on 127.0.0.1. The integration tests (`tests/it`)
 //! and the benchmark environment (`examples/bench_env.rs`) use it.
 
 pub mod blobs;
+pub mod busybox;
+pub mod engines;
 pub mod fixtures;
 pub mod http;
 pub mod lying;

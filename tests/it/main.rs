@@ -16,5 +16,6 @@ mod import;
 mod lock;
 mod lying;
 mod registry_client;
+mod serve;
 mod shapes;
 mod verify;

@@ -1,0 +1,131 @@
+//! `ferry serve`: open the bundles (refusing a truncated or broken one), build the catalog,
+//! start the checks, set up TLS and auth, say where it listens, serve until a signal.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::printer::Printer;
+use crate::cli::ServeArgs;
+use crate::error::Exit;
+use crate::serve::auth::Htpasswd;
+use crate::serve::catalog::Catalog;
+use crate::serve::check::Checks;
+use crate::serve::{LogStyle, Served, tls};
+use crate::store::bundle::BundleReader;
+use crate::store::bundle::set::BundleSet;
+use crate::store::bundle::source::BundleSource;
+
+/// Opens a bundle to serve: a truncated one, or one whose structure is broken, is refused.
+fn open(path: &std::path::Path) -> anyhow::Result<BundleSource> {
+    let source = BundleSource::new(BundleReader::open(path)?);
+    if let Some(t) = source.reader().truncated() {
+        anyhow::bail!("cannot serve {}: {t}", path.display());
+    }
+    if let Some(p) = crate::verify::bundle::structure(&source).first() {
+        anyhow::bail!(
+            "cannot serve {}: {}; check it with `ferry verify {}`",
+            path.display(),
+            p.detail,
+            path.display()
+        );
+    }
+    Ok(source)
+}
+
+/// The names a self-signed certificate covers.
+fn hostnames(args: &ServeArgs) -> Vec<String> {
+    if !args.hostnames.is_empty() {
+        return args.hostnames.clone();
+    }
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let ip: IpAddr = args.listen.ip();
+    if !ip.is_unspecified() && !ip.is_loopback() {
+        names.insert(0, ip.to_string());
+    }
+    names
+}
+
+/// Runs `ferry serve`.
+pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let bundles = args
+        .bundles
+        .iter()
+        .map(|p| open(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let catalog = Catalog::build(
+        BundleSet::new(bundles),
+        args.prefix.as_deref().unwrap_or(""),
+        parallel * 4,
+    )
+    .await?;
+    for (name, why) in &catalog.skipped {
+        tracing::warn!("{name} is not served: {why}");
+    }
+    if catalog.images() == 0 {
+        anyhow::bail!("nothing to serve: no image of the bundles could be read");
+    }
+    let catalog = Arc::new(catalog);
+    let checks = Arc::new(Checks::new(catalog.clone()));
+    if args.verify_first {
+        checks.all(parallel).await;
+    } else {
+        // Half the CPUs at most, so that serving keeps the rest while the check runs.
+        let background = checks.clone();
+        tokio::spawn(async move {
+            background.all((parallel / 2).max(1)).await;
+        });
+    }
+    let htpasswd = args.htpasswd.as_deref().map(Htpasswd::load).transpose()?;
+    let listener = crate::serve::bind(args.listen).await?;
+    let addr = listener.local_addr()?;
+    let acceptor = match (&args.tls_self_signed, &args.tls_cert, &args.tls_key) {
+        (Some(dir), _, _) => {
+            let names = hostnames(args);
+            let files = tls::self_signed(dir, &names)?;
+            let port = addr.port();
+            let host = format!("{}:{port}", names[0]);
+            printer.say(format!(
+                "TLS: the CA is {ca}, the server certificate covers {names}. Every node must trust the CA:\n  Docker:     /etc/docker/certs.d/{host}/ca.crt\n  containerd: /etc/containerd/certs.d/{host}/ca.crt, with /etc/containerd/certs.d/{host}/hosts.toml:\n                server = \"https://{host}\"\n                [host.\"https://{host}\"]\n                  ca = \"/etc/containerd/certs.d/{host}/ca.crt\"",
+                ca = files.ca.display(),
+                names = names.join(", ")
+            ));
+            Some(tls::acceptor(&files.cert, &files.key)?)
+        }
+        (None, Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let served = Arc::new(Served {
+        catalog: catalog.clone(),
+        checks,
+        htpasswd,
+        log: match (printer.is_quiet(), args.json) {
+            (true, _) => LogStyle::Off,
+            (false, true) => LogStyle::Json,
+            (false, false) => LogStyle::Text,
+        },
+    });
+    let url = format!("{scheme}://{addr}");
+    if args.json {
+        printer.json(&serde_json::json!({
+            "listening": url,
+            "images": catalog.images(),
+            "repositories": catalog.repos.len(),
+            "bundles": args.bundles.len(),
+        }))?;
+    } else {
+        printer.data(
+            None,
+            &format!(
+                "ferry serve: listening on {url} ({} images in {} repositories from {} bundle(s))\n",
+                catalog.images(),
+                catalog.repos.len(),
+                args.bundles.len()
+            ),
+        )?;
+    }
+    let max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    crate::serve::run(served, listener, acceptor, max_connections).await?;
+    Ok(Exit::Success)
+}
