@@ -25,6 +25,14 @@
 #                       skopeo's no-op in one process)
 #   skopeo_reimport_oci the skopeo copy loop from the OCI layout into a registry that already
 #                       holds what that loop pushes
+# and the serving side (phase `serve`): the bundle served by `ferry serve` (TLS + htpasswd,
+# straight from the tar) against the same images served by CNCF distribution (TLS + htpasswd,
+# its filesystem storage filled by `ferry import`), each started fresh for every measurement
+# and loaded by BENCH_SERVE_CLIENTS concurrent clients (examples/pull_load.rs: each client a
+# node with its own connections, pulling whole images, 3 blobs at a time). Every measurement
+# pulls the workload BENCH_SERVE_PULLS times in all (the clients share the list), so the
+# totals match across client counts. Recorded as serve_ferry_cN / serve_dist_cN: MB/s,
+# manifest GET latency p50/p99, errors, the server's CPU and peak RSS (VmHWM).
 # An import phase whose source (bundle, OCI layout, sync dir) was not produced by its export
 # phase in this run produces it once, untimed. For every timed command the CPU seconds of the
 # registry process on the other end (the upstream for export, the target for import) are
@@ -48,8 +56,10 @@
 #   BENCH_BIG_GB        size of that layer in GiB (default 1)
 #   BENCH_PHASES        phases to run (default "ferry_export skopeo_copy skopeo_sync curl_floor
 #                       ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport
-#                       skopeo_reimport skopeo_reimport_oci"; also available: curl_files
+#                       skopeo_reimport skopeo_reimport_oci serve"; also available: curl_files
 #                       curl_null)
+#   BENCH_SERVE_CLIENTS client counts of the serve phase (default "8 32")
+#   BENCH_SERVE_PULLS   times the serve phase pulls the workload per measurement (default 8)
 #   BENCH_JOBS          ferry --jobs (default: ferry's own default)
 #   BENCH_CURL_PARALLEL parallel curl processes for the floor (default 8)
 #   BENCH_NO_BUILD=1    use the binaries already in target/release
@@ -94,13 +104,16 @@ else
 fi
 BIG=${BENCH_BIG:-0}
 BIG_GB=${BENCH_BIG_GB:-1}
-PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci}
+PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve}
+SERVE_CLIENTS=${BENCH_SERVE_CLIENTS:-8 32}
+SERVE_PULLS=${BENCH_SERVE_PULLS:-8}
 REIMPORT_RUNS=${BENCH_REIMPORT_RUNS:-5}
 CURL_PARALLEL=${BENCH_CURL_PARALLEL:-8}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 
 FERRY=$ROOT/target/release/ferry
 BENCH_ENV=$ROOT/target/release/examples/bench_env
+PULL_LOAD=$ROOT/target/release/examples/pull_load
 WORKLOAD=$BENCH_DIR/workload-$SCALE
 WORK=$BENCH_DIR/run-$STAMP # scratch of this run: outputs, logs, configs
 RUNS_TSV=$WORK/runs.tsv
@@ -143,11 +156,12 @@ ensure_tools() {
 
 build() {
   if [ "${BENCH_NO_BUILD:-0}" = 1 ]; then
-    [ -x "$FERRY" ] && [ -x "$BENCH_ENV" ] || die "BENCH_NO_BUILD=1 but target/release/{ferry,examples/bench_env} missing"
+    [ -x "$FERRY" ] && [ -x "$BENCH_ENV" ] && [ -x "$PULL_LOAD" ] ||
+      die "BENCH_NO_BUILD=1 but target/release/{ferry,examples/bench_env,examples/pull_load} missing"
     return
   fi
-  log "building ferry and the bench_env example (release)"
-  cargo build --release --quiet --bin ferry --example bench_env
+  log "building ferry and the bench_env and pull_load examples (release)"
+  cargo build --release --quiet --bin ferry --example bench_env --example pull_load
 }
 
 generate() {
@@ -180,7 +194,7 @@ cleanup() {
   done
   # Outputs of an interrupted or failed phase, import sources and target registries' storage
   # can be gigabytes; the logs stay.
-  rm -rf "$WORK/out" "$SRC" "$WORK/targets"
+  rm -rf "$WORK/out" "$SRC" "$WORK/targets" "$WORK/serve-dist"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -420,7 +434,7 @@ cmd_skopeo_import_sync() {
 
 # ---- import sources ------------------------------------------------------------------------
 
-needs_bundle() { selected ferry_import || selected ferry_reimport; }
+needs_bundle() { selected ferry_import || selected ferry_reimport || selected serve; }
 needs_oci() { selected skopeo_import_oci || selected skopeo_reimport_oci; }
 needs_syncdir() { selected skopeo_import_sync || selected skopeo_reimport; }
 
@@ -739,6 +753,103 @@ phase_skopeo_reimport_oci() {
   done
 }
 
+# ---- serve phase ---------------------------------------------------------------------------
+
+# The distribution storage the serve phase compares against: the bundle imported by ferry
+# into a TLS + htpasswd registry (untimed), kept in $WORK/serve-dist (not under targets/, so
+# stopping a registry on it does not delete it).
+DIST_STORAGE=$WORK/serve-dist
+ensure_dist_storage() {
+  [ -d "$DIST_STORAGE/docker" ] && return
+  ensure_bundle
+  start_target serve-fill
+  cmd_ferry_import serve-fill
+  untimed serve-fill "${CMD[@]}"
+  check_target serve-fill exact prepare nobytes
+  rm -rf "$DIST_STORAGE"
+  mv "$WORK/targets/serve-fill" "$DIST_STORAGE"
+  stop_registry serve-fill
+}
+
+# ensure_serve_users: ferry serve's users file (bcrypt cost 4, as the test registries use).
+ensure_serve_users() {
+  [ -s "$WORK/serve-htpasswd" ] && return
+  SERVE_USER=bench
+  SERVE_PASS=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+  htpasswd -nbB -C 4 "$SERVE_USER" "$SERVE_PASS" >"$WORK/serve-htpasswd"
+}
+
+# start_ferry_serve NAME: `ferry serve` of the bundle, TLS (self-signed CA in $WORK/serve-tls)
+# and htpasswd, on a free port; sets FS_PID, FS_URL, FS_CA.
+start_ferry_serve() {
+  local name=$1 out=$WORK/logs/$1.out err=$WORK/logs/$1.err i
+  ensure_serve_users
+  : >"$out"
+  "$FERRY" serve "$BUNDLE" --listen 127.0.0.1:0 --tls-self-signed "$WORK/serve-tls" \
+    --htpasswd "$WORK/serve-htpasswd" >"$out" 2>"$err" &
+  FS_PID=$!
+  SERVE_PIDS+=("$FS_PID")
+  for i in $(seq 1 600); do
+    grep -q 'listening on' "$out" && break
+    kill -0 "$FS_PID" 2>/dev/null || die "ferry serve did not start: $(cat "$err")"
+    sleep 0.1
+  done
+  FS_URL=$(grep -o 'https://[^ ]*' "$out" | head -n1)
+  [ -n "$FS_URL" ] || die "ferry serve not ready after 60 s: $(cat "$err")"
+  FS_CA=$WORK/serve-tls/ca.crt
+}
+
+stop_pid() {
+  local pid=$1 p keep=()
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  for p in "${SERVE_PIDS[@]}"; do
+    [ "$p" = "$pid" ] || keep+=("$p")
+  done
+  SERVE_PIDS=("${keep[@]}")
+}
+
+# hwm_kib PID: the process's peak resident set (VmHWM) so far.
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' /proc/"$1"/status 2>/dev/null || echo 0; }
+
+# serve_load PHASE RUN CLIENTS URL CA USER PASS SERVER_PID: the timed load, then its figures
+# (and the server's peak RSS) as extras of PHASE.
+serve_load() {
+  local phase=$1 run=$2 clients=$3 url=$4 ca=$5 user=$6 pass=$7 pid=$8
+  local per=$(((N_IMAGES * SERVE_PULLS + clients - 1) / clients))
+  ((per > N_IMAGES)) && per=$N_IMAGES
+  PULL_LOAD_PASSWORD=$pass TIMED_REG_PID=$pid timed "$phase" "$run" \
+    "$PULL_LOAD" --url "$url" --images "$IMAGES_TXT" --clients "$clients" --per-client "$per" \
+    --ca-file "$ca" --user "$user"
+  local s=$WORK/logs/$phase-$run.out
+  extra "$phase" bytes_pulled "$(jq .bytes "$s")"
+  extra "$phase" manifest_p50_ms "$(jq .manifest_ms.p50 "$s")"
+  extra "$phase" manifest_p99_ms "$(jq .manifest_ms.p99 "$s")"
+  extra "$phase" errors "$(jq .errors "$s")"
+  extra "$phase" server_rss_kib "$(hwm_kib "$pid")"
+  extra "$phase" clients "$clients"
+  [ "$(jq .errors "$s")" = 0 ] || log "$phase run $run: $(jq .errors "$s") errors, e.g. $(jq -c '.error_samples[:2]' "$s")"
+}
+
+phase_serve() {
+  local run=$1 clients name
+  ensure_bundle
+  ensure_dist_storage
+  for clients in $SERVE_CLIENTS; do
+    name=serve_ferry_c$clients
+    start_ferry_serve "$name-server-$run"
+    serve_load "$name" "$run" "$clients" "$FS_URL" "$FS_CA" "$SERVE_USER" "$SERVE_PASS" "$FS_PID"
+    stop_pid "$FS_PID"
+
+    name=serve_dist_c$clients
+    start_registry "$name-$run" tls-htpasswd --storage "$DIST_STORAGE"
+    serve_load "$name" "$run" "$clients" "$(reg "$name-$run" url)" "$(reg "$name-$run" ca_file)" \
+      "$(reg "$name-$run" username)" "$(reg "$name-$run" password)" "${REG_PROC[$name-$run]}"
+    stop_pid "${SERVE_PID[$name-$run]}"
+    unset "SERVE_PID[$name-$run]" "REG_PROC[$name-$run]"
+  done
+}
+
 # ---- report --------------------------------------------------------------------------------
 
 summarize() {
@@ -787,6 +898,10 @@ main() {
   if needs_bundle || needs_oci || needs_syncdir; then
     NOTES+=("import phases: each run into a fresh, empty TLS + htpasswd registry (bcrypt cost 4); re-imports (${REIMPORT_RUNS} per run) into one kept full registry; sources (bundle, OCI layout, sync dir) on local disk, likely in the page cache")
     NOTES+=("skopeo_reimport: skopeo sync --src dir into the registry ferry filled (the same digests); skopeo_reimport_oci: the copy loop from the OCI layout into a registry that loop filled")
+  fi
+
+  if selected serve; then
+    NOTES+=("serve_*_cN: N clients (examples/pull_load.rs) pull the workload ${SERVE_PULLS}x in all, whole images, 3 blobs at a time per client, blobs length-checked; both servers TLS + htpasswd on 127.0.0.1, started fresh per measurement; MB/s = bytes pulled / wall; peak RSS and reg CPU are the server's")
   fi
 
   local run phase

@@ -8,6 +8,9 @@ JSON, and printed as a table.
 
 runs.tsv:  phase, run, wall s, peak RSS KiB, CPU s, registry CPU s (may be empty), per line.
 extra.tsv: phase, key, value (e.g. bytes_written, digests_changed): the max per key is kept.
+Serve phases (serve_ferry_cN, serve_dist_cN) carry bytes_pulled, manifest_p50_ms,
+manifest_p99_ms, errors and server_rss_kib as extras: their MB/s is bytes pulled over the
+median wall, and their peak RSS is the server's.
 meta.json: date, scale, runs, quick, reimport_runs, curl_parallel, host, versions.
 Exit status 0; the result's "pass" says whether every target with a value passed.
 """
@@ -41,6 +44,14 @@ def read_tsv(path):
         return [line.rstrip("\n").split("\t") for line in f if line.strip()]
 
 
+def serve_phase(p):
+    """(server, clients) of a serve phase name such as serve_ferry_c32, else None."""
+    parts = p.split("_")
+    if len(parts) == 3 and parts[0] == "serve" and parts[2].startswith("c") and parts[2][1:].isdigit():
+        return parts[1], int(parts[2][1:])
+    return None
+
+
 def phases(runs, extra, workload):
     """Per phase: its runs, median wall and CPU, MB/s, peak RSS, and the extra values."""
     out = {}
@@ -72,6 +83,11 @@ def phases(runs, extra, workload):
             ph[key] = max(float(x[2]) for x in extra if x[0] == p and x[1] == key)
             if ph[key].is_integer():
                 ph[key] = int(ph[key])
+        if serve_phase(p):
+            ph["unique_bytes"] = 0
+            ph["mb_per_s"] = r2(ph["bytes_pulled"] / 1e6 / med) if ph.get("bytes_pulled") and med else None
+            ph["client_peak_rss_mib"] = ph["peak_rss_mib"]
+            ph["peak_rss_mib"] = r2(ph["server_rss_kib"] / 1024) if "server_rss_kib" in ph else None
         out[p] = ph
     return out
 
@@ -96,7 +112,19 @@ def ratios(ph):
         "skopeo_fastest_import_over_ferry": ratio(fastest, "ferry_import") if fastest else None,
         "skopeo_reimport_over_ferry": ratio("skopeo_reimport", "ferry_reimport"),
         "skopeo_reimport_oci_over_ferry": ratio("skopeo_reimport_oci", "ferry_reimport"),
+        # ferry serve's throughput over distribution's, per client count.
+        "serve_ferry_over_dist": {
+            str(n): r2(ph[f"serve_ferry_c{n}"]["mb_per_s"] / ph[f"serve_dist_c{n}"]["mb_per_s"])
+            for n in serve_clients(ph)
+            if f"serve_dist_c{n}" in ph and ph[f"serve_ferry_c{n}"].get("mb_per_s")
+            and ph[f"serve_dist_c{n}"].get("mb_per_s")
+        },
     }
+
+
+def serve_clients(ph):
+    """The client counts ferry serve was measured at, ascending."""
+    return sorted(c for (server, c) in filter(None, map(serve_phase, ph)) if server == "ferry")
 
 
 def passes(value, op, target):
@@ -106,7 +134,7 @@ def passes(value, op, target):
 def targets(ph, rt, workload):
     """Every target with a value in this run, and whether it passes."""
     def rss(*names):
-        vals = [ph[n]["peak_rss_mib"] for n in names if n in ph]
+        vals = [ph[n]["peak_rss_mib"] for n in names if n in ph and ph[n]["peak_rss_mib"] is not None]
         return max(vals) if vals else None
 
     fastest = rt["skopeo_fastest_import"]
@@ -121,6 +149,18 @@ def targets(ph, rt, workload):
          ph.get("ferry_reimport", {}).get("median_wall_s"), "<", 0.3),
         ("import peak RSS", "MiB, max of ferry_import and ferry_reimport", rss("ferry_import", "ferry_reimport"), "<=", 64),
     ]
+    for n, ratio in sorted(rt.get("serve_ferry_over_dist", {}).items(), key=lambda kv: int(kv[0])):
+        wanted.append((f"serve throughput vs distribution, {n} clients", "ferry MB/s / distribution MB/s", ratio, ">=", 1.5))
+    serve = [p for p in ph if serve_phase(p)]
+    if serve:
+        wanted.append(("serve errors", "errors in every serve measurement, both servers",
+                       sum(ph[p].get("errors", 0) for p in serve), "<=", 0))
+        most = max(serve_clients(ph), default=None)
+        if most is not None:
+            wanted.append((f"serve manifest GET p99 at {most} clients", "ms (max over runs)",
+                           ph[f"serve_ferry_c{most}"].get("manifest_p99_ms"), "<", 20))
+        wanted.append(("serve peak RSS", "MiB, ferry serve, max over client counts",
+                       rss(*[p for p in serve if serve_phase(p)[0] == "ferry"]), "<=", 64))
     return [
         {"name": n, "metric": m, "value": v, "op": op, "target": t, "pass": passes(v, op, t)}
         for (n, m, v, op, t) in wanted
@@ -158,10 +198,14 @@ def table(result):
     ]
     row = "{:<20}{:>9}{:>9}{:>14}{:>8}{:>12}{:>11}"
     lines.append(row.format("phase", "wall s", "MB/s", "peak RSS MiB", "CPU s", "written MB", "reg CPU s"))
-    for p in sorted(result["phases"], key=lambda k: ORDER.index(k) if k in ORDER else 99):
+    def order(k):
+        sp = serve_phase(k)
+        return (len(ORDER), sp[1], sp[0] != "ferry") if sp else (ORDER.index(k) if k in ORDER else len(ORDER) + 1, 0, False)
+
+    for p in sorted(result["phases"], key=order):
         v = result["phases"][p]
         written = int(v["bytes_written"] / 1e6) if v.get("bytes_written") else "-"
-        lines.append(row.format(p, v["median_wall_s"], dash(v["mb_per_s"]), v["peak_rss_mib"],
+        lines.append(row.format(p, v["median_wall_s"], dash(v["mb_per_s"]), dash(v["peak_rss_mib"]),
                                 v["median_cpu_s"], written, dash(v["median_registry_cpu_s"])))
     rt = result["ratios"]
     for label, pairs in (
@@ -177,10 +221,22 @@ def table(result):
         if parts:
             lines.append("")
             lines.append(f"{label}: " + "  ".join(parts))
+    ph = result["phases"]
+    for n in serve_clients(ph):
+        lines.append("")
+        for server, label in (("ferry", "ferry serve"), ("dist", "distribution")):
+            v = ph.get(f"serve_{server}_c{n}")
+            if v:
+                lines.append(f"serve, {n} clients, {label}: {dash(v['mb_per_s'])} MB/s, manifest GET p50 "
+                             f"{dash(v.get('manifest_p50_ms'))} ms p99 {dash(v.get('manifest_p99_ms'))} ms, "
+                             f"{v.get('errors', 0)} errors, server peak RSS {dash(v['peak_rss_mib'])} MiB, "
+                             f"server CPU {dash(v['median_registry_cpu_s'])} s")
+        ratio = rt.get("serve_ferry_over_dist", {}).get(str(n))
+        if ratio is not None:
+            lines.append(f"serve ratio, {n} clients: ferry/distribution throughput {ratio}")
     lines.append("")
     for t in result["targets"]:
         lines.append(f"{'PASS' if t['pass'] else 'FAIL'}  {t['name']}: {t['metric']} = {t['value']} (target {t['op']} {t['target']})")
-    ph = result["phases"]
     if ph.get("skopeo_copy", {}).get("digests_changed"):
         lines.append(f"note: skopeo copy into the OCI layout changed {ph['skopeo_copy']['digests_changed']} of {w['images']} top-level digests")
     if "skopeo_import_oci" in ph:

@@ -61,6 +61,33 @@ class Report(unittest.TestCase):
         self.assertFalse(r["pass"])
         self.assertIn("FAIL  export vs curl floor", br.table(r))
 
+    def test_serve_phases_rate_latency_errors_and_server_rss(self):
+        runs = [run("serve_ferry_c8", 1, 10.0, rss=9000), run("serve_dist_c8", 1, 20.0),
+                run("serve_ferry_c32", 1, 10.0), run("serve_dist_c32", 1, 14.0)]
+        extra = []
+        for phase, p99, errors, srss in (("serve_ferry_c8", 3.0, 0, 30 * 1024), ("serve_dist_c8", 9.0, 0, 50 * 1024),
+                                         ("serve_ferry_c32", 25.0, 0, 40 * 1024), ("serve_dist_c32", 30.0, 2, 60 * 1024)):
+            extra += [[phase, "bytes_pulled", "8000000000"], [phase, "manifest_p99_ms", str(p99)],
+                      [phase, "manifest_p50_ms", "1.5"], [phase, "errors", str(errors)],
+                      [phase, "server_rss_kib", str(srss)]]
+        r = br.report(runs, extra, WORKLOAD, [], {})
+        ph = r["phases"]
+        self.assertEqual(ph["serve_ferry_c8"]["mb_per_s"], 800.0, "bytes pulled over the wall, not the workload")
+        self.assertEqual(ph["serve_ferry_c8"]["peak_rss_mib"], 30.0, "the server's RSS")
+        self.assertEqual(ph["serve_ferry_c8"]["client_peak_rss_mib"], round(9000 / 1024 * 100) / 100)
+        self.assertEqual(r["ratios"]["serve_ferry_over_dist"], {"8": 2.0, "32": 1.4})
+        by = {t["name"]: t for t in r["targets"]}
+        self.assertTrue(by["serve throughput vs distribution, 8 clients"]["pass"])
+        self.assertFalse(by["serve throughput vs distribution, 32 clients"]["pass"])
+        self.assertEqual(by["serve errors"]["value"], 2)
+        self.assertFalse(by["serve errors"]["pass"])
+        self.assertEqual(by["serve manifest GET p99 at 32 clients"]["value"], 25.0)
+        self.assertEqual(by["serve peak RSS"]["value"], 40.0, "ferry's servers only")
+        text = br.table(r)
+        self.assertIn("serve, 32 clients, ferry serve: 800.0 MB/s", text)
+        self.assertLess(text.index("serve_ferry_c8 "), text.index("serve_dist_c8 "))
+        self.assertLess(text.index("serve_dist_c8 "), text.index("serve_ferry_c32 "))
+
 
 if __name__ == "__main__":
     unittest.main()
