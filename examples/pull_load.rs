@@ -18,6 +18,11 @@
 //!
 //! Blobs are length-checked, not hashed, unless `--hash`: hashing 20 GB would make the load
 //! generator, on the same two CPUs, the thing measured.
+//!
+//! The clients' manifest latencies include their own queueing: on a small machine the load
+//! generator saturates a CPU itself. So a probe — a thread of its own, with its own runtime
+//! and connection — also GETs a manifest every `--probe-ms` while the load runs, as a node
+//! starting a pull would: `probe_manifest_ms` is the server's latency under load.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -63,6 +68,9 @@ struct Args {
     /// Hash every blob against its digest (costs client CPU).
     #[arg(long)]
     hash: bool,
+    /// Milliseconds between two manifest GETs of the latency probe.
+    #[arg(long, default_value_t = 20)]
+    probe_ms: u64,
 }
 
 /// What every client adds to.
@@ -228,6 +236,53 @@ impl Client {
     }
 }
 
+/// The latency probe: a manifest GET (by tag, rotating through the list) every `every`,
+/// from a thread and runtime of its own, until `stop`; the latencies in ms and the errors.
+fn probe(
+    base: &str,
+    images: &[String],
+    auth: Option<(String, String)>,
+    ca: Vec<reqwest::Certificate>,
+    every: Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (Vec<f64>, u64) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return (Vec::new(), 1);
+    };
+    rt.block_on(async {
+        let mut b = reqwest::Client::builder().no_proxy();
+        if !ca.is_empty() {
+            b = b.tls_certs_merge(ca);
+        }
+        let Ok(http) = b.build() else {
+            return (Vec::new(), 1);
+        };
+        let client = Client {
+            http,
+            base: base.to_string(),
+            auth,
+            hash: false,
+            tally: Arc::new(Mutex::new(Tally::default())),
+        };
+        // The connection (and TLS handshake) first, as a node's ping does.
+        let _ = client.get(&format!("{base}/v2/")).send().await;
+        let mut i = 0usize;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let tick = tokio::time::sleep(every);
+            if let Some((repo, tag)) = images[i % images.len()].rsplit_once(':') {
+                client.manifest(repo, tag).await;
+            }
+            i += 1;
+            tick.await;
+        }
+        let t = client.tally();
+        (t.manifest_ms.clone(), t.errors)
+    })
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -302,8 +357,21 @@ async fn main() -> Result<()> {
         });
     }
     let started = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = {
+        let stop = stop.clone();
+        let base = args.url.trim_end_matches('/').to_string();
+        let images = images.clone();
+        let every = Duration::from_millis(args.probe_ms.max(1));
+        let auth = auth.clone();
+        let ca = ca.clone();
+        std::thread::spawn(move || probe(&base, &images, auth, ca, every, &stop))
+    };
     while clients.next().await.is_some() {}
     let seconds = started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut probed, probe_errors) = probe.join().unwrap_or_default();
+    probed.sort_by(f64::total_cmp);
     let t = tally
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -323,7 +391,14 @@ async fn main() -> Result<()> {
             "p99": r2(percentile(&ms, 99.0)),
             "max": r2(ms.last().copied().unwrap_or(0.0)),
         },
-        "errors": t.errors,
+        "probe_manifest_ms": {
+            "n": probed.len(),
+            "p50": r2(percentile(&probed, 50.0)),
+            "p90": r2(percentile(&probed, 90.0)),
+            "p99": r2(percentile(&probed, 99.0)),
+            "max": r2(probed.last().copied().unwrap_or(0.0)),
+        },
+        "errors": t.errors + probe_errors,
         "error_samples": t.samples,
     });
     println!("{out}");

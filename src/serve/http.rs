@@ -29,7 +29,7 @@ pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 /// Chunks of a served blob, and how many are read ahead: a few hundred KiB per transfer,
 /// so memory stays flat however many clients pull.
 const CHUNK: usize = 64 * 1024;
-const AHEAD: usize = 2;
+const AHEAD: usize = 1;
 
 fn full(bytes: impl Into<Bytes>) -> Body {
     BodyExt::boxed_unsync(Full::new(bytes.into()).map_err(|never| match never {}))

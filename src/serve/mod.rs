@@ -47,7 +47,7 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 pub const H2_STREAMS: u32 = 16;
 
 /// Bytes HTTP/2 buffers per stream before it stops reading the body.
-pub const H2_SEND_BUFFER: usize = 128 * 1024;
+pub const H2_SEND_BUFFER: usize = 64 * 1024;
 
 /// How long a write may wait on a client that reads nothing.
 pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(60);
