@@ -32,7 +32,14 @@
 # node with its own connections, pulling whole images, 3 blobs at a time). Every measurement
 # pulls the workload BENCH_SERVE_PULLS times in all (the clients share the list), so the
 # totals match across client counts. Recorded as serve_ferry_cN / serve_dist_cN: MB/s,
-# manifest GET latency p50/p99, errors, the server's CPU and peak RSS (VmHWM).
+# manifest GET latency p50/p99 as the clients see it and as a probe thread of its own sees
+# it (the clients' figure includes their own CPU queueing on a small machine), errors, the
+# server's CPU and peak RSS (VmHWM).
+# and upgrades (phase `delta`): the workload as two releases — "old" without rke-tools
+# v0.1.103, hyperkube v1.30.5 and pause 3.7, "new" without their older versions — the full
+# new bundle against a delta of it (--since old.lock), each exported (delta_export_full,
+# delta_export) and imported (delta_import_full into an empty registry, delta_import into one
+# holding the old release); sizes as bytes_written.
 # An import phase whose source (bundle, OCI layout, sync dir) was not produced by its export
 # phase in this run produces it once, untimed. For every timed command the CPU seconds of the
 # registry process on the other end (the upstream for export, the target for import) are
@@ -56,8 +63,8 @@
 #   BENCH_BIG_GB        size of that layer in GiB (default 1)
 #   BENCH_PHASES        phases to run (default "ferry_export skopeo_copy skopeo_sync curl_floor
 #                       ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport
-#                       skopeo_reimport skopeo_reimport_oci serve"; also available: curl_files
-#                       curl_null)
+#                       skopeo_reimport skopeo_reimport_oci serve delta"; also available:
+#                       curl_files curl_null)
 #   BENCH_SERVE_CLIENTS client counts of the serve phase (default "8 32")
 #   BENCH_SERVE_PULLS   times the serve phase pulls the workload per measurement (default 8)
 #   BENCH_JOBS          ferry --jobs (default: ferry's own default)
@@ -104,7 +111,7 @@ else
 fi
 BIG=${BENCH_BIG:-0}
 BIG_GB=${BENCH_BIG_GB:-1}
-PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve}
+PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve delta}
 SERVE_CLIENTS=${BENCH_SERVE_CLIENTS:-8 32}
 SERVE_PULLS=${BENCH_SERVE_PULLS:-8}
 REIMPORT_RUNS=${BENCH_REIMPORT_RUNS:-5}
@@ -825,6 +832,8 @@ serve_load() {
   extra "$phase" bytes_pulled "$(jq .bytes "$s")"
   extra "$phase" manifest_p50_ms "$(jq .manifest_ms.p50 "$s")"
   extra "$phase" manifest_p99_ms "$(jq .manifest_ms.p99 "$s")"
+  extra "$phase" probe_p50_ms "$(jq .probe_manifest_ms.p50 "$s")"
+  extra "$phase" probe_p99_ms "$(jq .probe_manifest_ms.p99 "$s")"
   extra "$phase" errors "$(jq .errors "$s")"
   extra "$phase" server_rss_kib "$(hwm_kib "$pid")"
   extra "$phase" clients "$clients"
@@ -848,6 +857,52 @@ phase_serve() {
     stop_pid "${SERVE_PID[$name-$run]}"
     unset "SERVE_PID[$name-$run]" "REG_PROC[$name-$run]"
   done
+}
+
+# ---- delta phase ---------------------------------------------------------------------------
+
+# The two releases of the workload: OLD lacks the newer rke-tools, hyperkube and pause, NEW
+# the older ones. Writes $WORK/release-{old,new}.txt and the old release's lock and bundle
+# (untimed).
+ensure_releases() {
+  [ -s "$WORK/release-old.lock" ] && return
+  grep -v -e 'rke-tools:v0.1.103' -e 'hyperkube:v1.30.5' -e 'pause:3.7' "$IMAGES_TXT" >"$WORK/release-old.txt"
+  grep -v -e 'rke-tools:v0.1.100' -e 'hyperkube:v1.29.9' -e 'pause:3.6' "$IMAGES_TXT" >"$WORK/release-new.txt"
+  untimed release-old-lock env DOCKER_CONFIG="$WORK/docker" "$FERRY" lock --images "$WORK/release-old.txt" \
+    --upstream "docker.io=$UP_URL" --ca-file "$UP_CA" -o "$WORK/release-old.lock"
+  mkdir -p "$SRC"
+  untimed release-old-bundle env DOCKER_CONFIG="$WORK/docker" "$FERRY" export --lock "$WORK/release-old.lock" \
+    --upstream "docker.io=$UP_URL" --ca-file "$UP_CA" -o "$SRC/release-old.tar"
+}
+
+phase_delta() {
+  local run=$1 out=$WORK/out/delta
+  ensure_releases
+  rm -rf "$out" && mkdir -p "$out"
+  local export=(env DOCKER_CONFIG="$WORK/docker" "$FERRY" export --images "$WORK/release-new.txt"
+    --upstream "docker.io=$UP_URL" --ca-file "$UP_CA" --json)
+  timed delta_export_full "$run" "${export[@]}" -o "$out/new.tar"
+  extra delta_export_full bytes_written "$(stat -c %s "$out/new.tar")"
+  timed delta_export "$run" "${export[@]}" --since "$WORK/release-old.lock" -o "$out/delta.tar"
+  extra delta_export bytes_written "$(stat -c %s "$out/delta.tar")"
+  extra delta_export bytes_left_out "$(jq .delta.bytes_left_out "$WORK/logs/delta_export-$run.out")"
+
+  # The full new release into an empty registry; the delta into one holding the old release.
+  local full=delta-full-$run base=delta-base-$run
+  start_target "$full"
+  TIMED_REG_PID=${REG_PROC[$full]} timed delta_import_full "$run" env DOCKER_CONFIG="$WORK/docker-$full" \
+    "$FERRY" import "$out/new.tar" --to "$(reg "$full" host)" --ca-file "$(reg "$full" ca_file)" --json
+  stop_registry "$full"
+  start_target "$base"
+  untimed "import-old-$run" env DOCKER_CONFIG="$WORK/docker-$base" "$FERRY" import "$SRC/release-old.tar" \
+    --to "$(reg "$base" host)" --ca-file "$(reg "$base" ca_file)"
+  TIMED_REG_PID=${REG_PROC[$base]} timed delta_import "$run" env DOCKER_CONFIG="$WORK/docker-$base" \
+    "$FERRY" import "$out/delta.tar" --to "$(reg "$base" host)" --ca-file "$(reg "$base" ca_file)" --json
+  # The registry now holds the whole new release.
+  untimed "verify-new-$run" env DOCKER_CONFIG="$WORK/docker-$base" "$FERRY" verify "$out/new.tar" \
+    --to "$(reg "$base" host)" --ca-file "$(reg "$base" ca_file)"
+  stop_registry "$base"
+  rm -rf "$out"
 }
 
 # ---- report --------------------------------------------------------------------------------
@@ -900,6 +955,9 @@ main() {
     NOTES+=("skopeo_reimport: skopeo sync --src dir into the registry ferry filled (the same digests); skopeo_reimport_oci: the copy loop from the OCI layout into a registry that loop filled")
   fi
 
+  if selected delta; then
+    NOTES+=("delta_*: the workload as two releases (old: rke-tools v0.1.100, hyperkube v1.29.9, pause 3.6; new: v0.1.103, v1.30.5, 3.7; the other 25 images in both); delta_export is ferry export --since old.lock, delta_import imports it into a registry holding the old release (then ferry verify of the full new bundle against it)")
+  fi
   if selected serve; then
     NOTES+=("serve_*_cN: N clients (examples/pull_load.rs) pull the workload ${SERVE_PULLS}x in all, whole images, 3 blobs at a time per client, blobs length-checked; both servers TLS + htpasswd on 127.0.0.1, started fresh per measurement; MB/s = bytes pulled / wall; peak RSS and reg CPU are the server's")
   fi

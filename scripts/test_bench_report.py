@@ -67,7 +67,8 @@ class Report(unittest.TestCase):
         extra = []
         for phase, p99, errors, srss in (("serve_ferry_c8", 3.0, 0, 30 * 1024), ("serve_dist_c8", 9.0, 0, 50 * 1024),
                                          ("serve_ferry_c32", 25.0, 0, 40 * 1024), ("serve_dist_c32", 30.0, 2, 60 * 1024)):
-            extra += [[phase, "bytes_pulled", "8000000000"], [phase, "manifest_p99_ms", str(p99)],
+            extra += [[phase, "bytes_pulled", "8000000000"], [phase, "manifest_p99_ms", str(p99 * 2)],
+                      [phase, "probe_p99_ms", str(p99)],
                       [phase, "manifest_p50_ms", "1.5"], [phase, "errors", str(errors)],
                       [phase, "server_rss_kib", str(srss)]]
         r = br.report(runs, extra, WORKLOAD, [], {})
@@ -87,6 +88,19 @@ class Report(unittest.TestCase):
         self.assertIn("serve, 32 clients, ferry serve: 800.0 MB/s", text)
         self.assertLess(text.index("serve_ferry_c8 "), text.index("serve_dist_c8 "))
         self.assertLess(text.index("serve_dist_c8 "), text.index("serve_ferry_c32 "))
+
+    def test_delta_phases_rate_their_own_bundles(self):
+        runs = [run("delta_export_full", 1, 10.0), run("delta_export", 1, 2.0),
+                run("delta_import_full", 1, 20.0), run("delta_import", 1, 4.0)]
+        extra = [["delta_export_full", "bytes_written", "2000000000"], ["delta_export", "bytes_written", "400000000"],
+                 ["delta_export", "bytes_left_out", "1600000000"]]
+        r = br.report(runs, extra, WORKLOAD, [], {})
+        ph = r["phases"]
+        self.assertEqual(ph["delta_export_full"]["mb_per_s"], 200.0)
+        self.assertEqual(ph["delta_export"]["mb_per_s"], 200.0)
+        self.assertEqual(ph["delta_import"]["mb_per_s"], 100.0, "the delta's bytes over the import's wall")
+        text = br.table(r)
+        self.assertIn("upgrade: full new bundle 2000 MB, delta 400 MB (1600 MB of layers left out); export 10.0 s vs 2.0 s; import 20.0 s vs 4.0 s", text)
 
 
 if __name__ == "__main__":

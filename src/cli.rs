@@ -482,6 +482,20 @@ pub struct ExportArgs {
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", default_value = "linux/amd64")]
     pub docker_platform: Platform,
 
+    /// Write the bundle in parts of at most SIZE bytes (e.g. 4GiB, 700MB, or fat32 for
+    /// 4 GiB − 1), as BUNDLE.tar.001, .002, … plus BUNDLE.tar.parts listing each part's size
+    /// and sha256; `cat BUNDLE.tar.0* > BUNDLE.tar` joins them. import, verify and serve
+    /// read the parts in place (give them the .parts file).
+    #[arg(long, value_name = "SIZE|fat32", value_parser = parse_split)]
+    pub split: Option<u64>,
+
+    /// Write a delta bundle for an upgrade: leave out every layer the older image set
+    /// already has. OLD is its images.lock (its manifests are fetched by digest, no layer)
+    /// or its bundle (a delta too). The delta still lists and describes every image; import
+    /// it into a registry that holds the older set (`ferry import` checks first).
+    #[arg(long, value_name = "OLD.lock|OLD.tar")]
+    pub since: Option<PathBuf>,
+
     /// Show what would be exported (images, platforms, blobs, bytes, rate-limited GETs) and write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -489,6 +503,14 @@ pub struct ExportArgs {
     /// Print a machine-readable summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A `--split` size: a size (`4GiB`, `700MB`) or `fat32` (4 GiB − 1 byte, FAT32's largest file).
+pub fn parse_split(s: &str) -> Result<u64, String> {
+    if s.trim().eq_ignore_ascii_case("fat32") {
+        return Ok(crate::store::bundle::parts::FAT32_MAX_FILE);
+    }
+    parse_size(s)
 }
 
 /// `ferry import`.
@@ -549,6 +571,12 @@ pub struct VerifyArgs {
     /// byte, which proves its storage is there at about the cost of a HEAD).
     #[arg(long)]
     pub deep: bool,
+
+    /// For a delta bundle checked offline: the bundle(s) it builds on (repeatable, e.g. the
+    /// full bundle and an earlier delta). Every layer the delta leaves out must be in one of
+    /// them and is re-hashed there; without --base those layers are listed, not checked.
+    #[arg(long = "base", value_name = "OLD.tar")]
+    pub bases: Vec<PathBuf>,
 
     #[allow(missing_docs)]
     #[command(flatten)]

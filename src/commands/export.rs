@@ -16,6 +16,7 @@ use crate::oci::reference::Reference;
 use crate::plan::LockFile;
 use crate::plan::bundle::{BundleContents, contents};
 use crate::plan::resolve::ResolvedImage;
+use crate::store::bundle::delta::DeltaInfo;
 use crate::store::bundle::{BundleWriter, plan};
 
 #[derive(Serialize)]
@@ -36,6 +37,39 @@ struct Summary {
     resumed: bool,
     failed: Vec<Failure>,
     docker_load_images: usize,
+    /// With --split: the `.parts` file and the parts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parts: Option<Parts>,
+    /// With --since: what the delta leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<DeltaSummary>,
+}
+
+#[derive(Serialize, Clone)]
+struct DeltaSummary {
+    /// SHA-256 of the older set's images.lock.
+    delta_of: String,
+    /// As given.
+    base: String,
+    /// Layers left out, and their bytes.
+    layers_left_out: usize,
+    bytes_left_out: u64,
+    /// Blobs and bytes carried.
+    blobs_carried: usize,
+    bytes_carried: u64,
+}
+
+#[derive(Serialize)]
+struct Parts {
+    file: String,
+    parts: Vec<PartSummary>,
+}
+
+#[derive(Serialize)]
+struct PartSummary {
+    name: String,
+    size: u64,
+    sha256: String,
 }
 
 #[derive(Serialize)]
@@ -47,6 +81,8 @@ struct DryRun {
     manifest_gets: usize,
     rate_limited_manifest_gets: usize,
     failed: Vec<Failure>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<DeltaSummary>,
 }
 
 /// The images to export: the lock's (pinned to their digests), or the list's.
@@ -119,18 +155,23 @@ async fn write(
     registries: &crate::store::registry::Registries,
     resolved: &[ResolvedImage],
     bundle: &BundleContents,
+    delta: Option<&DeltaInfo>,
     printer: &Printer,
     failed: &mut Vec<Failure>,
-) -> anyhow::Result<(ImageStats, bool, u64)> {
+) -> anyhow::Result<(ImageStats, bool, u64, Option<Parts>)> {
     let lock_yaml = bundle.lock.to_yaml().context("cannot render images.lock")?;
     let layout = plan(
         &bundle.index,
         &bundle.docker,
         lock_yaml,
+        delta,
         bundle.objects.clone(),
     )?;
     let bundle_size = layout.total_size();
-    let writer = BundleWriter::create(&args.output, layout)?;
+    let mut writer = BundleWriter::create_split(&args.output, layout, args.split)?;
+    if let Some(d) = delta {
+        writer.leave_out(d.digests());
+    }
     let resumed = writer.resumed();
     if resumed {
         tracing::warn!(
@@ -168,15 +209,31 @@ async fn write(
     }
     if failed.len() > before {
         anyhow::bail!(
-            "the bundle is not finished: {} image(s) failed: {}; nothing was written to {} — the verified part is kept in {}.partial, and running the same command again resumes from it",
+            "the bundle is not finished: {} image(s) failed: {}; nothing was written to {} — the verified part is kept in {}, and running the same command again resumes from it",
             failed.len(),
             causes_line(common::pairs(failed)),
             args.output.display(),
-            args.output.display()
+            match args.split {
+                None => format!("{}.partial", args.output.display()),
+                Some(_) => format!("{}.NNN.partial", args.output.display()),
+            }
         );
     }
-    writer.finish()?;
-    Ok((stats, resumed, bundle_size))
+    let parts = writer.finish()?.map(|p| Parts {
+        file: crate::store::bundle::parts::parts_path(&args.output)
+            .display()
+            .to_string(),
+        parts: p
+            .parts
+            .iter()
+            .map(|e| PartSummary {
+                name: e.name.clone(),
+                size: e.size,
+                sha256: e.sha256.to_string(),
+            })
+            .collect(),
+    });
+    Ok((stats, resumed, bundle_size, parts))
 }
 
 /// Runs `ferry export`.
@@ -200,7 +257,31 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         &mut failed,
     )
     .await?;
-    let bundle = contents(&resolved, &args.docker_platform).map_err(anyhow::Error::msg)?;
+    let mut bundle = contents(&resolved, &args.docker_platform).map_err(anyhow::Error::msg)?;
+    let delta = match &args.since {
+        Some(old) => {
+            let base = super::since::base_of(
+                old,
+                &registries,
+                usize::from(args.registry.jobs) * 2,
+                printer,
+                args.json,
+            )
+            .await?;
+            let info = crate::plan::delta::delta_of(&resolved, &base);
+            leave_out(&mut bundle, &info);
+            Some(info)
+        }
+        None => None,
+    };
+    let delta_summary = delta.as_ref().map(|d| DeltaSummary {
+        delta_of: d.delta_of.to_string(),
+        base: d.base.clone(),
+        layers_left_out: d.left_out.len(),
+        bytes_left_out: d.bytes(),
+        blobs_carried: bundle.objects.len(),
+        bytes_carried: bundle.objects.values().sum(),
+    });
     if args.dry_run {
         let hub = resolved.iter().filter(|r| r.reference.is_docker_hub());
         let d = DryRun {
@@ -211,11 +292,20 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
             manifest_gets: distinct_manifests(resolved.iter()),
             rate_limited_manifest_gets: distinct_manifests(hub),
             failed,
+            delta: delta_summary,
         };
         return print_dry_run(&d, args.json, printer);
     }
-    let (stats, resumed, bundle_size) =
-        write(args, &registries, &resolved, &bundle, printer, &mut failed).await?;
+    let (stats, resumed, bundle_size, parts) = write(
+        args,
+        &registries,
+        &resolved,
+        &bundle,
+        delta.as_ref(),
+        printer,
+        &mut failed,
+    )
+    .await?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = Summary {
         bundle: args.output.display().to_string(),
@@ -234,6 +324,8 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         resumed,
         failed,
         docker_load_images: bundle.docker.len(),
+        parts,
+        delta: delta_summary,
     };
     report(&summary, args.json, printer)
 }
@@ -260,8 +352,31 @@ fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Ex
             human_bytes(summary.bytes),
             human_bytes(summary.bytes_saved_by_dedup),
             summary.seconds,
-            summary.bundle
+            summary.parts.as_ref().map_or(&summary.bundle, |p| &p.file)
         ));
+        if let Some(d) = &summary.delta {
+            printer.say(format!(
+                "a delta of {} ({}): {} layers ({}) left out, {} blobs ({}) carried; import it where the older set is",
+                d.base,
+                d.delta_of,
+                d.layers_left_out,
+                human_bytes(d.bytes_left_out),
+                d.blobs_carried,
+                human_bytes(d.bytes_carried)
+            ));
+        }
+        if let Some(p) = &summary.parts {
+            printer.say(format!(
+                "split into {} parts: {}; check them anywhere with `sha256sum -c {}`",
+                p.parts.len(),
+                p.parts
+                    .iter()
+                    .map(|e| format!("{} ({})", e.name, human_bytes(e.size)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                p.file
+            ));
+        }
     }
     printer.failures("exported", common::pairs(&summary.failed));
     Ok(Exit::from_problems(!summary.failed.is_empty()))
@@ -297,6 +412,7 @@ fn dry_run_from_lock(lock: &LockFile) -> DryRun {
         manifest_gets: manifests.len(),
         rate_limited_manifest_gets: hub.len(),
         failed: Vec::new(),
+        delta: None,
     }
 }
 
@@ -320,6 +436,30 @@ fn print_dry_run(d: &DryRun, json: bool, printer: &Printer) -> anyhow::Result<Ex
             ),
         )?;
     }
+    if let (false, Some(delta)) = (json, &d.delta) {
+        printer.data(
+            None,
+            &format!(
+                "delta of {} ({}): {} layers ({}) left out, {} blobs ({}) to carry\n",
+                delta.base,
+                delta.delta_of,
+                delta.layers_left_out,
+                human_bytes(delta.bytes_left_out),
+                delta.blobs_carried,
+                human_bytes(delta.bytes_carried)
+            ),
+        )?;
+    }
     printer.failures("exported", common::pairs(&d.failed));
     Ok(Exit::from_problems(!d.failed.is_empty()))
+}
+
+/// Takes a delta's left-out layers out of the bundle's objects; the docker-archive view keeps
+/// only images whole in the bundle (`docker load` reads nothing from elsewhere).
+fn leave_out(bundle: &mut BundleContents, delta: &DeltaInfo) {
+    let gone = delta.digests();
+    bundle.objects.retain(|d, _| !gone.contains(d));
+    bundle
+        .docker
+        .retain(|e| !e.layers.iter().chain([&e.config]).any(|d| gone.contains(d)));
 }

@@ -53,8 +53,16 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let jobs = usize::from(args.registry.jobs);
 
     let (work, mut failed) = jobs_of(&source, &lock, &target, printer, jobs).await?;
+    let delta = source.delta().map_err(anyhow::Error::msg)?;
+    let mounts = match delta {
+        Some(d) => super::delta_check::check(&source, d, &work, &dest, &target, jobs).await?,
+        None => Vec::new(),
+    };
     let reporter = BarReporter::new(printer, "importing", args.json);
     let engine = Engine::new(&source, &dest, &reporter);
+    for (digest, at) in &mounts {
+        engine.knows(digest, at);
+    }
     let complete: Vec<bool> = if args.check_all {
         vec![false; work.len()]
     } else {

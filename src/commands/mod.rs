@@ -8,6 +8,7 @@ use crate::cli::{Cli, Command};
 use crate::error::Exit;
 
 pub mod common;
+pub mod delta_check;
 pub mod export;
 pub mod images;
 pub mod import;
@@ -15,6 +16,7 @@ pub mod lock;
 pub mod printer;
 pub mod render;
 pub mod serve;
+pub mod since;
 pub mod target;
 pub mod verify;
 

@@ -9,10 +9,12 @@ use super::printer::Printer;
 use super::{common, target};
 use crate::cli::VerifyArgs;
 use crate::error::Exit;
+use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
 use crate::plan::LockFile;
 use crate::store::Source;
 use crate::store::bundle::BundleReader;
+use crate::store::bundle::set::BundleSet;
 use crate::store::bundle::source::BundleSource;
 use crate::verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
 
@@ -24,11 +26,45 @@ struct Report {
     problems: usize,
     /// Problems not tied to one image (bundle-level).
     general: Vec<Problem>,
+    /// For a delta bundle: what it leaves out, and whether that was checked (--base).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<DeltaReport>,
+}
+
+#[derive(Serialize)]
+struct DeltaReport {
+    delta_of: String,
+    base: String,
+    layers_left_out: usize,
+    bytes_left_out: u64,
+    checked_in_bases: bool,
 }
 
 /// Runs `ferry verify`.
 pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let (target, cluster) = target::target_of(&args.target)?;
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // A split bundle checked offline: every part against its sum first, so a bad part is
+    // named even when it keeps the bundle from being opened at all.
+    let mut part_problems = Vec::new();
+    if target.is_none()
+        && let Some(parts_path) = args
+            .bundle
+            .as_deref()
+            .and_then(crate::store::bundle::parts::parts_file_for)
+    {
+        let (problems, usable) = bundle::parts(&parts_path, parallel).await?;
+        if !usable {
+            let r = report(
+                format!("split bundle {}", parts_path.display()),
+                Vec::new(),
+                problems,
+            );
+            print(&r, args.json, printer)?;
+            return Ok(Exit::from_problems(true));
+        }
+        part_problems = problems;
+    }
     let source = args
         .bundle
         .as_deref()
@@ -42,7 +78,6 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
             "nothing to verify: give a BUNDLE.tar, or --lock images.lock with --cluster or --to"
         ),
     };
-    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     let report = match (target, source) {
         (Some(target), _) => {
             let registries =
@@ -76,40 +111,131 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
             }
             report(format!("registry {}", target.prefix), images, Vec::new())
         }
-        (None, Some(source)) => {
-            let mut general = bundle::structure(&source);
-            let corrupt = bundle::rehash(&source, parallel).await;
-            let images = check(
-                &source,
-                &lock,
-                &|r| r.clone(),
-                Depth::Present,
-                &corrupt,
-                parallel,
-            )
-            .await?;
-            // A corrupt blob no image's report mentions (unreferenced, or hidden behind a
-            // missing manifest) is still reported.
-            for (d, why) in &corrupt {
-                if !images
-                    .iter()
-                    .any(|r| r.problems.iter().any(|p| p.detail.contains(d.as_str())))
-                {
-                    general.push(Problem::new(Kind::DigestMismatch, why.clone()));
-                }
-            }
-            report(
-                format!("bundle {}", source.reader().path().display()),
-                images,
-                general,
-            )
-        }
+        (None, Some(source)) => offline(args, source, &lock, part_problems, parallel).await?,
         (None, None) => anyhow::bail!(
             "--lock needs a registry to check: --cluster cluster.yml or --to HOST[:PORT][/PATH]"
         ),
     };
     print(&report, args.json, printer)?;
     Ok(Exit::from_problems(!report.complete))
+}
+
+/// A bundle checked offline: its structure, every blob re-hashed, every image of `lock`
+/// complete. A delta bundle's left-out layers are looked up (and re-hashed) in the `--base`
+/// bundles; without them they are listed as not checked.
+async fn offline(
+    args: &VerifyArgs,
+    source: BundleSource,
+    lock: &LockFile,
+    mut general: Vec<Problem>,
+    parallel: usize,
+) -> anyhow::Result<Report> {
+    general.extend(bundle::structure(&source));
+    let mut corrupt = bundle::rehash(&source, parallel).await;
+    let delta = source.delta().ok().flatten().cloned();
+    let bases = args
+        .bases
+        .iter()
+        .map(|p| BundleReader::open(p).map(BundleSource::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    if delta.is_none() && !bases.is_empty() {
+        anyhow::bail!(
+            "--base is for delta bundles, and {} is not one (it carries every layer)",
+            source.reader().path().display()
+        );
+    }
+    let mut unchecked = Vec::new();
+    let checked_in = format!("bundle {}", source.reader().path().display());
+    let set = BundleSet::new(bases.iter().cloned().chain([source.clone()]).collect());
+    let mut images = if let Some(d) = &delta {
+        if bases.is_empty() {
+            unchecked = d.left_out.iter().map(|l| l.digest.clone()).collect();
+        } else {
+            // Each left-out layer from the base that holds it, re-hashed there.
+            let layers: Vec<Digest> = d.left_out.iter().map(|l| l.digest.clone()).collect();
+            let found = futures_util::stream::iter(layers)
+                .map(|digest| {
+                    let holder = set.holding(&digest).cloned();
+                    async move {
+                        let Some(b) = holder else {
+                            return Some((digest, None));
+                        };
+                        let d = digest.clone();
+                        let why = tokio::task::spawn_blocking(move || {
+                            b.reader().verify_blob(&d).err().map(|e| e.to_string())
+                        })
+                        .await
+                        .ok()
+                        .flatten();
+                        why.map(|w| (digest, Some(w)))
+                    }
+                })
+                .buffer_unordered(parallel.max(1))
+                .filter_map(|x| async move { x })
+                .collect::<Vec<_>>()
+                .await;
+            for (digest, why) in found {
+                match why {
+                    Some(why) => {
+                        corrupt.insert(digest, why);
+                    }
+                    None => general.push(Problem::new(
+                        Kind::MissingBlob,
+                        format!(
+                            "layer {digest}, left out of the delta, is in none of the --base bundles"
+                        ),
+                    )),
+                }
+            }
+        }
+        check(
+            &set,
+            lock,
+            &|r| r.clone(),
+            Depth::Present,
+            &corrupt,
+            parallel,
+        )
+        .await?
+    } else {
+        check(
+            &source,
+            lock,
+            &|r| r.clone(),
+            Depth::Present,
+            &corrupt,
+            parallel,
+        )
+        .await?
+    };
+    // Without a base, a left-out layer is not a missing one.
+    for r in &mut images {
+        r.problems.retain(|p| {
+            !(p.kind == Kind::MissingBlob
+                && unchecked.iter().any(|d| p.detail.contains(d.as_str())))
+        });
+    }
+    // A corrupt blob no image's report mentions (unreferenced, or hidden behind a missing
+    // manifest) is still reported.
+    for (d, why) in &corrupt {
+        if !images
+            .iter()
+            .any(|r| r.problems.iter().any(|p| p.detail.contains(d.as_str())))
+        {
+            general.push(Problem::new(Kind::DigestMismatch, why.clone()));
+        }
+    }
+    let mut r = report(checked_in, images, general);
+    if let Some(d) = &delta {
+        r.delta = Some(DeltaReport {
+            delta_of: d.delta_of.to_string(),
+            base: d.base.clone(),
+            layers_left_out: d.left_out.len(),
+            bytes_left_out: d.bytes(),
+            checked_in_bases: !bases.is_empty(),
+        });
+    }
+    Ok(r)
 }
 
 /// Verifies every image of `lock` in `store`, found at `at(source)`, `parallel` at a time.
@@ -142,6 +268,7 @@ fn report(checked: String, images: Vec<ImageReport>, general: Vec<Problem>) -> R
         images,
         problems,
         general,
+        delta: None,
     }
 }
 
@@ -180,6 +307,26 @@ fn print(report: &Report, json: bool, printer: &Printer) -> anyhow::Result<()> {
     }
     for p in &report.general {
         text.push_str(&format!("bundle: {}\n", p.detail));
+    }
+    if let Some(d) = &report.delta {
+        text.push_str(&if d.checked_in_bases {
+            format!(
+                "delta of {} ({}): its {} left-out layers ({}) were found and re-hashed in the --base bundles\n",
+                d.base,
+                d.delta_of,
+                d.layers_left_out,
+                super::printer::human_bytes(d.bytes_left_out)
+            )
+        } else {
+            format!(
+                "delta of {} ({}): {} layers ({}) are left out and were not checked; check them with --base {}\n",
+                d.base,
+                d.delta_of,
+                d.layers_left_out,
+                super::printer::human_bytes(d.bytes_left_out),
+                d.base
+            )
+        });
     }
     text.push_str(&if report.complete {
         format!(

@@ -139,6 +139,12 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
         }
     }
 
+    /// Tells the engine that the destination already holds `digest` in `at`'s repository (a
+    /// mount source: a delta's base layers, found before the copy).
+    pub fn knows(&self, digest: &Digest, at: &Reference) {
+        self.hold(digest, at);
+    }
+
     /// Repositories of the destination to mount `digest` from into `to`: those that received
     /// it in this run first, then those an image of this run puts it in.
     fn mount_candidates(&self, digest: &Digest, to: &Reference) -> Vec<Reference> {

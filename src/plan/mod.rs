@@ -3,6 +3,7 @@
 //! [`lockfile`] reads and writes `images.lock`, the contract between export, import and verify.
 
 pub mod bundle;
+pub mod delta;
 pub mod image;
 pub mod input;
 pub mod lockfile;

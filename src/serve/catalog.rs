@@ -77,6 +77,22 @@ impl Catalog {
                         continue;
                     }
                 };
+                // Every blob must be in one of the bundles (a delta's left-out layers are in
+                // its base, when the base is served too).
+                if let Some(d) = img.blobs.keys().find(|d| catalog.set.holding(d).is_none()) {
+                    let why = match bundle.delta().ok().flatten() {
+                        Some(delta) if delta.by_digest().contains_key(d) => format!(
+                            "its layer {d} is left out of the delta {} (a delta of {}); serve it with its base: ferry serve {} {}",
+                            bundle.reader().path().display(),
+                            delta.base,
+                            delta.base,
+                            bundle.reader().path().display()
+                        ),
+                        _ => format!("its blob {d} is in none of the bundles"),
+                    };
+                    catalog.skipped.push((img.locked.name.clone(), why));
+                    continue;
+                }
                 let path = img.reference.repository();
                 let repo = if prefix.is_empty() {
                     path.to_string()

@@ -35,6 +35,8 @@ pub enum Kind {
     Inconsistent,
     /// The store could not be asked (network, auth).
     Unreachable,
+    /// A part of a split bundle is missing, of the wrong size, or does not match its sum.
+    BadPart,
 }
 
 /// One problem.

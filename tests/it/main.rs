@@ -4,6 +4,7 @@
 mod support;
 
 mod bounds;
+mod delta;
 mod ecr;
 mod edges;
 mod errors;
@@ -18,4 +19,5 @@ mod lying;
 mod registry_client;
 mod serve;
 mod shapes;
+mod split;
 mod verify;

@@ -16,16 +16,16 @@ use crate::support::fixtures::BlobKind;
 use crate::support::*;
 
 /// A running `ferry serve`.
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
-    url: String,
-    host: String,
+    pub(crate) url: String,
+    pub(crate) host: String,
     stderr: PathBuf,
 }
 
 impl Server {
     /// Starts `ferry serve BUNDLES ARGS --listen 127.0.0.1:0` and waits for its readiness line.
-    fn start(sandbox: &Sandbox, bundles: &[&Path], args: &[&str]) -> Server {
+    pub(crate) fn start(sandbox: &Sandbox, bundles: &[&Path], args: &[&str]) -> Server {
         let stderr = sandbox.work().join(format!("serve-{}.err", rand_id()));
         let mut child = sandbox
             .command(env!("CARGO_BIN_EXE_ferry"))
@@ -65,7 +65,7 @@ impl Server {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
@@ -78,7 +78,7 @@ impl Server {
     }
 
     /// SIGTERM, then the exit code and everything it said on stderr.
-    fn stop(mut self) -> (Option<i32>, String) {
+    pub(crate) fn stop(mut self) -> (Option<i32>, String) {
         let mut child = self.child.take().expect("running");
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

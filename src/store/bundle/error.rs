@@ -20,6 +20,42 @@ pub enum BundleError {
         #[source]
         source: io::Error,
     },
+    /// A part of a split bundle is missing, of the wrong size, or corrupt.
+    #[error(
+        "part {index} of {count} of the split bundle {}, {}, {detail}; copy that file again (the other parts are fine as they are)",
+        parts.display(),
+        part.display()
+    )]
+    Part {
+        /// The `.parts` file.
+        parts: PathBuf,
+        /// The part.
+        part: PathBuf,
+        /// Its number, from 1.
+        index: usize,
+        /// How many parts there are.
+        count: usize,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// `--split` would make more parts than a three-digit suffix names.
+    #[error(
+        "cannot split {} ({total} bytes) every {split} bytes: that makes {parts} parts, and at most 999 are written; choose a larger --split",
+        path.display()
+    )]
+    TooManyParts {
+        /// The bundle.
+        path: PathBuf,
+        /// Its size.
+        total: u64,
+        /// The part size asked for.
+        split: u64,
+        /// How many parts that makes.
+        parts: usize,
+    },
+    /// The `.parts` file itself cannot be used.
+    #[error(transparent)]
+    Parts(#[from] super::parts::PartsError),
     /// The file is not a tar archive at all (empty, compressed, or something else).
     #[error(
         "{} is not a ferry bundle: {what}; a bundle is the uncompressed .tar that `ferry export -o` writes",

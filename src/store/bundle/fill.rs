@@ -193,7 +193,7 @@ impl Destination for BundleWriter {
         _size: u64,
         _kind: ObjectKind,
     ) -> Result<bool, StoreError> {
-        Ok(self.is_done(digest))
+        Ok(self.is_done(digest) || self.is_left_out(digest))
     }
 
     async fn push_blob(

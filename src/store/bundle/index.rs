@@ -36,6 +36,15 @@ pub fn oci_layout_bytes() -> Vec<u8> {
 /// with both [`OCI_REF_NAME`] and [`CONTAINERD_NAME`] set to the reference, e.g.
 /// `docker.io/rancher/rke-tools:v0.1.103`.
 pub fn index_json(entries: &[(String, Descriptor)]) -> Vec<u8> {
+    index_json_annotated(entries, &BTreeMap::new())
+}
+
+/// Like [`index_json`], with these annotations on the index itself (none: the same bytes as
+/// [`index_json`]).
+pub fn index_json_annotated(
+    entries: &[(String, Descriptor)],
+    annotations: &BTreeMap<String, String>,
+) -> Vec<u8> {
     let manifests: Vec<Value> = entries
         .iter()
         .map(|(reference, descriptor)| {
@@ -49,26 +58,39 @@ pub fn index_json(entries: &[(String, Descriptor)]) -> Vec<u8> {
     index.insert("schemaVersion".into(), json!(2));
     index.insert("mediaType".into(), json!(OCI_INDEX));
     index.insert("manifests".into(), Value::Array(manifests));
+    if !annotations.is_empty() {
+        index.insert("annotations".into(), json!(annotations));
+    }
     Value::Object(index).to_string().into_bytes()
 }
 
 /// The planned layout of a bundle: `oci-layout`, the `index.json` of `index`, `lock_yaml` as
-/// `images.lock`, the docker-archive `manifest.json` of `docker`, then every object.
+/// `images.lock`, the docker-archive `manifest.json` of `docker`, for a delta bundle
+/// `ferry-delta.json` (and the index annotated), then every object.
 pub fn plan(
     index: &[(String, Descriptor)],
     docker: &[DockerEntry],
     lock_yaml: String,
+    delta: Option<&super::delta::DeltaInfo>,
     objects: impl IntoIterator<Item = (Digest, u64)>,
 ) -> Result<super::Plan, super::BundleError> {
-    super::Plan::new(
-        [
-            (super::OCI_LAYOUT, oci_layout_bytes()),
-            (super::INDEX_JSON, index_json(index)),
-            (super::IMAGES_LOCK, lock_yaml.into_bytes()),
-            (super::MANIFEST_JSON, docker_manifest_json(docker)),
-        ],
-        objects,
-    )
+    let mut annotations = BTreeMap::new();
+    if let Some(d) = delta {
+        annotations.insert(
+            super::delta::DELTA_ANNOTATION.to_string(),
+            d.delta_of.to_string(),
+        );
+    }
+    let mut files = vec![
+        (super::OCI_LAYOUT, oci_layout_bytes()),
+        (super::INDEX_JSON, index_json_annotated(index, &annotations)),
+        (super::IMAGES_LOCK, lock_yaml.into_bytes()),
+        (super::MANIFEST_JSON, docker_manifest_json(docker)),
+    ];
+    if let Some(d) = delta {
+        files.push((super::delta::DELTA_JSON, d.to_bytes()));
+    }
+    super::Plan::new(files, objects)
 }
 
 /// The docker-archive `manifest.json`: `[{"Config": …, "RepoTags": […], "Layers": […]}]`

@@ -2,7 +2,7 @@
 //! slots of `BUNDLE.partial` hold durable bytes, so an interrupted export resumes.
 //!
 //! ```text
-//! ferry-bundle-journal 1 plan sha256:<fingerprint> size <total bytes>
+//! ferry-bundle-journal 1 plan sha256:<fingerprint> size <total bytes>[ split <part bytes>]
 //! progress sha256:<hex> <bytes>    the first <bytes> of the slot are on disk (fdatasync'ed)
 //! done sha256:<hex>                the whole slot is on disk and verified
 //! ```
@@ -58,10 +58,12 @@ impl Record {
     }
 }
 
-/// The journal's first line for `plan`, newline included.
-pub(crate) fn header_line(plan: &Plan) -> String {
+/// The journal's first line for `plan` written whole or split every `split` bytes, newline
+/// included.
+pub(crate) fn header_line(plan: &Plan, split: Option<u64>) -> String {
+    let split = split.map(|n| format!(" split {n}")).unwrap_or_default();
     format!(
-        "{MAGIC} plan {} size {}\n",
+        "{MAGIC} plan {} size {}{split}\n",
         plan.fingerprint(),
         plan.total_size()
     )
@@ -99,8 +101,8 @@ impl State {
 /// Replays a journal against `plan`: the state it records, and the length of its valid
 /// prefix (where appending continues). `None` when the journal belongs to another plan or
 /// is damaged before its last line.
-pub(crate) fn replay(text: &[u8], plan: &Plan) -> Option<(State, u64)> {
-    let header = header_line(plan);
+pub(crate) fn replay(text: &[u8], plan: &Plan, split: Option<u64>) -> Option<(State, u64)> {
+    let header = header_line(plan, split);
     if !text.starts_with(header.as_bytes()) {
         return None;
     }

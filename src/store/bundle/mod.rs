@@ -18,15 +18,18 @@
 //! `manifest.json`, the directories `blobs/` and `blobs/sha256/`, then `blobs/sha256/<hex>`
 //! for every blob sorted by digest, each once, then the two zero blocks that end a tar.
 
+pub mod delta;
 mod error;
 mod fill;
 pub mod index;
 mod journal;
 pub mod layout;
 mod names;
+pub mod parts;
 pub mod reader;
 pub mod set;
 pub mod source;
+pub mod volume;
 pub mod writer;
 
 #[cfg(test)]
@@ -47,8 +50,15 @@ pub const IMAGES_LOCK: &str = "images.lock";
 /// The docker-archive view, for classic `docker load`.
 pub const MANIFEST_JSON: &str = "manifest.json";
 
-/// The metadata files a bundle may hold, in the order they are written.
-pub const METADATA_FILES: [&str; 4] = [OCI_LAYOUT, INDEX_JSON, IMAGES_LOCK, MANIFEST_JSON];
+/// The metadata files a bundle may hold, in the order they are written (the last only in a
+/// delta bundle, see [`delta`]).
+pub const METADATA_FILES: [&str; 5] = [
+    OCI_LAYOUT,
+    INDEX_JSON,
+    IMAGES_LOCK,
+    MANIFEST_JSON,
+    delta::DELTA_JSON,
+];
 
 /// The directory entries a bundle holds, in the order they are written.
 pub const DIRECTORIES: [&str; 2] = ["blobs/", "blobs/sha256/"];

@@ -1,5 +1,5 @@
 //! The names a bundle entry may have, checked before anything else is done with an entry of
-//! an untrusted tar: the four metadata files, the two blob directories, and
+//! an untrusted tar: the metadata files, the two blob directories, and
 //! `blobs/sha256/<64 lowercase hex>`. Everything else is refused with a reason.
 
 use super::{DIRECTORIES, METADATA_FILES};
@@ -42,7 +42,7 @@ pub(crate) enum NameProblem {
     NotSha256,
     /// Anything else.
     #[error(
-        "is not a file of a ferry bundle (expected oci-layout, index.json, images.lock, manifest.json, blobs/, blobs/sha256/ or blobs/sha256/<64 lowercase hex digits>)"
+        "is not a file of a ferry bundle (expected oci-layout, index.json, images.lock, manifest.json, ferry-delta.json, blobs/, blobs/sha256/ or blobs/sha256/<64 lowercase hex digits>)"
     )]
     Unknown,
 }

@@ -1,7 +1,9 @@
 //! Reads a bundle ([`BundleReader`]) without extracting it: one pass over the tar headers
 //! builds an offset table (digest → offset, size), blob data is never read during the pass,
 //! and blobs are then read with positioned reads ([`BlobReader`]), many at a time from one
-//! shared file.
+//! shared file — or from the parts of a split bundle, read in place as one ([`Volume`]):
+//! opening `NAME.parts` (or `NAME.001` beside it) checks that every part is there at its
+//! size and names the one that is not.
 //!
 //! The bundle is untrusted input. Every entry must be one of the names in `names.rs` with
 //! the right type (regular file or directory); links, devices, FIFOs, duplicates, unknown
@@ -13,13 +15,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tar::{EntryType, PaxExtensions};
 
 use super::names::{self, EntryName, quote};
+use super::parts::{PartsFile, parts_file_for};
+use super::volume::{Cursor, Volume};
 use super::{BLOCK, BundleError, MAX_METADATA_SIZE, padded};
 use crate::oci::digest::{Digest, Verifier};
 
@@ -39,28 +42,41 @@ pub struct BlobLocation {
 #[derive(Debug)]
 pub struct BundleReader {
     path: PathBuf,
-    file: Arc<File>,
+    file: Arc<Volume>,
+    parts: Option<PartsFile>,
     metadata: BTreeMap<&'static str, Vec<u8>>,
     blobs: BTreeMap<Digest, BlobLocation>,
     truncated: Option<BundleError>,
 }
 
 impl BundleReader {
-    /// Opens `path` and checks its tar structure (one pass over the headers).
+    /// Opens `path` and checks its tar structure (one pass over the headers). `path` is a
+    /// bundle file, or a split bundle's `.parts` file or one of its parts.
     pub fn open(path: &Path) -> Result<BundleReader, BundleError> {
-        let file = File::open(path).map_err(|source| BundleError::Io {
-            action: "open the bundle",
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let len = file
-            .metadata()
-            .map_err(|source| BundleError::Io {
-                action: "inspect the bundle",
-                path: path.to_path_buf(),
+        let io_err = |action: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |source| BundleError::Io {
+                action,
+                path: p,
                 source,
-            })?
-            .len();
+            }
+        };
+        let (path, file, parts) = match parts_file_for(path) {
+            Some(parts_path) => {
+                let (volume, parts) = open_parts(&parts_path)?;
+                (parts_path, volume, Some(parts))
+            }
+            None => {
+                let file = File::open(path).map_err(io_err("open the bundle", path))?;
+                let len = file
+                    .metadata()
+                    .map_err(io_err("inspect the bundle", path))?
+                    .len();
+                (path.to_path_buf(), Volume::single(path, file, len), None)
+            }
+        };
+        let path = path.as_path();
+        let len = file.len();
         if let Some(what) = not_a_tar(&file, len) {
             return Err(BundleError::NotABundle {
                 path: path.to_path_buf(),
@@ -91,6 +107,7 @@ impl BundleReader {
         Ok(BundleReader {
             path: path.to_path_buf(),
             file: Arc::new(file),
+            parts,
             metadata,
             blobs: table.blobs,
             truncated,
@@ -104,9 +121,19 @@ impl BundleReader {
         self.truncated.as_ref()
     }
 
-    /// The bundle file.
+    /// The bundle file (for a split bundle, its `.parts` file).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The parts of a split bundle, as its `.parts` file lists them.
+    pub fn parts(&self) -> Option<&PartsFile> {
+        self.parts.as_ref()
+    }
+
+    /// The bytes of the bundle (one file, or the parts read as one).
+    pub fn volume(&self) -> &Arc<Volume> {
+        &self.file
     }
 
     /// The contents of metadata file `name` (`oci-layout`, `index.json`, `images.lock`,
@@ -183,14 +210,14 @@ impl BundleReader {
 /// Reads a byte range of a shared file with positioned reads (no shared cursor).
 #[derive(Debug)]
 pub struct BlobReader {
-    file: Arc<File>,
+    file: Arc<Volume>,
     pos: u64,
     end: u64,
 }
 
 impl BlobReader {
     /// Reads `len` bytes of `file` starting at `offset`.
-    pub(crate) fn new(file: Arc<File>, offset: u64, len: u64) -> BlobReader {
+    pub(crate) fn new(file: Arc<Volume>, offset: u64, len: u64) -> BlobReader {
         BlobReader {
             file,
             pos: offset,
@@ -236,7 +263,7 @@ struct Table {
 /// One pass over an untrusted tar's headers.
 struct Scan<'a> {
     path: &'a Path,
-    file: &'a File,
+    file: &'a Volume,
     len: u64,
     seen: BTreeSet<Vec<u8>>,
     table: Table,
@@ -247,7 +274,7 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
-    fn new(path: &'a Path, file: &'a File, len: u64) -> Scan<'a> {
+    fn new(path: &'a Path, file: &'a Volume, len: u64) -> Scan<'a> {
         Scan {
             path,
             file,
@@ -265,7 +292,7 @@ impl<'a> Scan<'a> {
     /// Scans every header. Truncation is not an error here: the table of the entries
     /// before the cut comes back with the reason.
     fn run(mut self) -> Result<(Table, Option<BundleError>), BundleError> {
-        let mut archive = tar::Archive::new(self.file);
+        let mut archive = tar::Archive::new(self.file.cursor());
         let entries = archive
             .entries_with_seek()
             .map_err(|e| self.malformed(e.to_string()))?;
@@ -296,7 +323,7 @@ impl<'a> Scan<'a> {
         Ok((self.table, None))
     }
 
-    fn check(&mut self, entry: &mut tar::Entry<'_, &File>) -> Result<(), BundleError> {
+    fn check(&mut self, entry: &mut tar::Entry<'_, Cursor<'_>>) -> Result<(), BundleError> {
         let raw_name = entry.path_bytes().into_owned();
         let shown = quote(&raw_name);
         let entry_type = entry.header().entry_type();
@@ -371,7 +398,7 @@ impl<'a> Scan<'a> {
     /// nor the size of the entry it describes (mtime, uid and the like are harmless).
     fn check_pax(
         &mut self,
-        entry: &mut tar::Entry<'_, &File>,
+        entry: &mut tar::Entry<'_, Cursor<'_>>,
         shown: &str,
         size: u64,
     ) -> Result<(), BundleError> {
@@ -429,10 +456,60 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// Opens every part a `.parts` file lists, beside it; a missing part, or one of the wrong
+/// size, is named.
+fn open_parts(parts_path: &Path) -> Result<(Volume, PartsFile), BundleError> {
+    let text = std::fs::read(parts_path).map_err(|source| BundleError::Io {
+        action: "read the parts file",
+        path: parts_path.to_path_buf(),
+        source,
+    })?;
+    if text.len() > 1024 * 1024 {
+        return Err(BundleError::NotABundle {
+            path: parts_path.to_path_buf(),
+            what: format!(
+                "a parts file of {} bytes is not one ferry wrote",
+                text.len()
+            ),
+        });
+    }
+    let parts = PartsFile::parse(&String::from_utf8_lossy(&text), parts_path)?;
+    let mut files = Vec::new();
+    for (i, p) in parts.parts.iter().enumerate() {
+        let path = parts_path.with_file_name(&p.name);
+        let part_err = |detail: String| BundleError::Part {
+            parts: parts_path.to_path_buf(),
+            part: path.clone(),
+            index: i + 1,
+            count: parts.parts.len(),
+            detail,
+        };
+        let file = File::open(&path).map_err(|e| {
+            part_err(if e.kind() == io::ErrorKind::NotFound {
+                "is missing".into()
+            } else {
+                format!("cannot be opened ({e})")
+            })
+        })?;
+        let len = file
+            .metadata()
+            .map_err(|e| part_err(format!("cannot be inspected ({e})")))?
+            .len();
+        if len != p.size {
+            return Err(part_err(format!(
+                "is {len} bytes, the parts file says {} (cut short or not this bundle's part)",
+                p.size
+            )));
+        }
+        files.push((path, file, len));
+    }
+    Ok((Volume::from_parts(files), parts))
+}
+
 /// What the file is, when it is plainly not a tar archive: empty, compressed, or its first
 /// block not a tar header (checksum). A tar that is only cut short is not caught here: it
 /// is read up to the cut.
-fn not_a_tar(file: &File, len: u64) -> Option<String> {
+fn not_a_tar(file: &Volume, len: u64) -> Option<String> {
     if len == 0 {
         return Some("it is empty (0 bytes)".into());
     }

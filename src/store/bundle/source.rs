@@ -25,6 +25,8 @@ pub struct BundleSource {
     reader: Arc<BundleReader>,
     /// index.json: full reference → top-level descriptor (empty when unreadable).
     names: Arc<BTreeMap<String, Descriptor>>,
+    /// A delta bundle's `ferry-delta.json` (or why it cannot be read).
+    delta: Arc<Result<Option<super::delta::DeltaInfo>, String>>,
 }
 
 /// The media type a manifest declares in its body; indexes without `mediaType` are
@@ -58,9 +60,23 @@ impl BundleSource {
             .into_iter()
             .filter_map(|e| Some((e.name?, e.descriptor.ok()?)))
             .collect();
+        let delta = reader
+            .metadata(super::delta::DELTA_JSON)
+            .map(|b| super::delta::DeltaInfo::parse(b, reader.path()))
+            .transpose();
         BundleSource {
             reader: Arc::new(reader),
             names: Arc::new(names),
+            delta: Arc::new(delta),
+        }
+    }
+
+    /// What a delta bundle leaves out (`None` for a bundle that carries everything); an
+    /// error when its `ferry-delta.json` cannot be read.
+    pub fn delta(&self) -> Result<Option<&super::delta::DeltaInfo>, String> {
+        match self.delta.as_ref() {
+            Ok(d) => Ok(d.as_ref()),
+            Err(e) => Err(e.clone()),
         }
     }
 
@@ -95,9 +111,11 @@ impl BundleSource {
 
     /// [`BundleSource::range`] in chunks of `chunk` bytes, `ahead` of them read in advance.
     ///
-    /// Each chunk is one positioned read on the blocking pool; no thread is held between
-    /// chunks, so a client that stops reading holds at most `ahead` chunks of memory and no
-    /// thread (a server with a thousand slow clients still has threads for the rest).
+    /// Each chunk is read straight from the page cache when it is there (no thread hand-off:
+    /// [`crate::store::bundle::volume::Volume::read_cached_at`]), else with one positioned
+    /// read on the blocking pool; no thread is held between chunks, so a client that stops
+    /// reading holds at most `ahead` chunks of memory and no thread (a server with a
+    /// thousand slow clients still has threads for the rest).
     pub fn range_with(
         &self,
         digest: &Digest,
@@ -140,9 +158,17 @@ impl BundleSource {
                 let n = chunk.min(end - at);
                 let what = format!("reading blob {digest} of bundle {path}");
                 async move {
+                    let mut buf = bytes::BytesMut::zeroed(usize::try_from(n).unwrap_or(0));
+                    let cached = cached_prefix(&reader, loc.offset + at, &mut buf)
+                        .map_err(|e| std::io::Error::new(e.kind(), format!("{what}: {e}")))?;
+                    if cached == buf.len() {
+                        return Ok(buf.freeze());
+                    }
                     tokio::task::spawn_blocking(move || {
-                        let mut buf = bytes::BytesMut::zeroed(usize::try_from(n).unwrap_or(0));
-                        reader.read_at(loc, at, n).read_exact(&mut buf)?;
+                        let got = cached as u64;
+                        reader
+                            .read_at(loc, at + got, n - got)
+                            .read_exact(&mut buf[cached..])?;
                         Ok::<_, std::io::Error>(buf.freeze())
                     })
                     .await
@@ -164,6 +190,21 @@ impl BundleSource {
                 .fuse(),
         )
     }
+}
+
+/// Fills as much of `buf` as the page cache holds, from byte `offset` of the bundle.
+fn cached_prefix(reader: &BundleReader, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader
+            .volume()
+            .read_cached_at(&mut buf[got..], offset + got as u64)?
+        {
+            Some(0) | None => break,
+            Some(n) => got += n,
+        }
+    }
+    Ok(got)
 }
 
 impl Source for BundleSource {

@@ -3,6 +3,10 @@
 //! written straight into its slot through a [`SlotSink`] — many at a time, from different
 //! threads, with positioned writes on one shared file.
 //!
+//! Split (`--split`): the same tar in consecutive parts `BUNDLE.001`, `.002`, … (written as
+//! `BUNDLE.001.partial`, …), a blob spanning two parts written across them in place
+//! ([`Volume`]); on finish every part is hashed, renamed, and `BUNDLE.parts` written last.
+//!
 //! Crash safety: `BUNDLE.journal` (format in `journal.rs`) records, after an `fdatasync`,
 //! which slots are complete (`done`) and how far incomplete ones got (`progress`, every
 //! [`CHECKPOINT_INTERVAL`] bytes). Creating a writer for the same plan again resumes from
@@ -13,15 +17,16 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::BundleError;
 use super::journal::{self, Record, State};
 use super::layout::{EntryKind, Plan};
+use super::parts::{MAX_PARTS, PartEntry, PartsFile, part_name, parts_path, split_sizes};
 use super::reader::BlobReader;
-use crate::oci::digest::Digest;
+use super::volume::Volume;
+use crate::oci::digest::{Digest, Hasher};
 
 /// Bytes written to a slot between two durable progress checkpoints.
 pub const CHECKPOINT_INTERVAL: u64 = 64 * 1024 * 1024;
@@ -29,13 +34,18 @@ pub const CHECKPOINT_INTERVAL: u64 = 64 * 1024 * 1024;
 /// A bundle being written. See the module documentation.
 pub struct BundleWriter {
     final_path: PathBuf,
-    partial_path: PathBuf,
     journal_path: PathBuf,
+    /// Where each file is written, and the name it gets when the bundle is complete.
+    files: Vec<(PathBuf, PathBuf)>,
+    /// Bytes per part, when split.
+    split: Option<u64>,
     plan: Plan,
-    file: Arc<File>,
+    file: Arc<Volume>,
     shared: Arc<Shared>,
     checkpoint_interval: u64,
     resumed: bool,
+    /// Layers a delta bundle leaves out: present elsewhere, never written.
+    left_out: BTreeSet<Digest>,
 }
 
 /// State shared by the writer and its slot sinks.
@@ -92,17 +102,28 @@ impl BundleWriter {
     /// existing `.partial` + `.journal` of the same plan is resumed (see
     /// [`BundleWriter::resumed`]); anything else there is replaced.
     pub fn create(final_path: &Path, plan: Plan) -> Result<BundleWriter, BundleError> {
-        let partial_path = with_suffix(final_path, ".partial");
+        BundleWriter::create_split(final_path, plan, None)
+    }
+
+    /// Like [`BundleWriter::create`], split every `split` bytes into `FINAL.001`, `.002`, …
+    /// when `split` is given (at most [`MAX_PARTS`] parts).
+    pub fn create_split(
+        final_path: &Path,
+        plan: Plan,
+        split: Option<u64>,
+    ) -> Result<BundleWriter, BundleError> {
         let journal_path = with_suffix(final_path, ".journal");
+        let files = planned_files(final_path, &plan, split)?;
         let (file, journal, journal_len, state, resumed) =
-            match resume(&partial_path, &journal_path, &plan)? {
+            match resume(&files, &journal_path, &plan, split)? {
                 Some((file, journal, len, state)) => (file, journal, len, state, true),
                 None => {
-                    let (file, journal, len) = start_over(&partial_path, &journal_path, &plan)?;
+                    let (file, journal, len) = start_over(&files, &journal_path, &plan, split)?;
                     (file, journal, len, State::default(), false)
                 }
             };
-        write_planned(&file, &plan).map_err(io_err("write", &partial_path))?;
+        let shown = files.first().map(|f| f.0.clone()).unwrap_or_default();
+        write_planned(&file, &plan).map_err(io_err("write", &shown))?;
         let shared = Shared {
             path: final_path.to_path_buf(),
             inner: Mutex::new(Inner {
@@ -114,14 +135,30 @@ impl BundleWriter {
         };
         Ok(BundleWriter {
             final_path: final_path.to_path_buf(),
-            partial_path,
             journal_path,
+            files: files
+                .into_iter()
+                .map(|(partial, done, _)| (partial, done))
+                .collect(),
+            split,
             plan,
             file: Arc::new(file),
             shared: Arc::new(shared),
             checkpoint_interval: CHECKPOINT_INTERVAL,
             resumed,
+            left_out: BTreeSet::new(),
         })
+    }
+
+    /// Marks layers as carried elsewhere (a delta bundle's base): the copy engine finds
+    /// them present and never fetches them.
+    pub fn leave_out(&mut self, digests: impl IntoIterator<Item = Digest>) {
+        self.left_out.extend(digests);
+    }
+
+    /// Whether `digest` is a left-out layer.
+    pub fn is_left_out(&self, digest: &Digest) -> bool {
+        self.left_out.contains(digest)
     }
 
     /// Changes how many bytes a slot sink writes between progress checkpoints (for sinks
@@ -191,8 +228,10 @@ impl BundleWriter {
 
     /// Completes the bundle: with every blob done and no sink open, syncs the file, renames
     /// `.partial` to the final path (atomically) and removes the journal. Otherwise fails
-    /// and leaves everything in place for a resume.
-    pub fn finish(self) -> Result<(), BundleError> {
+    /// and leaves everything in place for a resume. A split bundle's parts are hashed and
+    /// renamed, then `FINAL.parts` is written (last: it is what marks the parts complete),
+    /// and parts of an earlier, longer split are removed; their list comes back.
+    pub fn finish(self) -> Result<Option<PartsFile>, BundleError> {
         let missing = self.missing().len();
         if missing > 0 {
             return Err(BundleError::Incomplete {
@@ -208,25 +247,134 @@ impl BundleWriter {
                 open,
             });
         }
-        self.file
-            .sync_all()
-            .map_err(io_err("flush", &self.partial_path))?;
-        fs::rename(&self.partial_path, &self.final_path)
-            .map_err(io_err("move into place", &self.final_path))?;
+        let shown = self.files.first().map(|f| f.0.clone()).unwrap_or_default();
+        self.file.sync_all().map_err(io_err("flush", &shown))?;
+        let parts = match self.split {
+            None => None,
+            Some(_) => Some(self.sum_parts()?),
+        };
+        for (partial, done) in &self.files {
+            if partial.exists() || !done.exists() {
+                fs::rename(partial, done).map_err(io_err("move into place", done))?;
+            }
+        }
+        if let Some(parts) = &parts {
+            let path = parts_path(&self.final_path);
+            crate::fsutil::write_atomic(&path, parts.render().as_bytes()).map_err(|e| {
+                BundleError::Io {
+                    action: "write",
+                    path: path.clone(),
+                    source: io::Error::other(e.to_string()),
+                }
+            })?;
+            remove_stale_parts(&self.final_path, self.files.len());
+        }
         if let Err(e) = sync_parent(&self.final_path) {
             tracing::warn!(path = %self.final_path.display(), "cannot sync the bundle's directory: {e}");
         }
         if let Err(e) = fs::remove_file(&self.journal_path) {
             tracing::warn!(path = %self.journal_path.display(), "cannot remove the journal: {e}");
         }
-        Ok(())
+        Ok(parts)
     }
+
+    /// The SHA-256 of every part and of the whole, in one sequential read.
+    fn sum_parts(&self) -> Result<PartsFile, BundleError> {
+        let mut whole = Hasher::sha256();
+        let mut entries = Vec::new();
+        let mut buf = vec![0u8; 1024 * 1024];
+        let name = self
+            .final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (i, part) in self.file.parts().iter().enumerate() {
+            let mut h = Hasher::sha256();
+            let mut at = part.start;
+            let end = part.start + part.len;
+            while at < end {
+                let n = usize::try_from(end - at)
+                    .unwrap_or(usize::MAX)
+                    .min(buf.len());
+                let chunk = &mut buf[..n];
+                self.file
+                    .read_exact_at(chunk, at)
+                    .map_err(io_err("read back", &part.path))?;
+                h.update(chunk);
+                whole.update(chunk);
+                at += n as u64;
+            }
+            entries.push(PartEntry {
+                name: part_name(&name, i),
+                size: part.len,
+                sha256: h.finish(),
+            });
+        }
+        Ok(PartsFile {
+            bundle: name,
+            size: self.file.len(),
+            sha256: whole.finish(),
+            parts: entries,
+        })
+    }
+}
+
+/// Removes `FINAL.NNN` files past the last part (left by an earlier export split finer), so
+/// that `cat FINAL.0*` joins exactly this bundle.
+fn remove_stale_parts(final_path: &Path, count: usize) {
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for i in count..usize::try_from(MAX_PARTS).unwrap_or(999) {
+        let stale = final_path.with_file_name(part_name(&name, i));
+        if fs::remove_file(&stale).is_err() {
+            break;
+        }
+        tracing::info!("removed {}, a part of an earlier split", stale.display());
+    }
+}
+
+/// `(where it is written, its final name, its size)` of each file of the bundle.
+fn planned_files(
+    final_path: &Path,
+    plan: &Plan,
+    split: Option<u64>,
+) -> Result<Vec<(PathBuf, PathBuf, u64)>, BundleError> {
+    let Some(size) = split else {
+        return Ok(vec![(
+            with_suffix(final_path, ".partial"),
+            final_path.to_path_buf(),
+            plan.total_size(),
+        )]);
+    };
+    let sizes = split_sizes(plan.total_size(), size);
+    if sizes.len() as u64 > MAX_PARTS {
+        return Err(BundleError::TooManyParts {
+            path: final_path.to_path_buf(),
+            total: plan.total_size(),
+            split: size,
+            parts: sizes.len(),
+        });
+    }
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(sizes
+        .into_iter()
+        .enumerate()
+        .map(|(i, len)| {
+            let done = final_path.with_file_name(part_name(&name, i));
+            (with_suffix(&done, ".partial"), done, len)
+        })
+        .collect())
 }
 
 /// Writes one blob into its slot of a [`BundleWriter`]'s file.
 pub struct SlotSink {
     shared: Arc<Shared>,
-    file: Arc<File>,
+    file: Arc<Volume>,
     digest: Digest,
     offset: u64,
     size: u64,
@@ -327,32 +475,49 @@ impl Drop for SlotSink {
     }
 }
 
-/// Reopens an interrupted run of the same plan, if there is one.
+/// Reopens an interrupted run of the same plan (and split), if there is one. A part may
+/// already carry its final name (a crash during [`BundleWriter::finish`]'s renames).
 fn resume(
-    partial_path: &Path,
+    files: &[(PathBuf, PathBuf, u64)],
     journal_path: &Path,
     plan: &Plan,
-) -> Result<Option<(File, File, u64, State)>, BundleError> {
+    split: Option<u64>,
+) -> Result<Option<(Volume, File, u64, State)>, BundleError> {
     let text = match fs::read(journal_path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err("read", journal_path)(e)),
     };
-    let Some((state, valid_len)) = journal::replay(&text, plan) else {
+    let Some((state, valid_len)) = journal::replay(&text, plan, split) else {
         tracing::info!(path = %journal_path.display(), "journal of another plan; starting over");
         return Ok(None);
     };
-    let file = match OpenOptions::new().read(true).write(true).open(partial_path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("open", partial_path)(e)),
-    };
-    let len = file
-        .metadata()
-        .map_err(io_err("inspect", partial_path))?
-        .len();
-    if len != plan.total_size() {
-        return Ok(None);
+    let mut opened = Vec::new();
+    for (partial, done, size) in files {
+        let candidates = if split.is_some() {
+            vec![partial, done]
+        } else {
+            vec![partial]
+        };
+        let mut found = None;
+        for path in candidates {
+            match OpenOptions::new().read(true).write(true).open(path) {
+                Ok(file) => {
+                    found = Some((path.clone(), file));
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("open", path)(e)),
+            }
+        }
+        let Some((path, file)) = found else {
+            return Ok(None);
+        };
+        let len = file.metadata().map_err(io_err("inspect", &path))?.len();
+        if len != *size {
+            return Ok(None);
+        }
+        opened.push((path, file, len));
     }
     let journal = OpenOptions::new()
         .append(true)
@@ -362,44 +527,57 @@ fn resume(
     journal
         .set_len(valid_len)
         .map_err(io_err("repair", journal_path))?;
-    Ok(Some((file, journal, valid_len, state)))
+    Ok(Some((
+        Volume::from_parts(opened),
+        journal,
+        valid_len,
+        state,
+    )))
 }
 
-/// Creates a fresh `.partial` at its full (sparse) size and a fresh journal.
+/// Creates fresh files at their full (sparse) sizes and a fresh journal.
 fn start_over(
-    partial_path: &Path,
+    files: &[(PathBuf, PathBuf, u64)],
     journal_path: &Path,
     plan: &Plan,
-) -> Result<(File, File, u64), BundleError> {
+    split: Option<u64>,
+) -> Result<(Volume, File, u64), BundleError> {
     // The journal goes first: a journal must never describe a file it did not see written.
     match fs::remove_file(journal_path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(io_err("remove", journal_path)(e)),
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(partial_path)
-        .map_err(io_err("create", partial_path))?;
-    file.set_len(plan.total_size())
-        .map_err(io_err("size", partial_path))?;
+    let mut opened = Vec::new();
+    for (partial, _, size) in files {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(partial)
+            .map_err(io_err("create", partial))?;
+        file.set_len(*size).map_err(io_err("size", partial))?;
+        opened.push((partial.clone(), file, *size));
+    }
     let mut journal = OpenOptions::new()
         .create(true)
         .append(true)
         .open(journal_path)
         .map_err(io_err("create", journal_path))?;
-    let header = journal::header_line(plan);
+    let header = journal::header_line(plan, split);
     journal
         .write_all(header.as_bytes())
         .map_err(io_err("write", journal_path))?;
-    Ok((file, journal, u64::try_from(header.len()).unwrap_or(0)))
+    Ok((
+        Volume::from_parts(opened),
+        journal,
+        u64::try_from(header.len()).unwrap_or(0),
+    ))
 }
 
 /// Writes every header block and the metadata files at their planned offsets.
-fn write_planned(file: &File, plan: &Plan) -> io::Result<()> {
+fn write_planned(file: &Volume, plan: &Plan) -> io::Result<()> {
     for entry in plan.entries() {
         file.write_all_at(entry.header_bytes(), entry.header_offset())?;
         if let EntryKind::Metadata(contents) = entry.kind() {

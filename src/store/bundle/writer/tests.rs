@@ -290,3 +290,113 @@ fn metadata_only_plan_round_trips() {
     assert_eq!(reader.metadata(OCI_LAYOUT), Some(&b"{}"[..]));
     assert_eq!(reader.blobs().count(), 0);
 }
+
+/// Every part of a split bundle read back in order.
+fn joined(dir: &Path, name: &str, parts: usize) -> Vec<u8> {
+    (0..parts)
+        .flat_map(|i| {
+            std::fs::read(dir.join(crate::store::bundle::parts::part_name(name, i))).expect("part")
+        })
+        .collect()
+}
+
+#[test]
+fn a_split_bundle_is_the_same_tar_in_parts_and_reads_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = sample_blobs();
+    let whole = write_sequentially(&sample_plan(&blobs), &blobs);
+    // 100 000 bytes: the 300 000-byte blob spans four parts.
+    for split in [100_000u64, 512, 1_000_000] {
+        let path = dir.path().join(format!("b{split}.tar"));
+        let writer =
+            BundleWriter::create_split(&path, sample_plan(&blobs), Some(split)).expect("create");
+        for blob in &blobs {
+            fill(&writer, blob);
+        }
+        let parts = writer.finish().expect("finish").expect("a split bundle");
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        let count = whole.len().div_ceil(split as usize);
+        assert_eq!(parts.parts.len(), count);
+        assert_eq!(joined(dir.path(), &name, count), whole, "split {split}");
+        assert_eq!(parts.sha256, digest_of(&whole));
+        assert!(!path.exists(), "no unsplit file");
+        let listed = crate::store::bundle::parts::parts_path(&path);
+        let text = std::fs::read_to_string(&listed).expect("parts file");
+        assert_eq!(text, parts.render());
+
+        let reader = BundleReader::open(&listed).expect("open the parts");
+        assert_eq!(reader.volume().parts().len(), count);
+        for blob in &blobs {
+            reader
+                .verify_blob(&digest_of(blob))
+                .expect("verifies across parts");
+        }
+        // The first part names the bundle too.
+        let first = dir
+            .path()
+            .join(crate::store::bundle::parts::part_name(&name, 0));
+        assert_eq!(BundleReader::open(&first).expect("open").path(), listed);
+    }
+}
+
+#[test]
+fn an_interrupted_split_export_resumes_to_the_same_parts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = sample_blobs();
+    let path = dir.path().join("bundle.tar");
+    let split = Some(100_000);
+    {
+        let mut writer =
+            BundleWriter::create_split(&path, sample_plan(&blobs), split).expect("create");
+        writer.set_checkpoint_interval(64 * 1024);
+        for blob in &blobs[..4] {
+            fill(&writer, blob);
+        }
+        fill_until(&writer, &blobs[6], 200_000);
+    }
+    assert!(dir.path().join("bundle.tar.001.partial").exists());
+    // The same plan and split: resumed.
+    let writer = BundleWriter::create_split(&path, sample_plan(&blobs), split).expect("resume");
+    assert!(writer.resumed());
+    assert_eq!(writer.missing().len(), blobs.len() - 4);
+    for blob in &blobs[4..] {
+        fill(&writer, blob);
+    }
+    let parts = writer.finish().expect("finish").expect("split");
+    let whole = write_sequentially(&sample_plan(&blobs), &blobs);
+    assert_eq!(joined(dir.path(), "bundle.tar", parts.parts.len()), whole);
+    assert!(!dir.path().join("bundle.tar.001.partial").exists());
+    assert!(!dir.path().join("bundle.tar.journal").exists());
+
+    // A coarser split later removes the parts it no longer has.
+    let writer =
+        BundleWriter::create_split(&path, sample_plan(&blobs), Some(1_000_000)).expect("create");
+    assert!(!writer.resumed());
+    for blob in &blobs {
+        fill(&writer, blob);
+    }
+    let parts = writer.finish().expect("finish").expect("split");
+    assert_eq!(parts.parts.len(), 1);
+    assert!(
+        !dir.path().join("bundle.tar.002").exists(),
+        "stale part removed"
+    );
+    assert_eq!(joined(dir.path(), "bundle.tar", 1), whole);
+}
+
+#[test]
+fn too_many_parts_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = sample_blobs();
+    let path = dir.path().join("bundle.tar");
+    let err = BundleWriter::create_split(&path, sample_plan(&blobs), Some(100))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("999") && err.contains("--split"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+}
