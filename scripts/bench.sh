@@ -40,6 +40,12 @@
 # new bundle against a delta of it (--since old.lock), each exported (delta_export_full,
 # delta_export) and imported (delta_import_full into an empty registry, delta_import into one
 # holding the old release); sizes as bytes_written.
+# and archives (phase `archive`): the workload as `rancher-images.tar.gz`, made the way
+# rancher-save-images.sh makes it (a real Docker Engine pulls every image, then
+# `docker save … | gzip`; untimed, once), imported into a fresh TLS + htpasswd registry by
+# `ferry import` (archive_ferry) and the way rancher-load-images.sh does it (archive_docker:
+# `docker load`, then `docker tag` + `docker push` per image, from an engine with no images);
+# the extra disk each needs is recorded (ferry's spool; the engine's data-root growth).
 # An import phase whose source (bundle, OCI layout, sync dir) was not produced by its export
 # phase in this run produces it once, untimed. For every timed command the CPU seconds of the
 # registry process on the other end (the upstream for export, the target for import) are
@@ -63,8 +69,8 @@
 #   BENCH_BIG_GB        size of that layer in GiB (default 1)
 #   BENCH_PHASES        phases to run (default "ferry_export skopeo_copy skopeo_sync curl_floor
 #                       ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport
-#                       skopeo_reimport skopeo_reimport_oci serve delta"; also available:
-#                       curl_files curl_null)
+#                       skopeo_reimport skopeo_reimport_oci serve delta archive"; also
+#                       available: curl_files curl_null)
 #   BENCH_SERVE_CLIENTS client counts of the serve phase (default "8 32")
 #   BENCH_SERVE_PULLS   times the serve phase pulls the workload per measurement (default 8)
 #   BENCH_JOBS          ferry --jobs (default: ferry's own default)
@@ -111,7 +117,7 @@ else
 fi
 BIG=${BENCH_BIG:-0}
 BIG_GB=${BENCH_BIG_GB:-1}
-PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve delta}
+PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve delta archive}
 SERVE_CLIENTS=${BENCH_SERVE_CLIENTS:-8 32}
 SERVE_PULLS=${BENCH_SERVE_PULLS:-8}
 REIMPORT_RUNS=${BENCH_REIMPORT_RUNS:-5}
@@ -201,7 +207,11 @@ cleanup() {
   done
   # Outputs of an interrupted or failed phase, import sources and target registries' storage
   # can be gigabytes; the logs stay.
-  rm -rf "$WORK/out" "$SRC" "$WORK/targets" "$WORK/serve-dist"
+  rm -rf "$WORK/out" "$SRC" "$WORK/targets" "$WORK/serve-dist" "$WORK/engine"
+  local t
+  for t in "${TRUSTED[@]}"; do
+    rm -rf "$t"
+  done
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -905,6 +915,110 @@ phase_delta() {
   rm -rf "$out"
 }
 
+# ---- archive phase -------------------------------------------------------------------------
+
+# A Docker Engine of the benchmark's own (overlay2, else vfs; no iptables, no bridge), whose
+# data-root is $WORK/engine; sets ENGINE (the DOCKER_HOST) and ENGINE_PID.
+ENGINE=""
+start_engine() {
+  [ -n "$ENGINE" ] && return
+  command -v dockerd >/dev/null || die "the archive phase needs dockerd (apt-get install docker.io)"
+  local d=$WORK/engine driver
+  for driver in overlay2 vfs; do
+    rm -rf "$d" && mkdir -p "$d/config"
+    dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none --storage-driver="$driver" \
+      --data-root "$d/root" --exec-root "$d/exec" --pidfile "$d/pid" -H "unix://$d/docker.sock" \
+      >"$WORK/logs/dockerd-$driver.log" 2>&1 &
+    ENGINE_PID=$!
+    SERVE_PIDS+=("$ENGINE_PID")
+    ENGINE=unix://$d/docker.sock
+    local i
+    for i in $(seq 1 100); do
+      DOCKER_HOST=$ENGINE docker version >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+    if DOCKER_HOST=$ENGINE docker info 2>/dev/null | grep -q "Storage Driver: $driver"; then
+      log "docker engine ($driver) at $ENGINE"
+      NOTES+=("archive_docker: Docker Engine $(DOCKER_HOST=$ENGINE docker version --format '{{.Server.Version}}'), storage driver $driver")
+      return
+    fi
+    stop_pid "$ENGINE_PID"
+    ENGINE=""
+  done
+  die "dockerd did not start (see $WORK/logs/dockerd-*.log)"
+}
+dk() { DOCKER_HOST=$ENGINE DOCKER_CONFIG=$WORK/engine/config docker "$@"; }
+
+# trust_ca HOST CA: the engine trusts CA for HOST (removed at the end of the phase).
+TRUSTED=()
+trust_ca() {
+  mkdir -p "/etc/docker/certs.d/$1"
+  cp "$2" "/etc/docker/certs.d/$1/ca.crt"
+  TRUSTED+=("/etc/docker/certs.d/$1")
+}
+
+# The workload as rancher-save-images.sh writes it: pull every image, save, gzip (untimed).
+ARCHIVE=""
+ensure_archive() {
+  [ -n "$ARCHIVE" ] && return
+  start_engine
+  ARCHIVE=$SRC/rancher-images.tar.gz
+  mkdir -p "$SRC"
+  trust_ca "$UP_HOST" "$UP_CA"
+  printf '%s' "$UP_PASS" | dk login "$UP_HOST" --username "$UP_USER" --password-stdin >/dev/null
+  local ref pulled=()
+  while read -r ref; do
+    [ -n "$ref" ] || continue
+    untimed "pull-${ref//[\/:]/_}" dk pull "$UP_HOST/$ref"
+    untimed "tag-${ref//[\/:]/_}" dk tag "$UP_HOST/$ref" "$ref"
+    pulled+=("$ref")
+  done <"$IMAGES_TXT"
+  log "preparing rancher-images.tar.gz (docker save | gzip, untimed)"
+  dk save "${pulled[@]}" | gzip --stdout >"$ARCHIVE"
+  log "rancher-images.tar.gz: $(mb "$(stat -c %s "$ARCHIVE")") MB"
+  extra archive_ferry archive_bytes "$(stat -c %s "$ARCHIVE")"
+  # The engine starts the timed runs empty.
+  dk rmi -f $(dk images -q | sort -u) >/dev/null 2>&1 || true
+}
+
+phase_archive() {
+  local run=$1 name
+  ensure_archive
+
+  name=archive-ferry-$run
+  start_target "$name"
+  TIMED_REG_PID=${REG_PROC[$name]} timed archive_ferry "$run" env DOCKER_CONFIG="$WORK/docker-$name" \
+    "$FERRY" import "$ARCHIVE" --to "$(reg "$name" host)" --ca-file "$(reg "$name" ca_file)" --json
+  local s=$WORK/logs/archive_ferry-$run.out
+  [ "$(jq .pushed "$s")" = "$N_IMAGES" ] || die "archive_ferry pushed $(jq .pushed "$s") of $N_IMAGES images"
+  extra archive_ferry disk_bytes "$(jq .spooled_bytes "$s")"
+  stop_registry "$name"
+
+  # rancher-load-images.sh: docker load, then docker tag + docker push per image.
+  name=archive-docker-$run
+  start_target "$name"
+  local host
+  host=$(reg "$name" host)
+  trust_ca "$host" "$(reg "$name" ca_file)"
+  printf '%s' "${TARGET_CREDS[$name]#*:}" | dk login "$host" --username "${TARGET_CREDS[$name]%%:*}" --password-stdin >/dev/null
+  dk rmi -f $(dk images -q | sort -u) >/dev/null 2>&1 || true
+  local before
+  before=$(du -sb "$WORK/engine/root" | cut -f1)
+  DOCKER_HOST=$ENGINE DOCKER_CONFIG=$WORK/engine/config TIMED_REG_PID=${REG_PROC[$name]} timed archive_docker "$run" bash -c '
+    set -euo pipefail
+    archive=$1 host=$2 list=$3
+    docker load --input "$archive" >/dev/null
+    while read -r ref; do
+      [ -n "$ref" ] || continue
+      docker tag "$ref" "$host/$ref"
+      docker push "$host/$ref" >/dev/null
+    done <"$list"' _ "$ARCHIVE" "$host" "$IMAGES_TXT"
+  extra archive_docker disk_bytes "$(( $(du -sb "$WORK/engine/root" | cut -f1) - before ))"
+  check_target "$name" any archive_docker nobytes
+  dk rmi -f $(dk images -q | sort -u) >/dev/null 2>&1 || true
+  stop_registry "$name"
+}
+
 # ---- report --------------------------------------------------------------------------------
 
 summarize() {
@@ -955,6 +1069,9 @@ main() {
     NOTES+=("skopeo_reimport: skopeo sync --src dir into the registry ferry filled (the same digests); skopeo_reimport_oci: the copy loop from the OCI layout into a registry that loop filled")
   fi
 
+  if selected archive; then
+    NOTES+=("archive_*: rancher-images.tar.gz of the workload made by a real Docker Engine (docker save | gzip); archive_ferry: ferry import of it; archive_docker: docker load + docker tag/push per image (rancher-load-images.sh); each into a fresh TLS + htpasswd registry; disk MB: ferry's spool, the engine's data-root growth")
+  fi
   if selected delta; then
     NOTES+=("delta_*: the workload as two releases (old: rke-tools v0.1.100, hyperkube v1.29.9, pause 3.6; new: v0.1.103, v1.30.5, 3.7; the other 25 images in both); delta_export is ferry export --since old.lock, delta_import imports it into a registry holding the old release (then ferry verify of the full new bundle against it)")
   fi

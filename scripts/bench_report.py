@@ -25,7 +25,7 @@ ORDER = [
     "ferry_export", "skopeo_copy", "skopeo_sync", "curl_floor", "curl_files", "curl_null",
     "ferry_big", "ferry_import", "skopeo_import_oci", "skopeo_import_sync", "ferry_reimport",
     "skopeo_reimport", "skopeo_reimport_oci", "delta_export_full", "delta_export",
-    "delta_import_full", "delta_import",
+    "delta_import_full", "delta_import", "archive_ferry", "archive_docker",
 ]
 
 
@@ -120,6 +120,7 @@ def ratios(ph):
         "skopeo_fastest_import_over_ferry": ratio(fastest, "ferry_import") if fastest else None,
         "skopeo_reimport_over_ferry": ratio("skopeo_reimport", "ferry_reimport"),
         "skopeo_reimport_oci_over_ferry": ratio("skopeo_reimport_oci", "ferry_reimport"),
+        "archive_docker_over_ferry": ratio("archive_docker", "archive_ferry"),
         # ferry serve's throughput over distribution's, per client count.
         "serve_ferry_over_dist": {
             str(n): r2(ph[f"serve_ferry_c{n}"]["mb_per_s"] / ph[f"serve_dist_c{n}"]["mb_per_s"])
@@ -157,6 +158,10 @@ def targets(ph, rt, workload):
          ph.get("ferry_reimport", {}).get("median_wall_s"), "<", 0.3),
         ("import peak RSS", "MiB, max of ferry_import and ferry_reimport", rss("ferry_import", "ferry_reimport"), "<=", 64),
     ]
+    if rt.get("archive_docker_over_ferry") is not None:
+        wanted.append(("archive import vs docker load + tag + push", "archive_docker / archive_ferry wall",
+                       rt["archive_docker_over_ferry"], ">=", 2.0))
+        wanted.append(("archive import peak RSS", "MiB", rss("archive_ferry"), "<=", 64))
     for n, ratio in sorted(rt.get("serve_ferry_over_dist", {}).items(), key=lambda kv: int(kv[0])):
         wanted.append((f"serve throughput vs distribution, {n} clients", "ferry MB/s / distribution MB/s", ratio, ">=", 1.5))
     serve = [p for p in ph if serve_phase(p)]
@@ -230,6 +235,12 @@ def table(result):
             lines.append("")
             lines.append(f"{label}: " + "  ".join(parts))
     ph = result["phases"]
+    if "archive_ferry" in ph and "archive_docker" in ph:
+        f, d = ph["archive_ferry"], ph["archive_docker"]
+        lines.append("")
+        lines.append(f"archive: rancher-images.tar.gz {int(f.get('archive_bytes', 0) / 1e6)} MB imported by ferry in {f['median_wall_s']} s "
+                     f"({int(f.get('disk_bytes', 0) / 1e6)} MB spooled), by docker load + tag + push in {d['median_wall_s']} s "
+                     f"({int(d.get('disk_bytes', 0) / 1e6)} MB of engine storage): {dash(rt.get('archive_docker_over_ferry'))}x")
     if "delta_export" in ph and "delta_export_full" in ph:
         full, delta = ph["delta_export_full"], ph["delta_export"]
         lines.append("")

@@ -102,6 +102,17 @@ class Report(unittest.TestCase):
         text = br.table(r)
         self.assertIn("upgrade: full new bundle 2000 MB, delta 400 MB (1600 MB of layers left out); export 10.0 s vs 2.0 s; import 20.0 s vs 4.0 s", text)
 
+    def test_archive_phases_ratio_disk_and_targets(self):
+        runs = [run("archive_ferry", 1, 10.0, rss=30 * 1024), run("archive_docker", 1, 35.0)]
+        extra = [["archive_ferry", "disk_bytes", "1000000000"], ["archive_ferry", "archive_bytes", "2000000000"],
+                 ["archive_docker", "disk_bytes", "6000000000"]]
+        r = br.report(runs, extra, WORKLOAD, [], {})
+        self.assertEqual(r["ratios"]["archive_docker_over_ferry"], 3.5)
+        by = {t["name"]: t for t in r["targets"]}
+        self.assertTrue(by["archive import vs docker load + tag + push"]["pass"])
+        self.assertTrue(by["archive import peak RSS"]["pass"])
+        self.assertIn("archive: rancher-images.tar.gz 2000 MB imported by ferry in 10.0 s (1000 MB spooled), by docker load + tag + push in 35.0 s (6000 MB of engine storage): 3.5x", br.table(r))
+
 
 if __name__ == "__main__":
     unittest.main()

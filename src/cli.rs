@@ -240,10 +240,26 @@ Examples:
 /// Where the RKE catalog comes from and which RKE release's rules apply.
 #[derive(Debug, Clone, Args)]
 pub struct CatalogArgs {
-    /// Read the catalog from this KDM data.json instead of the embedded one (offline: a local
-    /// file; download a remote one first).
-    #[arg(long, value_name = "FILE", env = EnvVars::RANCHER_METADATA_URL)]
+    /// Read the catalog from this KDM data.json (a local file or an http(s):// URL) instead of
+    /// the embedded one.
+    ///
+    /// A URL such as https://releases.rancher.com/kontainer-driver-metadata/release-v2.9/data.json
+    /// is downloaded into ~/.cache/ferry/metadata (or $XDG_CACHE_HOME/ferry/metadata) and
+    /// revalidated with its ETag on the next run; when the download fails, the cached copy is
+    /// used with a warning. Credentials in the URL (https://USER:PASSWORD@HOST/…) are never
+    /// printed.
+    #[arg(long, value_name = "FILE|URL", env = EnvVars::RANCHER_METADATA_URL, hide_env_values = true)]
     pub metadata: Option<String>,
+
+    /// Trust this CA certificate (PEM) for the --metadata URL, on top of the system roots
+    /// (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub metadata_ca_file: Vec<PathBuf>,
+
+    /// Never download the --metadata URL: use the copy cached by an earlier run (an error if
+    /// there is none).
+    #[arg(long)]
+    pub offline: bool,
 
     /// Apply the version rules of this RKE release (default Kubernetes version, supported and
     /// current versions).
@@ -285,6 +301,8 @@ impl SelectArgs {
     pub fn select(&self) -> crate::rke::Select<'_> {
         crate::rke::Select {
             metadata: self.catalog.metadata.as_deref(),
+            metadata_ca_files: &self.catalog.metadata_ca_file,
+            offline: self.catalog.offline,
             rke_version: &self.catalog.rke_version,
             kubernetes_version: self.kubernetes_version.as_deref(),
             all: self.all,
@@ -517,8 +535,10 @@ pub fn parse_split(s: &str) -> Result<u64, String> {
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["cluster", "to"])))]
 pub struct ImportArgs {
-    /// The bundle written by `ferry export`.
-    #[arg(value_name = "BUNDLE.tar")]
+    /// The bundle written by `ferry export` (a .tar, or a split bundle's .parts), or an
+    /// archive people already have: `docker save` / `podman save` output (gzip-compressed or
+    /// not, e.g. rancher-images.tar.gz) or an OCI archive. The kind is told from the content.
+    #[arg(value_name = "BUNDLE.tar|ARCHIVE")]
     pub bundle: PathBuf,
 
     #[allow(missing_docs)]
@@ -530,6 +550,29 @@ pub struct ImportArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub chunk_size: Option<u64>,
 
+    /// For a docker-save or podman archive, whose layers are uncompressed tars: gzip them
+    /// while importing (the default; what `docker push` does) or push them as they are
+    /// (`none`, for registries and clients that take uncompressed layers). The layer content
+    /// is unchanged either way; the digests differ from the registry the images came from,
+    /// so write --lock-out to verify them later.
+    #[arg(long, value_name = "gzip|none", default_value = "gzip", value_parser = ["gzip", "none"])]
+    pub layer_compression: String,
+
+    /// For an archive: write an images.lock of what was pushed (names and the new digests),
+    /// for `ferry verify --lock FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub lock_out: Option<PathBuf>,
+
+    /// For an archive that must be read as a stream (gzip-compressed): where its layers are
+    /// kept until the images are known (default: the temporary directory, TMPDIR).
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+
+    /// Most temporary space the spooled layers may take (default: the free space of the
+    /// spool directory, less 1 GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub spool_limit: Option<u64>,
+
     /// Check every blob and manifest of every image in the target, also of images already
     /// there. By default an image whose tag points at the locked digest and whose every
     /// platform manifest exists counts as complete: a registry refuses a manifest whose blobs
@@ -537,6 +580,15 @@ pub struct ImportArgs {
     /// with --check-all, or by `ferry verify`.
     #[arg(long)]
     pub check_all: bool,
+
+    /// For an Amazon ECR target (<account>.dkr.ecr.<region>.amazonaws.com): create the
+    /// repositories the push needs that do not exist yet, since ECR refuses a push into a
+    /// missing repository. Uses the AWS keys ferry logs in with (cluster.yml
+    /// ecr_credential_plugin, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), which then need the
+    /// IAM permission ecr:CreateRepository (or ecr:DescribeRepositories, when every repository
+    /// exists already). --ecr-create-repos=false pushes without creating anything.
+    #[arg(long, value_name = "BOOL", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub ecr_create_repos: bool,
 
     #[allow(missing_docs)]
     #[command(flatten)]

@@ -14,13 +14,17 @@ impl EnvVars {
     pub const FERRY_USERNAME: &'static str = "FERRY_USERNAME";
     /// Password for the target registry (with [`Self::FERRY_USERNAME`]).
     pub const FERRY_PASSWORD: &'static str = "FERRY_PASSWORD";
-    /// A KDM `data.json` to read instead of the embedded catalog (RKE's own variable).
+    /// A KDM `data.json` to read instead of the embedded catalog (RKE's own variable): an
+    /// `http(s)://` URL (downloaded and cached, as `--metadata URL`) or a local file.
     pub const RANCHER_METADATA_URL: &'static str = "RANCHER_METADATA_URL";
+    /// The base of the user's cache (`$XDG_CACHE_HOME/ferry/metadata` holds downloaded
+    /// metadata; default `$HOME/.cache`).
+    pub const XDG_CACHE_HOME: &'static str = "XDG_CACHE_HOME";
     /// Set and non-empty: no colour in ferry's messages (<https://no-color.org>).
     pub const NO_COLOR: &'static str = "NO_COLOR";
     /// The directory of docker's `config.json` (default `$HOME/.docker`).
     pub const DOCKER_CONFIG: &'static str = "DOCKER_CONFIG";
-    /// The home directory (for `~/.docker/config.json`).
+    /// The home directory (for `~/.docker/config.json` and `~/.cache`).
     pub const HOME: &'static str = "HOME";
     /// Where `docker-credential-*` helpers are looked for.
     pub const PATH: &'static str = "PATH";

@@ -35,12 +35,14 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8, quiet: bool, json: bool) {
     // -v levels apply to ferry's own logs; libraries stay at warn unless FERRY_LOG says more.
     // A server (`ferry serve`) says what it does at info level from the start.
+    // rustls-platform-verifier logs its own ERROR line for a certificate ferry then reports
+    // in one paragraph of its own: off.
     let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "warn,ferry=info",
-        (false, 2) => "warn,ferry=debug",
-        (false, _) => "warn,ferry=trace",
+        (true, _) => "error,rustls_platform_verifier=off",
+        (false, 0) => "warn,rustls_platform_verifier=off",
+        (false, 1) => "warn,rustls_platform_verifier=off,ferry=info",
+        (false, 2) => "warn,rustls_platform_verifier=off,ferry=debug",
+        (false, _) => "warn,rustls_platform_verifier=off,ferry=trace",
     };
     let filter = std::env::var(EnvVars::FERRY_LOG)
         .ok()

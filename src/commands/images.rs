@@ -33,6 +33,7 @@ fn metadata_name(c: &Catalog) -> String {
     match c.source() {
         MetadataSource::Embedded => "embedded".into(),
         MetadataSource::File(p) => p.display().to_string(),
+        MetadataSource::Url(u) => u.clone(),
     }
 }
 

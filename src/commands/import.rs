@@ -13,24 +13,30 @@ use super::target;
 use crate::cli::ImportArgs;
 use crate::copy::{Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};
-use crate::store::bundle::BundleReader;
 use crate::store::bundle::source::BundleSource;
+use crate::store::bundle::{BundleError, BundleReader};
 use crate::store::registry::RegistryDestination;
 
 #[derive(Serialize, Default)]
-struct Summary {
-    bundle: String,
-    target: String,
-    images: usize,
-    pushed: usize,
-    already_present: usize,
-    failed: Vec<Failure>,
-    blobs_pushed: u64,
-    blobs_mounted: u64,
-    blobs_present: u64,
-    bytes_pushed: u64,
-    seconds: f64,
-    megabytes_per_second: f64,
+pub(super) struct Summary {
+    pub bundle: String,
+    pub target: String,
+    pub images: usize,
+    pub pushed: usize,
+    pub already_present: usize,
+    pub failed: Vec<Failure>,
+    pub blobs_pushed: u64,
+    pub blobs_mounted: u64,
+    pub blobs_present: u64,
+    pub bytes_pushed: u64,
+    pub seconds: f64,
+    pub megabytes_per_second: f64,
+    /// For an archive: what kind it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    /// For an archive: bytes kept in the spool directory while importing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spooled_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -46,10 +52,13 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let (Some(target), cluster) = target::target_of(&args.target)? else {
         anyhow::bail!("say where to push: --to HOST[:PORT][/PATH] or --cluster cluster.yml");
     };
-    let source = BundleSource::new(BundleReader::open(&args.bundle)?);
-    let lock = common::bundle_lock(&source)?;
+    let bundle = open_bundle(&args.bundle)?;
     let registries = target::registries(&args.registry, &args.target, &target, cluster.as_ref())?;
     let dest = RegistryDestination::new(registries.get(target.host())?, args.chunk_size);
+    let Some(source) = bundle else {
+        return super::import_archive::run(args, printer, &target, cluster.as_ref(), &dest).await;
+    };
+    let lock = common::bundle_lock(&source)?;
     let jobs = usize::from(args.registry.jobs);
 
     let (work, mut failed) = jobs_of(&source, &lock, &target, printer, jobs).await?;
@@ -81,6 +90,10 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         .zip(complete)
         .filter_map(|(j, done)| (!done).then_some(j))
         .collect();
+    // ECR refuses pushes into missing repositories: create them first (--ecr-create-repos).
+    let todo =
+        super::ecr_repos::prepare(args, &target, cluster.as_ref(), todo, &mut failed, printer)
+            .await?;
     let results = engine.copy_all(&todo, jobs).await;
     reporter.done();
     let mut stats = ImageStats::default();
@@ -111,8 +124,61 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         seconds,
         megabytes_per_second: stats.bytes_moved as f64 / 1e6 / seconds.max(1e-9),
         failed,
+        ..Summary::default()
     };
     report(&summary, args.json, printer)
+}
+
+/// The ferry bundle at `path` (a split one too), or `None` when the file is another kind of
+/// archive (gzip-compressed, a `docker save` layout, an OCI layout without images.lock).
+fn open_bundle(path: &std::path::Path) -> anyhow::Result<Option<BundleSource>> {
+    if crate::store::bundle::parts::parts_file_for(path).is_some() {
+        return Ok(Some(BundleSource::new(BundleReader::open(path)?)));
+    }
+    if crate::store::archive::is_gzip(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+    {
+        // rancher-images.tar.gz and the like.
+        return Ok(None);
+    }
+    // A tar with an images.lock is a ferry bundle, read by the strict bundle reader whatever
+    // else it holds (a hostile one is refused as a bundle, never read as something else).
+    if names_a_lock(path) {
+        return Ok(Some(BundleSource::new(BundleReader::open(path)?)));
+    }
+    match BundleReader::open(path) {
+        Ok(r) if r.metadata(crate::store::bundle::IMAGES_LOCK).is_some() => {
+            Ok(Some(BundleSource::new(r)))
+        }
+        Ok(_) => Ok(None),
+        // Not a tar at all (empty, an HTML page…): neither a bundle nor an archive.
+        Err(e @ (BundleError::NotABundle { .. } | BundleError::Io { .. })) => Err(e.into()),
+        Err(e) => {
+            tracing::debug!("not a ferry bundle ({e}); reading it as an image archive");
+            Ok(None)
+        }
+    }
+}
+
+/// Whether the tar at `path` has an `images.lock` entry (headers only; false when it cannot
+/// be read as a tar).
+fn names_a_lock(path: &std::path::Path) -> bool {
+    let Ok(file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file));
+    let Ok(entries) = archive.entries_with_seek() else {
+        return false;
+    };
+    entries
+        .raw(true)
+        .take(100_000)
+        .map_while(Result::ok)
+        .any(|e| {
+            let name = e.path_bytes();
+            let name = name.strip_prefix(b"./").unwrap_or(&name);
+            name == crate::store::bundle::IMAGES_LOCK.as_bytes()
+        })
 }
 
 /// Every image of the bundle as a job into `target`, read from the bundle (local and cheap);
@@ -144,7 +210,7 @@ async fn jobs_of(
     Ok((work, failed))
 }
 
-fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Exit> {
+pub(super) fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Exit> {
     if json {
         printer.json(summary)?;
     } else {

@@ -9,9 +9,11 @@ use crate::error::Exit;
 
 pub mod common;
 pub mod delta_check;
+pub mod ecr_repos;
 pub mod export;
 pub mod images;
 pub mod import;
+pub mod import_archive;
 pub mod lock;
 pub mod printer;
 pub mod render;

@@ -65,16 +65,14 @@ pub fn registries(
     )
 }
 
-/// Adds ECR's GetAuthorizationToken for ECR registries nothing else has credentials for:
-/// keys from cluster.yml's `ecr_credential_plugin` (RKE's rule: only with both keys), else
-/// the `AWS_*` environment.
+/// The AWS keys of cluster.yml's `ecr_credential_plugin` entries, as `(url, keys)` (RKE's
+/// rule: only entries with both keys).
 #[cfg(feature = "ecr")]
-fn with_ecr(
-    chain: Arc<dyn CredentialSource>,
+pub fn ecr_cluster_keys(
     cluster: Option<&ClusterConfig>,
-) -> Arc<dyn CredentialSource> {
-    use crate::store::registry::ecr::{AwsKeys, EcrCredentialSource};
-    let keys: Vec<(String, AwsKeys)> = cluster
+) -> Vec<(String, crate::store::registry::ecr::AwsKeys)> {
+    use crate::store::registry::ecr::AwsKeys;
+    cluster
         .map(|c| {
             c.private_registries
                 .iter()
@@ -92,10 +90,24 @@ fn with_ecr(
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Arc::new(EcrCredentialSource::new(chain, keys, |k| {
-        std::env::var(k).ok()
-    }))
+        .unwrap_or_default()
+}
+
+/// Adds ECR's GetAuthorizationToken for ECR registries nothing else has credentials for:
+/// keys from cluster.yml's `ecr_credential_plugin` (RKE's rule: only with both keys), else
+/// the `AWS_*` environment. The login is renewed before it expires, and once when the
+/// registry refuses it.
+#[cfg(feature = "ecr")]
+fn with_ecr(
+    chain: Arc<dyn CredentialSource>,
+    cluster: Option<&ClusterConfig>,
+) -> Arc<dyn CredentialSource> {
+    use crate::store::registry::ecr::EcrCredentialSource;
+    Arc::new(EcrCredentialSource::new(
+        chain,
+        ecr_cluster_keys(cluster),
+        |k| std::env::var(k).ok(),
+    ))
 }
 
 #[cfg(not(feature = "ecr"))]

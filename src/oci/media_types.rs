@@ -49,3 +49,14 @@ pub fn is_schema1(media_type: &str) -> bool {
 pub fn strip_params(media_type: &str) -> &str {
     media_type.split(';').next().unwrap_or("").trim()
 }
+
+/// Docker schema 2 image config.
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+/// Docker schema 2 gzip-compressed layer.
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// OCI image config.
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// OCI uncompressed layer.
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+/// OCI gzip-compressed layer.
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::fields::{FIELDS, Field};
 use super::goversion;
+use super::remote::{RemoteError, RemoteOptions};
 
 /// The embedded catalog (KDM release-v2.9 @ 14e0dc43, the data of RKE v1.6.3).
 pub const EMBEDDED_CATALOG: &str = include_str!("../../data/system-images.json");
@@ -26,6 +27,8 @@ pub enum MetadataSource {
     Embedded,
     /// A KDM `data.json` (or a file in the embedded catalog's shape) read from disk.
     File(PathBuf),
+    /// A KDM `data.json` downloaded (or taken from the cache): the URL without credentials.
+    Url(String),
 }
 
 impl std::fmt::Display for MetadataSource {
@@ -35,6 +38,7 @@ impl std::fmt::Display for MetadataSource {
                 f.write_str("the embedded catalog (KDM release-v2.9, RKE v1.6.3)")
             }
             MetadataSource::File(p) => write!(f, "metadata file {}", p.display()),
+            MetadataSource::Url(u) => write!(f, "metadata from {u}"),
         }
     }
 }
@@ -52,14 +56,9 @@ pub enum MetadataError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// `RANCHER_METADATA_URL` (or `--metadata`) names a remote URL.
-    #[error(
-        "metadata location {url:?} is a URL, but ferry works offline and never downloads it; download it first (for example `curl -fLo data.json {url}`) and pass the file with --metadata data.json"
-    )]
-    Remote {
-        /// The URL as given.
-        url: String,
-    },
+    /// `RANCHER_METADATA_URL` (or `--metadata`) names a URL that could not be used.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     /// Not JSON, or not the expected shape.
     #[error(
         "{path} is not an RKE metadata file: {detail}; pass KDM's data.json (with K8sVersionRKESystemImages and RKEDefaultK8sVersions) or a file in ferry's catalog format"
@@ -181,16 +180,35 @@ fn minor_of(version: &str) -> String {
 }
 
 impl Catalog {
-    /// Loads the catalog from `path` (a local file) or, when `None`, the embedded one, and
-    /// derives it for `rke_version`.
-    pub fn load(path: Option<&str>, rke_version: &str) -> Result<Catalog, MetadataError> {
-        match path {
+    /// Loads the catalog from `location` (a local file, or an `http(s)://` URL fetched with
+    /// the default [`RemoteOptions`]) or, when `None`, the embedded one, and derives it for
+    /// `rke_version`.
+    pub fn load(location: Option<&str>, rke_version: &str) -> Result<Catalog, MetadataError> {
+        Catalog::load_with(location, rke_version, &RemoteOptions::default())
+    }
+
+    /// [`Catalog::load`], fetching a URL as `remote` says (CA files, `--offline`, cache).
+    /// Like RKE, a location starting with `http://` or `https://` is a URL, anything else a
+    /// file (`file://` is accepted and stripped).
+    pub fn load_with(
+        location: Option<&str>,
+        rke_version: &str,
+        remote: &RemoteOptions,
+    ) -> Result<Catalog, MetadataError> {
+        match location {
             None => {
                 let raw = RawMetadata::from_json(EMBEDDED_CATALOG, "embedded catalog")?;
                 Catalog::derive(raw, MetadataSource::Embedded, rke_version)
             }
-            Some(p) if p.starts_with("http://") || p.starts_with("https://") => {
-                Err(MetadataError::Remote { url: p.to_string() })
+            Some(url) if super::remote::is_url(url) => {
+                let shown = super::remote::redact_text(url);
+                let (raw, shown) = super::remote::load(url, remote, |text| {
+                    RawMetadata::from_json(text, &shown).map_err(|e| match e {
+                        MetadataError::Shape { detail, .. } => detail,
+                        other => other.to_string(),
+                    })
+                })?;
+                Catalog::derive(raw, MetadataSource::Url(shown), rke_version)
             }
             Some(p) => {
                 let p = p.strip_prefix("file://").unwrap_or(p);

@@ -1,6 +1,6 @@
-//! Which RKE system images a command works on: the catalog (embedded, or a KDM data.json),
-//! the Kubernetes versions (RKE's default, one, `--all` current ones, or cluster.yml's), the
-//! cluster.yml overrides, and the Windows pause image when asked for.
+//! Which RKE system images a command works on: the catalog (embedded, or a KDM data.json from
+//! a file or a URL), the Kubernetes versions (RKE's default, one, `--all` current ones, or
+//! cluster.yml's), the cluster.yml overrides, and the Windows pause image when asked for.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -9,14 +9,18 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::list::{self, ImageEntry, ListOptions};
-use super::{Catalog, ClusterConfig};
+use super::{Catalog, ClusterConfig, RemoteOptions};
 use crate::oci::reference::{Reference, RegistryPrefix};
 
 /// What to select (the `images`, `lock` and `export` flags).
 #[derive(Debug, Clone, Default)]
 pub struct Select<'a> {
-    /// A KDM data.json instead of the embedded catalog.
+    /// A KDM data.json instead of the embedded catalog: a file, or an `http(s)://` URL.
     pub metadata: Option<&'a str>,
+    /// CA certificates (PEM) to trust for a metadata URL, on top of the system roots.
+    pub metadata_ca_files: &'a [std::path::PathBuf],
+    /// Take a metadata URL from the cache only; never download it.
+    pub offline: bool,
     /// The RKE release whose rules apply.
     pub rke_version: &'a str,
     /// One Kubernetes version.
@@ -55,7 +59,8 @@ pub struct UniqueEntry {
 impl Selection {
     /// Loads the catalog and cluster.yml and decides the versions, validating each.
     pub fn resolve(args: &Select<'_>) -> anyhow::Result<Selection> {
-        let catalog = Catalog::load(args.metadata, args.rke_version)?;
+        let remote = RemoteOptions::new(args.metadata_ca_files.to_vec(), args.offline);
+        let catalog = Catalog::load_with(args.metadata, args.rke_version, &remote)?;
         for key in catalog.unknown_keys() {
             tracing::warn!(
                 "{} has image field {key:?}, which RKE {} does not know; it is ignored",

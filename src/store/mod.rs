@@ -11,6 +11,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 
+pub mod archive;
 pub mod bundle;
 pub mod error;
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 pub mod blobs;
 pub mod busybox;
+pub mod docker_archive;
 pub mod engines;
 pub mod fixtures;
 pub mod http;
@@ -21,6 +22,7 @@ pub mod proxy;
 pub mod registry;
 pub mod seed;
 pub mod shapes;
+pub mod static_files;
 pub mod tls;
 pub mod token;
 

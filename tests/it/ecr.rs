@@ -1,6 +1,9 @@
-//! ECR logins against moto, a local AWS emulator (`python3 -m moto.server`, installed by
-//! `scripts/test.sh`): `get_authorization_token` used as a library, and the
-//! `EcrCredentialSource` that puts it in the credential chain.
+//! ECR against moto, a local AWS emulator (`python3 -m moto.server`, installed by
+//! `scripts/test.sh`): `get_authorization_token` used as a library, the
+//! `EcrCredentialSource` that puts it in the credential chain, `ensure_repositories`
+//! (CreateRepository, DescribeRepositories), and `ferry import` into an ECR-named registry:
+//! repositories created on the way, and a login the registry refuses renewed once.
+//! The import tests are in `ecr/import.rs`.
 //!
 //! moto checks nothing by default, so [`Moto::with_iam`] turns its IAM enforcement on
 //! (`INITIAL_NO_AUTH_ACTION_COUNT`): after a few unauthenticated set-up calls (a user, its
@@ -17,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use ferry::secret::Secret;
 use ferry::store::registry::ecr::{
-    AwsKeys, EcrCredentialSource, EcrError, get_authorization_token,
+    AwsKeys, EcrCredentialSource, EcrError, EcrRegistry, EnsuredRepositories, ensure_repositories,
+    get_authorization_token, parse_ecr_host, repository_exists,
 };
 use ferry::store::registry::{Anonymous, CredentialSource, Credentials};
 use url::Url;
@@ -180,6 +184,17 @@ impl Moto {
     /// A user with an access key, allowed `ecr:GetAuthorizationToken` when `allowed`. Uses two
     /// unauthenticated calls, three when `allowed`.
     async fn user(&self, http: &reqwest::Client, name: &str, allowed: bool) -> AwsKeys {
+        let actions: &[&str] = if allowed {
+            &["ecr:GetAuthorizationToken"]
+        } else {
+            &[]
+        };
+        self.user_allowed(http, name, actions).await
+    }
+
+    /// A user with an access key, allowed `actions` (on every resource). Uses two
+    /// unauthenticated calls, three with actions.
+    async fn user_allowed(&self, http: &reqwest::Client, name: &str, actions: &[&str]) -> AwsKeys {
         self.iam(http, &[("Action", "CreateUser"), ("UserName", name)])
             .await;
         let xml = self
@@ -191,8 +206,13 @@ impl Moto {
             let end = xml[start..].find('<').expect(tag) + start;
             xml[start..end].to_string()
         };
-        if allowed {
-            let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ecr:GetAuthorizationToken","Resource":"*"}]}"#;
+        if !actions.is_empty() {
+            let policy = serde_json::json!({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+            })
+            .to_string();
+            let policy = policy.as_str();
             self.iam(
                 http,
                 &[
@@ -360,3 +380,115 @@ fn credential_source_logs_into_ecr_through_moto() {
     // Not ECR: untouched.
     assert_eq!(source.credentials("docker.io"), Credentials::Anonymous);
 }
+
+/// The ECR registry of moto's default account.
+fn moto_registry() -> EcrRegistry {
+    parse_ecr_host(&format!("{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com")).expect("ECR host")
+}
+
+/// What moto's GetAuthorizationToken decodes to: `AWS` and this password.
+const MOTO_PASSWORD: &str = "123456789012-auth-token";
+
+#[test]
+fn ensure_repositories_creates_missing_ones_through_moto() {
+    // Nine unauthenticated calls: three users, three keys, three policies.
+    let moto = Moto::with_iam(9);
+    let rt = runtime();
+    let http = client();
+    let (admin, pusher, login_only) = rt.block_on(async {
+        (
+            moto.user_allowed(
+                &http,
+                "ferry-admin",
+                &[
+                    "ecr:GetAuthorizationToken",
+                    "ecr:CreateRepository",
+                    "ecr:DescribeRepositories",
+                ],
+            )
+            .await,
+            // What AmazonEC2ContainerRegistryPowerUser allows: no CreateRepository.
+            moto.user_allowed(
+                &http,
+                "ferry-pusher",
+                &["ecr:GetAuthorizationToken", "ecr:DescribeRepositories"],
+            )
+            .await,
+            moto.user_allowed(&http, "ferry-login-only", &["ecr:GetAuthorizationToken"])
+                .await,
+        )
+    });
+    let registry = moto_registry();
+    let endpoint = moto.endpoint();
+    let ensure = |keys: &AwsKeys, repositories: &[&str]| -> EnsuredRepositories {
+        let repositories: Vec<String> = repositories.iter().map(|r| r.to_string()).collect();
+        rt.block_on(ensure_repositories(
+            &http,
+            &registry,
+            keys,
+            Some(&endpoint),
+            &repositories,
+        ))
+    };
+    let exists = |repository: &str| {
+        rt.block_on(repository_exists(
+            &http, &registry, &admin, &endpoint, repository,
+        ))
+        .unwrap_or_else(|e| panic!("{e}; moto log:\n{}", moto.log_text()))
+    };
+
+    let first = ensure(&admin, &["rancher/existing"]);
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
+    assert_eq!(first.created, ["rancher/existing"]);
+    assert!(!exists("rancher/new"));
+
+    // A missing one is created (once, though named twice); an existing one is fine.
+    let second = ensure(&admin, &["rancher/new", "rancher/existing", "rancher/new"]);
+    assert!(second.failed.is_empty(), "{:?}", second.failed);
+    assert_eq!(second.created, ["rancher/new"]);
+    assert_eq!(second.existing, ["rancher/existing"]);
+    assert!(exists("rancher/new"));
+
+    // Keys that may not create repositories: an existing one is still fine (it is looked
+    // up), a missing one is a clear error.
+    let third = ensure(&pusher, &["rancher/existing", "rancher/missing"]);
+    assert!(third.created.is_empty());
+    assert_eq!(third.existing, ["rancher/existing"]);
+    let [(repository, e)] = third.failed.as_slice() else {
+        panic!("{:?}", third.failed);
+    };
+    assert_eq!(repository, "rancher/missing");
+    assert!(matches!(e, EcrError::RepositoryMissing { .. }), "{e}");
+    let text = e.to_string();
+    for expected in [
+        "ECR repository rancher/missing does not exist",
+        &registry.host(),
+        &format!("region {REGION}"),
+        "not allowed ecr:CreateRepository",
+        "grant the IAM identity of these AWS keys ecr:CreateRepository",
+        "--ecr-create-repos=false",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+    assert!(!text.contains(pusher.secret_access_key.expose()), "{text}");
+    assert!(!text.contains(&pusher.access_key_id), "{text}");
+    assert!(!exists("rancher/missing"));
+
+    // Neither call allowed: whether it exists is unknown; the error says what to grant.
+    let fourth = ensure(&login_only, &["rancher/existing"]);
+    let [(_, e)] = fourth.failed.as_slice() else {
+        panic!("{:?}", fourth.failed);
+    };
+    assert!(matches!(e, EcrError::Repository { .. }), "{e}");
+    let text = e.to_string();
+    for expected in [
+        "rancher/existing",
+        &format!("region {REGION}"),
+        "ecr:CreateRepository",
+        "--ecr-create-repos=false",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+}
+
+mod import;

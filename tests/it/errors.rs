@@ -86,6 +86,12 @@ fn files_that_are_not_bundles_say_what_they_are() {
             let out = sandbox.ferry().args(&args).output().expect("run");
             let stderr = text(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            // import also reads gzip-compressed image archives (rancher-images.tar.gz): a
+            // gzip file that is not one is named as a broken gzip stream.
+            if args[0] == "import" && name.ends_with(".gz") {
+                assert!(stderr.contains("truncated gzip"), "{args:?}: {stderr}");
+                continue;
+            }
             assert!(
                 stderr.contains("is not a ferry bundle") && stderr.contains(needle),
                 "{args:?}: {stderr}"

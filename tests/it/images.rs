@@ -472,12 +472,17 @@ fn broken_inputs_give_clear_errors() {
     let e = fails(&["images", "--metadata", &p(&wrong_shape)]);
     assert!(e.contains("K8sVersionRKESystemImages"), "{e}");
 
+    // A URL never downloaded, offline: named, with what to do (no traffic leaves the host).
     let e = fails(&[
         "images",
+        "--offline",
         "--metadata",
         "https://releases.rancher.com/kontainer-driver-metadata/release-v2.9/data.json",
     ]);
-    assert!(e.contains("download it first"), "{e}");
+    assert!(
+        e.contains("no cached copy") && e.contains("releases.rancher.com"),
+        "{e}"
+    );
 
     let e = fails(&["images", "--rke-version", "banana"]);
     assert!(e.contains("banana"), "{e}");

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod archive;
 mod bounds;
 mod delta;
 mod ecr;
@@ -14,6 +15,7 @@ mod harness;
 mod hostile;
 mod images;
 mod import;
+mod kdm;
 mod lock;
 mod lying;
 mod registry_client;

@@ -39,10 +39,35 @@ fn older_rke_release_sees_older_current_set() {
 }
 
 #[test]
-fn remote_url_is_refused() {
-    let e = Catalog::load(Some("https://releases.example/data.json"), "v1.6.3").unwrap_err();
-    assert!(matches!(e, MetadataError::Remote { .. }), "{e}");
-    assert!(e.to_string().contains("download it first"));
+fn remote_url_is_fetched_through_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = RemoteOptions {
+        offline: true,
+        cache_dir: Some(dir.path().to_path_buf()),
+        ..RemoteOptions::default()
+    };
+    let url = "https://user:secret@releases.example/data.json";
+    let e = Catalog::load_with(Some(url), "v1.6.3", &opts).unwrap_err();
+    assert!(
+        matches!(e, MetadataError::Remote(RemoteError::NotCached { .. })),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("https://releases.example/data.json") && !msg.contains("secret"));
+
+    // A cached copy in the embedded catalog's shape is read and named by its URL.
+    let key = super::super::remote::MetadataUrl::parse(url)
+        .expect("url")
+        .cache_key();
+    let cache = super::super::remote::cache::Cache::new(dir.path());
+    let meta = super::super::remote::cache::Meta::new(url, None, None, 0, EMBEDDED_CATALOG);
+    cache.store(&key, &meta, EMBEDDED_CATALOG).expect("store");
+    let c = Catalog::load_with(Some(url), "v1.6.3", &opts).expect("from the cache");
+    assert_eq!(
+        c.source(),
+        &MetadataSource::Url("https://releases.example/data.json".into())
+    );
+    assert_eq!(c.default_version(), embedded().default_version());
 }
 
 #[test]

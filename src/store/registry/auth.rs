@@ -3,7 +3,11 @@
 //! request), a token cache per scope set with refresh on expiry or `invalid_token`.
 //!
 //! The challenge is learned from the first 401 and remembered, so later requests carry their
-//! credentials up front. Tokens and passwords only ever live in [`Secret`]s.
+//! credentials up front. Credentials are looked up when first needed and renewed when their
+//! source says they expire or when the registry refuses a login the source can renew
+//! (`login`). Tokens and passwords only ever live in [`Secret`]s.
+
+mod login;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -144,9 +148,10 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-/// Where an [`Authenticator`] gets its credentials: asked once, on first need, on a blocking
-/// thread (a credential helper is a process, an ECR login an HTTPS call), never while a lock
-/// other registries' transfers need is held. The first name with credentials wins.
+/// Where an [`Authenticator`] gets its credentials: asked on first need (and again when they
+/// are due or refused and can be renewed), on a blocking thread (a credential helper is a
+/// process, an ECR login an HTTPS call), never while a lock other registries' transfers need
+/// is held. The first name with credentials wins.
 pub struct CredentialLookup {
     /// The source.
     pub source: std::sync::Arc<dyn super::CredentialSource>,
@@ -157,9 +162,12 @@ pub struct CredentialLookup {
 /// The most bytes of a token answer read into memory.
 const MAX_TOKEN_BODY: usize = 1024 * 1024;
 
-struct Resolved {
-    credentials: Credentials,
-    label: Option<String>,
+/// The `Authorization` header of one request, and the login it was made from.
+pub struct Authorization {
+    /// The header value (marked sensitive).
+    pub value: HeaderValue,
+    /// The generation of credentials sent as Basic auth (`None` for a bearer token).
+    login: Option<u64>,
 }
 
 /// Authentication state of one registry.
@@ -167,8 +175,7 @@ pub struct Authenticator {
     registry: String,
     /// The registry is reached over HTTPS: its token service must be too.
     secure: bool,
-    lookup: CredentialLookup,
-    resolved: tokio::sync::OnceCell<Resolved>,
+    login: login::Login,
     challenge: std::sync::RwLock<Option<Challenge>>,
     tokens: Mutex<HashMap<String, Token>>,
 }
@@ -187,70 +194,42 @@ impl Authenticator {
         Authenticator {
             registry: registry.to_string(),
             secure,
-            lookup,
-            resolved: tokio::sync::OnceCell::new(),
+            login: login::Login::new(registry, lookup),
             challenge: std::sync::RwLock::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
     }
 
     /// The credentials' user and their origin, for messages (once they were looked up).
-    pub fn user_label(&self) -> Option<&str> {
-        self.resolved.get().and_then(|r| r.label.as_deref())
-    }
-
-    /// The credentials, looked up on first use on a blocking thread.
-    async fn credentials(&self) -> &Credentials {
-        let r = self
-            .resolved
-            .get_or_init(|| async {
-                let source = self.lookup.source.clone();
-                let names = self.lookup.names.clone();
-                let found = tokio::task::spawn_blocking(move || {
-                    for name in &names {
-                        let c = source.credentials(name);
-                        if c != Credentials::Anonymous {
-                            return (c, source.origin(name));
-                        }
-                    }
-                    (Credentials::Anonymous, None)
-                })
-                .await
-                .unwrap_or((Credentials::Anonymous, None));
-                let (credentials, origin) = found;
-                tracing::debug!(
-                    "registry {}: user {:?}",
-                    self.registry,
-                    credentials.username()
-                );
-                let label = credentials.username().map(|u| match &origin {
-                    Some(o) => format!("{u:?} (from {o})"),
-                    None => format!("{u:?}"),
-                });
-                Resolved { credentials, label }
-            })
-            .await;
-        &r.credentials
+    pub fn user_label(&self) -> Option<String> {
+        self.login.label()
     }
 
     fn challenge(&self) -> Option<Challenge> {
         self.challenge.read().map(|c| c.clone()).unwrap_or(None)
     }
 
-    /// The `Authorization` value for a request needing `scopes`, or `None` while the
+    /// The `Authorization` header for a request needing `scopes`, or `None` while the
     /// registry's challenge is unknown or it needs none.
     pub async fn header(
         &self,
         http: &reqwest::Client,
         opts: &super::ClientOptions,
         scopes: &[Scope],
-    ) -> Result<Option<HeaderValue>, RegistryError> {
+    ) -> Result<Option<Authorization>, RegistryError> {
+        let mut login = None;
         let value = match self.challenge() {
             None => return Ok(None),
-            Some(Challenge::Basic) => match self.credentials().await.basic_header() {
-                Some(v) => v,
-                None => return Ok(None),
-            },
+            Some(Challenge::Basic) => {
+                let resolved = self.login.get().await;
+                match resolved.credentials.basic_header() {
+                    Some(v) => {
+                        login = Some(resolved.generation);
+                        v
+                    }
+                    None => return Ok(None),
+                }
+            }
             Some(Challenge::Bearer { realm, service, .. }) => {
                 if self.secure && realm.scheme() != "https" {
                     return Err(RegistryError::Token {
@@ -269,25 +248,38 @@ impl Authenticator {
             detail: "the token contains characters not allowed in an HTTP header".into(),
         })?;
         h.set_sensitive(true);
-        Ok(Some(h))
+        Ok(Some(Authorization { value: h, login }))
     }
 
-    /// Learns from a 401. Returns true when retrying the request with fresh credentials can
-    /// help (a new challenge, or an expired token); false when the credentials are wrong.
+    /// Learns from a 401 to a request that carried `sent`. Returns true when retrying the
+    /// request with fresh credentials can help (a new challenge, an expired token, or a
+    /// refused login its source renewed); false when the credentials are wrong.
     pub async fn on_unauthorized(
         &self,
         www_authenticate: Option<&str>,
         scopes: &[Scope],
-        had_auth: bool,
+        sent: Option<&Authorization>,
     ) -> bool {
-        let Some(challenge) = www_authenticate.and_then(parse_challenge) else {
-            return false;
+        let had_auth = sent.is_some();
+        // A 401 without a challenge to a request that carried Basic credentials: the Basic
+        // challenge already known still applies (the credentials were refused).
+        let challenge = match www_authenticate.and_then(parse_challenge) {
+            Some(c) => c,
+            None => match self.challenge() {
+                Some(Challenge::Basic) if had_auth => Challenge::Basic,
+                _ => return false,
+            },
         };
         if let Ok(mut c) = self.challenge.write() {
             *c = Some(challenge.clone());
         }
         match challenge {
-            Challenge::Basic => !had_auth && self.credentials().await.basic_header().is_some(),
+            Challenge::Basic => match sent.and_then(|s| s.login) {
+                // Credentials we sent were refused: a login that expires (ECR's) can be
+                // renewed, once per refused login.
+                Some(generation) => self.login.refused(generation).await,
+                None => !had_auth && self.login.get().await.credentials.basic_header().is_some(),
+            },
             Challenge::Bearer { .. } => {
                 // A token we sent was rejected (expired, revoked): drop it and fetch a new one.
                 // Either way one more round can help: a first token, or a fresh one. The caller
@@ -334,7 +326,8 @@ impl Authenticator {
             detail,
         };
         let mut url = realm.clone();
-        Ok(match self.credentials().await {
+        let resolved = self.login.get().await;
+        Ok(match &resolved.credentials {
             Credentials::IdentityToken { token, .. } => {
                 let mut form: Vec<(&str, &str)> = vec![
                     ("grant_type", "refresh_token"),
@@ -440,7 +433,7 @@ impl Authenticator {
         if status.as_u16() == 401 || status.as_u16() == 403 {
             return Err(RegistryError::Unauthorized {
                 registry: self.registry.clone(),
-                user: self.user_label().map(String::from),
+                user: self.user_label(),
                 errors: spec_errors(&body),
             });
         }

@@ -40,6 +40,19 @@ pub trait CredentialSource: Send + Sync {
     fn origin(&self, _registry: &str) -> Option<String> {
         None
     }
+
+    /// When the credentials [`credentials`](Self::credentials) gave for `registry` should be
+    /// asked for again (a login token that expires); `None`: they last the run.
+    fn renew_at(&self, _registry: &str) -> Option<std::time::SystemTime> {
+        None
+    }
+
+    /// The registry refused `refused`, which this source gave for `registry`. True when asking
+    /// [`credentials`](Self::credentials) again can give other ones (a login that is renewed,
+    /// such as ECR's; the source forgets the refused one); false when it has nothing else.
+    fn invalidate(&self, _registry: &str, _refused: &Credentials) -> bool {
+        false
+    }
 }
 
 /// No credentials anywhere.

@@ -1,5 +1,5 @@
-//! Sending one registry request: authentication (learn the challenge from a 401, retry once
-//! with credentials or a fresh token), the one retry policy (`with_retries`: exponential
+//! Sending one registry request: authentication (learn the challenge from a 401, retry with
+//! credentials, a fresh token or a renewed login), the one retry policy (`with_retries`: exponential
 //! backoff with jitter on the errors [`RegistryError::is_retryable`] names, honouring
 //! `Retry-After`), the `RateLimit-*` headers, and error bodies read only up to a bound.
 //!
@@ -332,9 +332,8 @@ impl Registry {
             } else {
                 None
             };
-            let had_auth = auth.is_some();
-            if let Some(h) = auth {
-                b = b.header(AUTHORIZATION, h);
+            if let Some(a) = &auth {
+                b = b.header(AUTHORIZATION, a.value.clone());
             }
             tracing::trace!("{} {}", req.method, redact(&req.url));
             let resp = match b.send().await {
@@ -358,7 +357,7 @@ impl Registry {
                 if auth_rounds < 2
                     && self
                         .auth
-                        .on_unauthorized(challenge.as_deref(), req.scopes, had_auth)
+                        .on_unauthorized(challenge.as_deref(), req.scopes, auth.as_ref())
                         .await
                 {
                     auth_rounds += 1;
@@ -366,7 +365,7 @@ impl Registry {
                 }
                 return Err(RegistryError::Unauthorized {
                     registry: self.name.clone(),
-                    user: self.auth.user_label().map(String::from),
+                    user: self.auth.user_label(),
                     errors: error_body(resp).await,
                 });
             }

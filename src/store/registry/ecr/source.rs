@@ -1,7 +1,10 @@
 //! [`EcrCredentialSource`]: the [`CredentialSource`] that logs into ECR registries with AWS keys
 //! where the wrapped source has no login: one GetAuthorizationToken call per registry, on its
-//! own thread and runtime, the token cached until shortly before it expires and a failure
-//! remembered for the run.
+//! own thread and runtime, the token cached until shortly before it expires (the registry
+//! client asks again then: [`CredentialSource::renew_at`]) or until the registry refuses it
+//! ([`CredentialSource::invalidate`]: one new login per refused token, never a loop), and a
+//! failure remembered for the run. [`keys_for_registry`] is the choice of keys, for the other
+//! ECR calls of a run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use url::Url;
 
 use super::{
-    AwsKeys, EcrError, EcrRegistry, EcrToken, TOKEN_LIFETIME, endpoint_from_env,
+    AwsKeys, EcrError, EcrRegistry, EcrToken, Operation, TOKEN_LIFETIME, endpoint_from_env,
     get_authorization_token, parse_ecr_host,
 };
 use crate::error::flatten;
@@ -19,8 +22,10 @@ use crate::store::registry::auth::Credentials;
 use crate::store::registry::error::redact;
 
 /// A cached token is replaced this long before it expires.
-const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(super) const REFRESH_MARGIN: Duration = Duration::from_secs(15 * 60);
+
+/// The time source: the system clock, or a test's.
+type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Where the keys for a registry came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +50,11 @@ enum Cached {
     Token {
         credentials: Credentials,
         renew_at: SystemTime,
+        /// A registry refused it: the next `credentials` call logs in again.
+        refused: bool,
+        /// It was fetched because the one before was refused. Should it be refused too, the
+        /// keys' login is not the problem, and no new one is fetched.
+        after_refusal: bool,
     },
     /// The call failed; not retried in this run (the warning was given once).
     Failed,
@@ -56,10 +66,16 @@ enum Cached {
 /// no credentials ([`Credentials::Anonymous`]), it takes the keys of the cluster.yml
 /// `ecr_credential_plugin` entry whose url has that host, else the keys in the environment,
 /// calls [`get_authorization_token`] (once per registry; the token is reused until 15 minutes
-/// before it expires) and answers `Basic AWS:<token>`. Every other name goes to the wrapped
-/// source unchanged. When the call fails it logs a warning naming the registry, the region
-/// and AWS's error, and answers anonymous, so the push then fails with an authentication
-/// error naming the registry.
+/// before it expires, which [`CredentialSource::renew_at`] tells the registry client) and
+/// answers `Basic AWS:<token>`. Every other name goes to the wrapped source unchanged. When
+/// the call fails it logs a warning naming the registry, the region and AWS's error, and
+/// answers anonymous, so the push then fails with an authentication error naming the
+/// registry.
+///
+/// When a registry refuses the token ([`CredentialSource::invalidate`]: expired early,
+/// revoked), the next call logs in again: once for all the requests refused with that token.
+/// Should the fresh token be refused too, the keys' login is not the problem and no further
+/// call is made for it.
 ///
 /// [`CredentialSource::credentials`] is synchronous and runs inside ferry's tokio runtime.
 /// The call therefore runs on a dedicated std thread with its own current-thread runtime and
@@ -79,6 +95,7 @@ pub struct EcrCredentialSource {
     endpoint: Option<Url>,
     root_certificates: Vec<reqwest::Certificate>,
     cache: Mutex<HashMap<String, Arc<Mutex<Option<Cached>>>>>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for EcrCredentialSource {
@@ -122,7 +139,18 @@ impl EcrCredentialSource {
             endpoint: endpoint_from_env(&env),
             root_certificates: Vec::new(),
             cache: Mutex::new(HashMap::new()),
+            clock: Arc::new(SystemTime::now),
         }
+    }
+
+    /// Reads the time from `clock` instead of the system clock (tests of renewal).
+    #[cfg(test)]
+    pub(crate) fn with_clock(
+        mut self,
+        clock: impl Fn() -> SystemTime + Send + Sync + 'static,
+    ) -> Self {
+        self.clock = Arc::new(clock);
+        self
     }
 
     /// Extra trusted CA certificates for the ECR API endpoint (a TLS-inspecting proxy, or an
@@ -135,19 +163,8 @@ impl EcrCredentialSource {
     /// The keys for an ECR host and where they come from: a cluster.yml entry for exactly
     /// this host wins (the first one, and a warning if others disagree), then the environment.
     fn keys_for(&self, host: &str) -> Option<(AwsKeys, KeyOrigin)> {
-        let matching: Vec<&AwsKeys> = self
-            .cluster
-            .iter()
-            .filter(|(h, _)| h == host)
-            .map(|(_, k)| k)
-            .collect();
-        if let Some(first) = matching.first() {
-            if matching.iter().any(|k| k != first) {
-                tracing::warn!(
-                    "registry {host}: several cluster.yml ecr_credential_plugin entries with different keys; using the first"
-                );
-            }
-            return Some(((*first).clone(), KeyOrigin::ClusterYml));
+        if let Some(first) = cluster_keys_for(&self.cluster, host) {
+            return Some((first, KeyOrigin::ClusterYml));
         }
         self.env_keys.clone().map(|k| (k, KeyOrigin::Environment))
     }
@@ -192,13 +209,8 @@ impl EcrCredentialSource {
         let certificates = self.root_certificates.clone();
         let built = shown.clone();
         run_detached(move || async move {
-            let mut builder = reqwest::Client::builder()
-                .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(CONNECT_TIMEOUT);
-            if !certificates.is_empty() {
-                builder = builder.tls_certs_merge(certificates);
-            }
-            let http = builder.build().map_err(|e| EcrError::Unreachable {
+            let http = super::http_client(&certificates).map_err(|e| EcrError::Unreachable {
+                operation: Operation::GetAuthorizationToken,
                 region: region.clone(),
                 endpoint: built,
                 detail: flatten(&e),
@@ -207,12 +219,45 @@ impl EcrCredentialSource {
         })
         .unwrap_or_else(|detail| {
             Err(EcrError::Unreachable {
+                operation: Operation::GetAuthorizationToken,
                 region: ecr.region.clone(),
                 endpoint: shown,
                 detail: detail.to_string(),
             })
         })
     }
+}
+
+/// The keys of the first `(url, keys)` entry whose url has this `host` (lower-case
+/// `host[:port]`), with a warning when later entries for it disagree.
+fn cluster_keys_for(cluster: &[(String, AwsKeys)], host: &str) -> Option<AwsKeys> {
+    let mut matching = cluster.iter().filter(|(h, _)| h == host).map(|(_, k)| k);
+    let first = matching.next()?;
+    if matching.any(|k| k != first) {
+        tracing::warn!(
+            "registry {host}: several cluster.yml ecr_credential_plugin entries with different keys; using the first"
+        );
+    }
+    Some(first.clone())
+}
+
+/// The AWS keys ferry uses for the ECR registry `registry` (a host, or a url with one), as
+/// [`EcrCredentialSource`] chooses them: those of the first cluster.yml `ecr_credential_plugin`
+/// entry (`(url, keys)`) whose url has this host, else `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` read through `env`. `None` for a registry
+/// that is not ECR, or without keys.
+pub fn keys_for_registry(
+    cluster_keys: &[(String, AwsKeys)],
+    registry: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<AwsKeys> {
+    let host = host_of(registry);
+    parse_ecr_host(&host)?;
+    let cluster: Vec<(String, AwsKeys)> = cluster_keys
+        .iter()
+        .map(|(url, keys)| (host_of(url), keys.clone()))
+        .collect();
+    cluster_keys_for(&cluster, &host).or_else(|| AwsKeys::from_env(env))
 }
 
 /// `host[:port]`, lower case, of a registry name or cluster.yml url.
@@ -270,15 +315,19 @@ impl CredentialSource for EcrCredentialSource {
         let cell = self.slot(&host);
         // One call per registry at a time: concurrent callers wait for the first one's answer.
         let mut slot = cell.lock().unwrap_or_else(|p| p.into_inner());
-        match &*slot {
+        let now = (self.clock)();
+        let after_refusal = match &*slot {
             Some(Cached::Failed) => return Credentials::Anonymous,
             Some(Cached::Token {
                 credentials,
                 renew_at,
-            }) if SystemTime::now() < *renew_at => return credentials.clone(),
-            _ => {}
-        }
-        let started = SystemTime::now();
+                refused: false,
+                ..
+            }) if now < *renew_at => return credentials.clone(),
+            Some(Cached::Token { refused, .. }) => *refused,
+            None => false,
+        };
+        let started = now;
         match self.fetch(&ecr, &keys) {
             Ok(token) => {
                 let expires = match token.expires_at {
@@ -307,6 +356,8 @@ impl CredentialSource for EcrCredentialSource {
                 *slot = Some(Cached::Token {
                     credentials: credentials.clone(),
                     renew_at,
+                    refused: false,
+                    after_refusal,
                 });
                 credentials
             }
@@ -322,6 +373,50 @@ impl CredentialSource for EcrCredentialSource {
                 *slot = Some(Cached::Failed);
                 Credentials::Anonymous
             }
+        }
+    }
+
+    fn renew_at(&self, registry: &str) -> Option<SystemTime> {
+        let inner = self.inner.credentials(registry);
+        let Some((host, ..)) = self.plan(registry, &inner) else {
+            return self.inner.renew_at(registry);
+        };
+        match &*self.slot(&host).lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(Cached::Token { renew_at, .. }) => Some(*renew_at),
+            _ => None,
+        }
+    }
+
+    fn invalidate(&self, registry: &str, refused: &Credentials) -> bool {
+        let inner = self.inner.credentials(registry);
+        let Some((host, ecr, ..)) = self.plan(registry, &inner) else {
+            return self.inner.invalidate(registry, refused);
+        };
+        let cell = self.slot(&host);
+        let mut slot = cell.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *slot {
+            // A newer token is there already: asking again gives it.
+            Some(Cached::Token { credentials, .. }) if credentials != refused => true,
+            // Marked already by another refused request: one new login serves them all.
+            Some(Cached::Token { refused: true, .. }) => true,
+            Some(Cached::Token {
+                after_refusal: true,
+                ..
+            }) => {
+                tracing::debug!(
+                    "registry {host}: the registry refused a fresh ECR login token too; not logging in again"
+                );
+                false
+            }
+            Some(Cached::Token { refused, .. }) => {
+                tracing::info!(
+                    "registry {host}: the registry refused the ECR login token (expired or revoked); logging in again (region {})",
+                    ecr.region
+                );
+                *refused = true;
+                true
+            }
+            Some(Cached::Failed) | None => false,
         }
     }
 

@@ -1,26 +1,18 @@
-//! The one ECR API call, GetAuthorizationToken: a SigV4-signed `POST` of `{}` with the AWS JSON
-//! 1.1 headers, its answer read up to a size limit, and the `authorizationToken` decoded into
-//! the Docker login [`EcrToken`]. No message holds a key or a token.
+//! The login call, GetAuthorizationToken: a SigV4-signed `POST` of `{}` (through
+//! [`call`](super::api::call)), and the `authorizationToken` of its answer decoded into the
+//! Docker login [`EcrToken`]. No message holds a key or a token.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use url::Url;
 
-use super::error::{clean_message, parse_error};
+use super::api::call;
 use super::host::{default_endpoint, is_label};
-use super::sigv4::sign;
-use super::{AwsKeys, CONTENT_TYPE, DEFAULT_TIMEOUT, EcrError, TARGET};
-use crate::error::flatten;
+use super::{AwsKeys, EcrError, Operation};
 use crate::secret::Secret;
 use crate::store::registry::error::redact;
-
-/// The SigV4 service name.
-const SERVICE: &str = "ecr";
-/// Larger answers are not a token.
-const ANSWER_LIMIT: usize = 1 << 20;
 
 /// The Docker login of an ECR registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +113,7 @@ pub(super) fn parse_answer(body: &[u8]) -> Result<EcrToken, Malformed> {
 ///
 /// [`endpoint_from_env`]: super::endpoint_from_env
 /// [`EcrRegistry::api_endpoint`]: super::EcrRegistry::api_endpoint
+/// [`DEFAULT_TIMEOUT`]: super::DEFAULT_TIMEOUT
 pub async fn get_authorization_token(
     http: &reqwest::Client,
     region: &str,
@@ -138,73 +131,12 @@ pub async fn get_authorization_token(
             region: region.to_string(),
         });
     }
-    let shown = redact(&endpoint);
-    let body: &[u8] = b"{}";
-    let fixed = [("content-type", CONTENT_TYPE), ("x-amz-target", TARGET)];
-    let signed = sign(
-        "POST",
-        endpoint.as_str(),
-        &fixed,
-        body,
-        (region, SERVICE),
-        keys,
-        SystemTime::now(),
-    )
-    .map_err(|e| EcrError::Signing {
-        region: region.to_string(),
-        detail: e.to_string(),
-    })?;
-    let mut request = http
-        .post(endpoint.clone())
-        .timeout(DEFAULT_TIMEOUT)
-        .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-        .header("x-amz-target", TARGET)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .body(body);
-    for (name, value, sensitive) in signed {
-        let mut v = HeaderValue::from_str(&value).map_err(|_| EcrError::Signing {
-            region: region.to_string(),
-            detail: format!("the signer produced an invalid {name} header"),
-        })?;
-        v.set_sensitive(sensitive || name.eq_ignore_ascii_case("authorization"));
-        request = request.header(HeaderName::from_static(name), v);
-    }
-    let unreachable = |e: reqwest::Error| EcrError::Unreachable {
-        region: region.to_string(),
-        endpoint: shown.clone(),
-        detail: flatten(&e),
-    };
-    let mut response = request.send().await.map_err(unreachable)?;
-    let status = response.status();
-    let error_type = response
-        .headers()
-        .get("x-amzn-errortype")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let mut answer = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-        if answer.len() + chunk.len() > ANSWER_LIMIT {
-            return Err(EcrError::Malformed {
-                region: region.to_string(),
-                endpoint: shown,
-                detail: format!("the answer is larger than {ANSWER_LIMIT} bytes"),
-            });
-        }
-        answer.extend_from_slice(&chunk);
-    }
-    if !status.is_success() {
-        let (code, message) = parse_error(status.as_u16(), error_type.as_deref(), &answer);
-        return Err(EcrError::Rejected {
-            region: region.to_string(),
-            endpoint: shown,
-            status: status.as_u16(),
-            code: keys.scrub(&code),
-            message: clean_message(&message, keys),
-        });
-    }
+    let operation = Operation::GetAuthorizationToken;
+    let answer = call(http, (region, &endpoint), keys, operation, b"{}").await?;
     parse_answer(&answer).map_err(|e| EcrError::Malformed {
+        operation,
         region: region.to_string(),
-        endpoint: shown,
+        endpoint: redact(&endpoint),
         detail: e.to_string(),
     })
 }

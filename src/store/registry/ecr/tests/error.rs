@@ -3,7 +3,7 @@
 use super::{ID, SECRET, keys};
 use crate::secret::Secret;
 use crate::store::registry::ecr::error::{MESSAGE_LIMIT, clean_message, parse_error};
-use crate::store::registry::ecr::{EcrError, explain};
+use crate::store::registry::ecr::{EcrError, Operation, explain};
 
 #[test]
 fn maps_aws_errors() {
@@ -72,6 +72,7 @@ fn error_messages_hold_no_keys() {
     assert_eq!(clean_message("", &k), "no message");
 
     let e = EcrError::Rejected {
+        operation: Operation::GetAuthorizationToken,
         region: "us-east-1".into(),
         endpoint: "https://api.ecr.us-east-1.amazonaws.com/".into(),
         status: 400,
@@ -87,4 +88,63 @@ fn error_messages_hold_no_keys() {
     assert!(text.contains("the AWS access key was rejected"), "{text}");
     assert!(text.contains("UnrecognizedClientException"), "{text}");
     assert_eq!(e.code(), Some("UnrecognizedClientException"));
+}
+
+#[test]
+fn repository_errors_name_the_repository_the_region_and_the_fix() {
+    let rejected = |code: &str, message: &str| EcrError::Rejected {
+        operation: Operation::CreateRepository,
+        region: "eu-west-1".into(),
+        endpoint: "https://api.ecr.eu-west-1.amazonaws.com/".into(),
+        status: 400,
+        code: code.into(),
+        message: message.into(),
+    };
+    let missing = EcrError::RepositoryMissing {
+        repository: "rancher/rke-tools".into(),
+        registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+        region: "eu-west-1".into(),
+        cause: Box::new(rejected(
+            "AccessDeniedException",
+            "User: arn:aws:iam::123456789012:user/pusher is not authorized to perform: ecr:CreateRepository",
+        )),
+    };
+    let text = missing.to_string();
+    for expected in [
+        "ECR repository rancher/rke-tools does not exist",
+        "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+        "region eu-west-1",
+        "refused CreateRepository",
+        "not allowed ecr:CreateRepository",
+        "grant the IAM identity of these AWS keys ecr:CreateRepository",
+        "--ecr-create-repos=false",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+    assert_eq!(missing.code(), Some("AccessDeniedException"));
+
+    let quota = EcrError::Repository {
+        repository: "rancher/x".into(),
+        registry: "123456789012.dkr.ecr.eu-west-1.amazonaws.com".into(),
+        region: "eu-west-1".into(),
+        cause: Box::new(rejected("LimitExceededException", "too many")),
+    };
+    let text = quota.to_string();
+    for expected in [
+        "cannot make sure ECR repository rancher/x exists",
+        "region eu-west-1",
+        "a service quota of this AWS account is reached",
+        "create the repository beforehand, or pass --ecr-create-repos=false",
+    ] {
+        assert!(text.contains(expected), "{expected:?} missing from {text}");
+    }
+    assert!(
+        Operation::DescribeRepositories
+            .explain("AccessDenied", 400)
+            .contains("ecr:DescribeRepositories")
+    );
+    assert_eq!(
+        Operation::CreateRepository.target(),
+        "AmazonEC2ContainerRegistry_V20150921.CreateRepository"
+    );
 }

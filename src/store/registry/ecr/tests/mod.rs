@@ -1,10 +1,13 @@
 //! Tests of the ECR login, by topic as the code is split: `host`, `keys`, `token` (answers and
-//! the call), `error`, `sigv4`, and `source` (the credential source against a canned local
-//! endpoint). Shared here: example keys, fixed times, base64 and a log capture.
+//! the call), `error`, `sigv4`, `source` (the credential source against a canned local
+//! endpoint), `refresh` (its renewal: refused tokens, expiry by an injected clock) and `repos`
+//! (CreateRepository). Shared here: example keys, fixed times, base64 and a log capture.
 
 mod error;
 mod host;
 mod keys;
+mod refresh;
+mod repos;
 mod sigv4;
 mod source;
 mod token;

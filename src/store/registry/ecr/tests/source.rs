@@ -14,15 +14,15 @@ use crate::store::registry::ecr::{AwsKeys, EcrCredentialSource, TARGET};
 use crate::store::registry::{Anonymous, CredentialSource};
 
 /// A one-answer-fits-all HTTP server on 127.0.0.1 that records requests; stops on Drop.
-struct FakeEcr {
-    port: u16,
+pub(super) struct FakeEcr {
+    pub(super) port: u16,
     requests: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeEcr {
-    fn start(status: u16, body: String) -> FakeEcr {
+    pub(super) fn start(status: u16, body: String) -> FakeEcr {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -84,12 +84,12 @@ impl FakeEcr {
         let _ = stream.write_all(answer.as_bytes());
     }
 
-    fn env(&self) -> impl Fn(&str) -> Option<String> + use<> {
+    pub(super) fn env(&self) -> impl Fn(&str) -> Option<String> + use<> {
         let url = format!("http://127.0.0.1:{}/", self.port);
         move |k: &str| (k == "AWS_ENDPOINT_URL_ECR").then(|| url.clone())
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(super) fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -103,23 +103,23 @@ impl Drop for FakeEcr {
     }
 }
 
-const REGISTRY: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
+pub(super) const REGISTRY: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
 
-fn token_answer(password: &str, expires_at: f64) -> String {
+pub(super) fn token_answer(password: &str, expires_at: f64) -> String {
     format!(
         r#"{{"authorizationData":[{{"authorizationToken":"{}","expiresAt":{expires_at},"proxyEndpoint":"https://{REGISTRY}"}}]}}"#,
         b64(&format!("AWS:{password}"))
     )
 }
 
-fn in_a_day() -> f64 {
+pub(super) fn in_a_day() -> f64 {
     (SystemTime::now() + Duration::from_secs(86_400))
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64()
 }
 
-fn cluster_keys() -> Vec<(String, AwsKeys)> {
+pub(super) fn cluster_keys() -> Vec<(String, AwsKeys)> {
     vec![(
         format!("{REGISTRY}/rancher"),
         AwsKeys::new("AKIDCLUSTER", Secret::new("cluster-secret-value")),
@@ -127,7 +127,7 @@ fn cluster_keys() -> Vec<(String, AwsKeys)> {
 }
 
 /// Answers fixed credentials for one registry.
-struct Fixed(&'static str);
+pub(super) struct Fixed(pub(super) &'static str);
 
 impl CredentialSource for Fixed {
     fn credentials(&self, registry: &str) -> Credentials {
@@ -145,7 +145,7 @@ impl CredentialSource for Fixed {
     }
 }
 
-fn basic(user: &str, password: &str) -> Credentials {
+pub(super) fn basic(user: &str, password: &str) -> Credentials {
     Credentials::Basic {
         username: user.into(),
         password: Secret::new(password),

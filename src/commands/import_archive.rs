@@ -1,0 +1,198 @@
+//! `ferry import ARCHIVE`: an image archive people already have (`rancher-images.tar.gz`
+//! from `rancher-save-images.sh`, any `docker save` / `podman save` output, an OCI archive)
+//! pushed under the RKE names, without a Docker daemon: read once, every layer checked
+//! against its config's `diff_ids`, uncompressed layers gzipped on the way, then the same
+//! copy engine as a bundle import.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use super::common::{self, Failure};
+use super::import::{Summary, report};
+use super::printer::{Printer, human_bytes};
+use super::render::BarReporter;
+use crate::cli::ImportArgs;
+use crate::copy::{Engine, ImageStats, Job};
+use crate::error::Exit;
+use crate::plan::LockFile;
+use crate::store::archive::{self, ArchiveSource, Options};
+use crate::store::registry::RegistryDestination;
+use crate::target::Target;
+
+/// Free space kept in the spool directory's file system by default.
+const SPOOL_MARGIN: u64 = 1 << 30;
+
+/// The default spool limit: what the file system holding `dir` has free, less a margin.
+fn free_space(dir: &Path) -> u64 {
+    rustix::fs::statvfs(dir)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .unwrap_or(u64::MAX)
+        .saturating_sub(SPOOL_MARGIN)
+}
+
+/// Reads the archive, with a progress bar over its bytes.
+async fn scan(
+    args: &ImportArgs,
+    printer: &Printer,
+    opts: Options,
+) -> anyhow::Result<archive::Scanned> {
+    let size = std::fs::metadata(&args.bundle)
+        .with_context(|| format!("cannot read {}", args.bundle.display()))?
+        .len();
+    let bar = printer.bar(
+        size,
+        args.json,
+        "{spinner} reading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
+    );
+    let progress = opts.progress.clone();
+    let path = args.bundle.clone();
+    let mut task = tokio::task::spawn_blocking(move || archive::scan::scan(&path, &opts));
+    let scanned = loop {
+        tokio::select! {
+            done = &mut task => break done,
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                bar.set_position(progress.load(Ordering::Relaxed));
+            }
+        }
+    };
+    bar.finish_and_clear();
+    Ok(scanned.context("the archive reader stopped")??)
+}
+
+/// Runs `ferry import` of an archive into `target` through `dest`.
+pub async fn run(
+    args: &ImportArgs,
+    printer: &Printer,
+    target: &Target,
+    cluster: Option<&crate::rke::cluster::ClusterConfig>,
+    dest: &RegistryDestination,
+) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let gzip = archive::is_gzip(&args.bundle)
+        .with_context(|| format!("cannot read {}", args.bundle.display()))?;
+    let base = args.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let spool = tempfile::Builder::new()
+        .prefix("ferry-spool-")
+        .tempdir_in(&base)
+        .with_context(|| format!("cannot create a spool directory in {}", base.display()))?;
+    let limit = args.spool_limit.unwrap_or_else(|| free_space(spool.path()));
+    let compress = (args.layer_compression == "gzip").then_some(6);
+    if gzip {
+        printer.say(format!(
+            "{} is gzip-compressed, so it is read once as a stream and its layers are kept{} in {} until the images are known (at most {}; --spool-dir, --spool-limit)",
+            args.bundle.display(),
+            if compress.is_some() { ", gzipped," } else { "" },
+            spool.path().display(),
+            human_bytes(limit)
+        ));
+    }
+    let opts = Options {
+        compress,
+        spool_dir: spool.path().to_path_buf(),
+        spool_limit: limit,
+        parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        progress: Arc::new(AtomicU64::new(0)),
+    };
+    let scanned = scan(args, printer, opts).await?;
+    let spooled = scanned.spooled;
+    let (format, contents) = archive::images::contents(&scanned)?;
+    let source = ArchiveSource::new(args.bundle.clone(), contents);
+    let inputs: Vec<(String, crate::oci::reference::Reference)> = source
+        .contents()
+        .images
+        .iter()
+        .flat_map(|i| i.names.iter().map(|n| (n.familiar(), n.clone())))
+        .collect();
+    let inputs = crate::plan::input::dedupe(inputs);
+    tracing::info!(
+        "{}: {} ({} names); {} spooled",
+        args.bundle.display(),
+        format.describe(),
+        inputs.len(),
+        human_bytes(spooled)
+    );
+    let jobs = usize::from(args.registry.jobs);
+    let (resolved, mut failed) =
+        common::resolve(&source, &inputs, jobs * 2, printer, args.json).await;
+    let work: Vec<Job> = resolved
+        .iter()
+        .map(|img| Job {
+            name: img.locked.name.clone(),
+            to: target.name_for(&img.reference),
+            from: img.reference.clone(),
+            image: img.clone(),
+        })
+        .collect();
+    let reporter = BarReporter::new(printer, "importing", args.json);
+    let engine = Engine::new(&source, dest, &reporter);
+    if args.dry_run {
+        reporter.done();
+        let text: String = work
+            .iter()
+            .map(|j| format!("would push {}\n", j.to))
+            .collect();
+        printer.data(None, &text)?;
+        return Ok(Exit::Success);
+    }
+    // ECR refuses pushes into missing repositories: create them first (--ecr-create-repos).
+    let work = super::ecr_repos::prepare(args, target, cluster, work, &mut failed, printer).await?;
+    let results = engine.copy_all(&work, jobs).await;
+    reporter.done();
+    let mut stats = ImageStats::default();
+    let mut pushed = 0;
+    for (job, r) in work.iter().zip(&results) {
+        match r {
+            Ok(s) => {
+                stats += s;
+                pushed += 1;
+            }
+            Err(e) => failed.push(Failure {
+                name: job.name.clone(),
+                error: crate::error::flatten(e.source.as_ref()),
+            }),
+        }
+    }
+    if let Some(out) = &args.lock_out {
+        let done: Vec<_> = work
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(job, _)| job.image.locked.clone())
+            .collect();
+        let total =
+            crate::oci::manifest::sum_sizes(done.iter().map(|l| l.total_size)).unwrap_or(u64::MAX);
+        let yaml = LockFile::new(done, total)
+            .to_yaml()
+            .context("cannot render the lock")?;
+        crate::fsutil::write_atomic(out, yaml.as_bytes())?;
+        printer.say(format!(
+            "wrote {} ({} image(s), the digests as pushed): check the registry with `ferry verify --lock {} --to {}`",
+            out.display(),
+            pushed,
+            out.display(),
+            target.prefix
+        ));
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = Summary {
+        bundle: args.bundle.display().to_string(),
+        target: target.prefix.to_string(),
+        images: inputs.len(),
+        pushed,
+        already_present: 0,
+        blobs_pushed: stats.blobs_moved,
+        blobs_mounted: stats.blobs_mounted,
+        blobs_present: stats.blobs_present,
+        bytes_pushed: stats.bytes_moved,
+        seconds,
+        megabytes_per_second: stats.bytes_moved as f64 / 1e6 / seconds.max(1e-9),
+        failed,
+        archive: Some(format.describe().to_string()),
+        spooled_bytes: Some(spooled),
+    };
+    report(&summary, args.json, printer)
+}

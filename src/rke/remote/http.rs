@@ -1,0 +1,155 @@
+//! The one conditional GET of a metadata URL: system roots plus `--metadata-ca-file`, proxies
+//! from the environment, a total time limit and a size limit. Callers are synchronous (and
+//! `lock`/`export` call from inside their runtime), so the request runs on a thread of its own
+//! with a small runtime.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+
+use super::{Answer, MetadataUrl, RemoteError, RemoteOptions, Transport};
+
+/// The transport over reqwest.
+pub(crate) struct HttpTransport {
+    certs: Vec<reqwest::Certificate>,
+    timeout: Duration,
+    max_bytes: u64,
+}
+
+impl HttpTransport {
+    /// Reads the CA files now, so a bad one is an error even when a cached copy exists.
+    pub(crate) fn new(opts: &RemoteOptions) -> Result<HttpTransport, RemoteError> {
+        let mut certs = Vec::new();
+        for path in &opts.ca_files {
+            let bad = |detail: String| RemoteError::CaFile {
+                path: path.clone(),
+                detail,
+            };
+            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let found = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| bad(crate::error::flatten(&e)))?;
+            if found.is_empty() {
+                return Err(bad("no PEM certificate found in it".into()));
+            }
+            certs.extend(found);
+        }
+        Ok(HttpTransport {
+            certs,
+            timeout: opts.timeout,
+            max_bytes: opts.max_bytes,
+        })
+    }
+
+    fn client(&self) -> Result<reqwest::Client, String> {
+        let mut b = reqwest::Client::builder()
+            .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(self.timeout)
+            .timeout(self.timeout);
+        if !self.certs.is_empty() {
+            b = b.tls_certs_merge(self.certs.clone());
+        }
+        b.build()
+            .map_err(|e| format!("cannot set up the HTTP client: {}", describe(e)))
+    }
+
+    async fn fetch(
+        &self,
+        url: &MetadataUrl,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<Answer, String> {
+        let client = self.client()?;
+        let mut req = client.get(url.url.clone());
+        if let Some((user, password)) = &url.user {
+            req = req.basic_auth(user, Some(password.expose()));
+        }
+        if let Some(tag) = etag {
+            req = req.header(IF_NONE_MATCH, tag);
+        } else if let Some(date) = last_modified {
+            req = req.header(IF_MODIFIED_SINCE, date);
+        }
+        let timed_out = || {
+            format!(
+                "no complete answer within {} s (ferry's time limit for the metadata download)",
+                self.timeout.as_secs()
+            )
+        };
+        let fail = |e: reqwest::Error| {
+            if e.is_timeout() {
+                timed_out()
+            } else {
+                describe(e)
+            }
+        };
+        let mut resp = req.send().await.map_err(fail)?;
+        let status = resp.status();
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(Answer::NotModified);
+        }
+        if status != StatusCode::OK {
+            let mut cause = format!("the server answered {status}");
+            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                cause.push_str(
+                    " (if it needs a login, put it in the URL: https://USER:PASSWORD@HOST/…)",
+                );
+            }
+            return Err(cause);
+        }
+        let too_large = || {
+            format!(
+                "the answer is larger than {} MiB, ferry's limit for metadata (KDM's data.json is a few MiB); check that the URL names a data.json",
+                self.max_bytes >> 20
+            )
+        };
+        if resp.content_length().is_some_and(|n| n > self.max_bytes) {
+            return Err(too_large());
+        }
+        let header = |name| {
+            resp.headers()
+                .get(name)
+                .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let etag = header(ETAG);
+        let last_modified = header(LAST_MODIFIED);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(fail)? {
+            if (body.len() + chunk.len()) as u64 > self.max_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer::Fresh {
+            body,
+            etag,
+            last_modified,
+        })
+    }
+}
+
+/// A reqwest error as one clause, without its URL (which may carry a query with a token).
+fn describe(e: reqwest::Error) -> String {
+    crate::error::flatten(&e.without_url())
+}
+
+impl Transport for HttpTransport {
+    fn get(
+        &self,
+        url: &MetadataUrl,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+    ) -> Result<Answer, String> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the download's runtime: {e}"))?;
+                rt.block_on(self.fetch(url, etag, last_modified))
+            })
+            .join()
+            .unwrap_or_else(|_| Err("the download thread stopped unexpectedly".into()))
+        })
+    }
+}
