@@ -37,6 +37,8 @@ struct Summary {
 pub async fn run(args: &LockArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let images = common::image_list(&args.select, args.images.as_deref())?;
     let registries = common::upstream_registries(&args.upstream, &args.registry)?;
+    // Token registries then grant many repositories' pull scopes per token request.
+    registries.expect_pulls(images.iter().map(|(_, r)| r));
     let started = Instant::now();
     let jobs = usize::from(args.registry.jobs) * 2;
     let (resolved, failed) = common::resolve(&registries, &images, jobs, printer, args.json).await;

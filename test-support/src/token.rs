@@ -7,7 +7,10 @@
 //! `rootcertbundle`). Anonymous callers get `pull` on public repositories and nothing on private
 //! ones; correct credentials get every action they ask for; wrong credentials get a 401.
 //! The minimal OAuth2 form (`POST /token`, `grant_type=password|refresh_token`) is also served.
-//! Every request is logged for tests to assert on.
+//! Every request is logged for tests to assert on; `GET /stats` answers the counts
+//! (`{"requests","scopes","granted"}`) for tools outside the process (scripts/bench.sh).
+//! [`TokenSettings::max_scopes`] makes it grant only the first scopes of a request, like a
+//! server that does not honour several `scope=` at once.
 //!
 //! Expiry: Debian's distribution 2.8.2 allows 60 s of leeway on both `exp` and `nbf` (measured),
 //! so a token with `expires_in: 2` is still accepted for about a minute. A short `expires_in`
@@ -48,6 +51,9 @@ pub struct TokenSettings {
     /// Seconds added to the token server's clock for `iat`/`nbf`/`exp`/`issued_at` (negative:
     /// tokens that are already expired when issued).
     pub clock_skew: i64,
+    /// Grant at most this many scopes per token (the first ones asked for; the others are left
+    /// out of `access`, as a server that honours one `scope=` per request does). `None`: all.
+    pub max_scopes: Option<usize>,
 }
 
 impl Default for TokenSettings {
@@ -61,6 +67,7 @@ impl Default for TokenSettings {
             private_repos: BTreeSet::new(),
             tls: false,
             clock_skew: 0,
+            max_scopes: None,
         }
     }
 }
@@ -91,6 +98,25 @@ pub struct TokenRequest {
     pub grant_type: Option<String>,
     /// What the issued token grants (empty when rejected).
     pub granted: Vec<Access>,
+}
+
+/// Counts over the request log (see [`TokenServer::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TokenStats {
+    /// Token requests (GET and POST, refused ones too).
+    pub requests: usize,
+    /// `scope` values asked for, over all requests.
+    pub scopes: usize,
+    /// `access` entries granted, over all tokens issued.
+    pub granted: usize,
+}
+
+fn stats(log: &[TokenRequest]) -> TokenStats {
+    TokenStats {
+        requests: log.len(),
+        scopes: log.iter().map(|r| r.scopes.len()).sum(),
+        granted: log.iter().map(|r| r.granted.len()).sum(),
+    }
 }
 
 struct State {
@@ -149,6 +175,11 @@ impl TokenServer {
         self.state.lock().unwrap().settings.clock_skew = secs;
     }
 
+    /// Grants at most `max` scopes per token from now on (see [`TokenSettings::max_scopes`]).
+    pub fn set_max_scopes(&self, max: Option<usize>) {
+        self.state.lock().unwrap().settings.max_scopes = max;
+    }
+
     /// Marks a repository private (anonymous callers get no access to it) or public.
     pub fn set_private(&self, repository: &str, private: bool) {
         let mut st = self.state.lock().unwrap();
@@ -168,6 +199,11 @@ impl TokenServer {
     }
     pub fn clear_log(&self) {
         self.state.lock().unwrap().log.clear();
+    }
+
+    /// (requests, scopes asked for, access entries granted) so far; what `GET /stats` answers.
+    pub fn stats(&self) -> TokenStats {
+        stats(&self.state.lock().unwrap().log)
     }
 
     /// Signs a token directly (for tests that need one without HTTP), as if `authenticated`.
@@ -204,7 +240,8 @@ pub fn parse_scope(scope: &str) -> Option<(String, String, Vec<String>)> {
 
 fn grant(settings: &TokenSettings, scopes: &[String], authenticated: bool) -> Vec<Access> {
     let mut out: Vec<Access> = Vec::new();
-    for scope in scopes.iter().flat_map(|s| s.split(' ')) {
+    let honoured = settings.max_scopes.unwrap_or(usize::MAX);
+    for scope in scopes.iter().flat_map(|s| s.split(' ')).take(honoured) {
         let Some((kind, name, actions)) = parse_scope(scope) else {
             continue;
         };
@@ -326,6 +363,10 @@ fn unauthorized(detail: &str) -> Reply {
 }
 
 fn handle(state: &Mutex<State>, req: &Request) -> Reply {
+    if req.path() == "/stats" && req.method == "GET" {
+        let s = stats(&state.lock().unwrap().log);
+        return Reply::json(200, &serde_json::to_value(s).expect("stats as JSON"));
+    }
     if req.path() != "/token" {
         return Reply::json(404, &json!({"details": "not found"}));
     }

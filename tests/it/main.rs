@@ -19,6 +19,7 @@ mod kdm;
 mod lock;
 mod lying;
 mod registry_client;
+mod scale;
 mod serve;
 mod shapes;
 mod split;

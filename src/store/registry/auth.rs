@@ -1,6 +1,9 @@
 //! Registry authentication: the `WWW-Authenticate` challenge (Basic or Bearer), the token
 //! flow of the distribution spec (anonymous or with credentials, several scopes in one
-//! request), a token cache per scope set with refresh on expiry or `invalid_token`.
+//! request), a token cache with refresh on expiry or `invalid_token`. Token requests are one at
+//! a time per registry and name many scopes at once: those of the requests waiting meanwhile
+//! and of repositories announced ahead ([`Authenticator::expect`]), so a run over thousands of
+//! repositories makes a few dozen token requests, not thousands (`tokens`).
 //!
 //! The challenge is learned from the first 401 and remembered, so later requests carry their
 //! credentials up front. Credentials are looked up when first needed and renewed when their
@@ -8,8 +11,9 @@
 //! (`login`). Tokens and passwords only ever live in [`Secret`]s.
 
 mod login;
+mod tokens;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -133,11 +137,6 @@ pub fn parse_challenge(value: &str) -> Option<Challenge> {
     None
 }
 
-struct Token {
-    value: Secret,
-    expires: Instant,
-}
-
 #[derive(Deserialize)]
 struct TokenResponse {
     #[serde(default)]
@@ -168,6 +167,8 @@ pub struct Authorization {
     pub value: HeaderValue,
     /// The generation of credentials sent as Basic auth (`None` for a bearer token).
     login: Option<u64>,
+    /// The number of the bearer token sent (`None` for Basic auth).
+    token: Option<u64>,
 }
 
 /// Authentication state of one registry.
@@ -177,14 +178,59 @@ pub struct Authenticator {
     secure: bool,
     login: login::Login,
     challenge: std::sync::RwLock<Option<Challenge>>,
-    tokens: Mutex<HashMap<String, Token>>,
+    /// The cache; locked across a token request, so requests needing a token queue behind
+    /// the one in flight (and are covered by it or by the next one).
+    tokens: Mutex<tokens::Tokens>,
+    /// Scopes of the requests waiting for a token now, with how many wait for each.
+    waiting: std::sync::Mutex<BTreeMap<Scope, usize>>,
+    /// Scopes announced by [`expect`](Self::expect), not yet handed to the cache.
+    announced: std::sync::Mutex<Vec<Scope>>,
 }
 
-fn scope_key(scopes: &[Scope]) -> String {
-    let mut s: Vec<&str> = scopes.iter().map(Scope::as_str).collect();
-    s.sort_unstable();
-    s.dedup();
-    s.join(" ")
+/// A request's registration among the waiting ones, withdrawn on drop (also when the request
+/// is cancelled).
+struct Waiting<'a> {
+    map: &'a std::sync::Mutex<BTreeMap<Scope, usize>>,
+    scopes: &'a [Scope],
+}
+
+impl<'a> Waiting<'a> {
+    fn register(map: &'a std::sync::Mutex<BTreeMap<Scope, usize>>, scopes: &'a [Scope]) -> Self {
+        if let Ok(mut m) = map.lock() {
+            for s in scopes {
+                *m.entry(s.clone()).or_default() += 1;
+            }
+        }
+        Waiting { map, scopes }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock() {
+            for s in self.scopes {
+                if let Some(n) = m.get_mut(s) {
+                    *n -= 1;
+                    if *n == 0 {
+                        m.remove(s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether a failed token request that named several scopes is worth repeating with the
+/// request's own scopes alone: the token service answered, and refused (some refuse a request
+/// naming a scope they do not grant, or a long query).
+fn refused_batch(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Unauthorized { .. }
+        | RegistryError::Denied { .. }
+        | RegistryError::Token { .. } => true,
+        RegistryError::Status { status, .. } => status.is_client_error() && status.as_u16() != 429,
+        _ => false,
+    }
 }
 
 impl Authenticator {
@@ -196,7 +242,18 @@ impl Authenticator {
             secure,
             login: login::Login::new(registry, lookup),
             challenge: std::sync::RwLock::new(None),
-            tokens: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(tokens::Tokens::default()),
+            waiting: std::sync::Mutex::new(BTreeMap::new()),
+            announced: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Announces scopes the run is about to need (the pull scopes of the repositories it will
+    /// read): with bearer tokens, token requests then ask for many of them ahead, in the order
+    /// announced. A hint: nothing is requested now.
+    pub fn expect(&self, scopes: impl IntoIterator<Item = Scope>) {
+        if let Ok(mut a) = self.announced.lock() {
+            a.extend(scopes);
         }
     }
 
@@ -218,6 +275,7 @@ impl Authenticator {
         scopes: &[Scope],
     ) -> Result<Option<Authorization>, RegistryError> {
         let mut login = None;
+        let mut token = None;
         let value = match self.challenge() {
             None => return Ok(None),
             Some(Challenge::Basic) => {
@@ -238,8 +296,11 @@ impl Authenticator {
                         detail: "the registry is reached over HTTPS but sends its clients to a token service over plain HTTP, where credentials and tokens would travel unencrypted; ferry sends nothing there. Configure the registry's token realm with https://".into(),
                     });
                 }
-                self.token(http, opts, &realm, service.as_deref(), scopes)
-                    .await?
+                let (value, id) = self
+                    .token(http, opts, &realm, service.as_deref(), scopes)
+                    .await?;
+                token = Some(id);
+                value
             }
         };
         let mut h = HeaderValue::from_str(value.expose()).map_err(|_| RegistryError::Token {
@@ -248,7 +309,11 @@ impl Authenticator {
             detail: "the token contains characters not allowed in an HTTP header".into(),
         })?;
         h.set_sensitive(true);
-        Ok(Some(Authorization { value: h, login }))
+        Ok(Some(Authorization {
+            value: h,
+            login,
+            token,
+        }))
     }
 
     /// Learns from a 401 to a request that carried `sent`. Returns true when retrying the
@@ -281,15 +346,21 @@ impl Authenticator {
                 None => !had_auth && self.login.get().await.credentials.basic_header().is_some(),
             },
             Challenge::Bearer { .. } => {
-                // A token we sent was rejected (expired, revoked): drop it and fetch a new one.
-                // Either way one more round can help: a first token, or a fresh one. The caller
-                // bounds the rounds, so wrong credentials still end in a clear error.
-                self.tokens.lock().await.remove(&scope_key(scopes));
+                // A token we sent was rejected (expired, revoked, or not granting a scope it
+                // was only assumed to): drop it and fetch a new one. Either way one more round
+                // can help: a first token, or a fresh one. The caller bounds the rounds, so
+                // wrong credentials still end in a clear error.
+                self.tokens
+                    .lock()
+                    .await
+                    .reject(scopes, sent.and_then(|s| s.token));
                 true
             }
         }
     }
 
+    /// The `Bearer …` value for a request needing `scopes`, and the token's number: a cached
+    /// token covering them, else a new one, asked for with other scopes too (`tokens`).
     async fn token(
         &self,
         http: &reqwest::Client,
@@ -297,18 +368,46 @@ impl Authenticator {
         realm: &Url,
         service: Option<&str>,
         scopes: &[Scope],
-    ) -> Result<Secret, RegistryError> {
-        let key = scope_key(scopes);
-        let mut tokens = self.tokens.lock().await;
-        if let Some(t) = tokens.get(&key)
-            && t.expires > Instant::now()
+    ) -> Result<(Secret, u64), RegistryError> {
+        let bearer =
+            |t: &tokens::Token| (Secret::new(format!("Bearer {}", t.value.expose())), t.id);
+        // Most requests find their token cached: without queueing behind a token request.
+        if let Ok(cache) = self.tokens.try_lock()
+            && let Some(t) = cache.lookup(scopes, Instant::now())
         {
-            return Ok(Secret::new(format!("Bearer {}", t.value.expose())));
+            return Ok(bearer(&t));
         }
-        let token = self.fetch_token(http, opts, realm, service, scopes).await?;
-        let value = Secret::new(format!("Bearer {}", token.value.expose()));
-        tokens.insert(key, token);
-        Ok(value)
+        let _waiting = Waiting::register(&self.waiting, scopes);
+        let mut cache = self.tokens.lock().await;
+        if let Ok(mut a) = self.announced.lock() {
+            cache.expect(a.drain(..));
+        }
+        let now = Instant::now();
+        if let Some(t) = cache.lookup(scopes, now) {
+            return Ok(bearer(&t));
+        }
+        let waiting: Vec<Scope> = self
+            .waiting
+            .lock()
+            .map(|w| w.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut asked = cache.batch(scopes, &waiting, now);
+        let fetched = match self.fetch_token(http, opts, realm, service, &asked).await {
+            Ok(t) => t,
+            Err(e) if asked.iter().any(|s| !scopes.contains(s)) && refused_batch(&e) => {
+                cache.stop_batching(&format!(
+                    "a token request naming {} scopes failed ({e})",
+                    asked.len()
+                ));
+                asked = cache.batch(scopes, &[], now);
+                self.fetch_token(http, opts, realm, service, &asked).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let (value, expires) = fetched;
+        let granted = tokens::granted_by(value.expose());
+        let t = cache.insert(scopes, asked, value, expires, granted);
+        Ok(bearer(&t))
     }
 
     /// The token request: an OAuth2 refresh-token POST for an identity token, else a GET
@@ -383,7 +482,7 @@ impl Authenticator {
         realm: &Url,
         service: Option<&str>,
         scopes: &[Scope],
-    ) -> Result<Token, RegistryError> {
+    ) -> Result<(Secret, Instant), RegistryError> {
         let fail = |detail: String| RegistryError::Token {
             registry: self.registry.clone(),
             realm: redact(realm),
@@ -451,15 +550,14 @@ impl Authenticator {
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).max(1));
         let expires = Instant::now() + lifetime.mul_f64(0.9);
         tracing::debug!(
-            "got a token for {} (scopes: {}, valid {} s)",
+            "got a token for {} ({} scope(s) asked: {}{}; valid {} s)",
             self.registry,
-            scope_key(scopes),
+            scopes.len(),
+            scopes.first().map_or("", Scope::as_str),
+            if scopes.len() > 1 { ", …" } else { "" },
             lifetime.as_secs()
         );
-        Ok(Token {
-            value: Secret::new(value),
-            expires,
-        })
+        Ok((Secret::new(value), expires))
     }
 }
 
