@@ -1,6 +1,8 @@
 //! `ferry export`: resolve (or read the lock), plan the bundle, fill it with the copy engine
 //! from the upstream registries, finish it atomically.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -18,6 +20,8 @@ use crate::plan::bundle::{BundleContents, contents};
 use crate::plan::resolve::ResolvedImage;
 use crate::store::bundle::delta::DeltaInfo;
 use crate::store::bundle::{BundleWriter, plan};
+use crate::store::registry::ratelimit::{self, Need, Quota};
+use crate::store::registry::{Registries, Registry};
 
 #[derive(Serialize)]
 struct Summary {
@@ -80,9 +84,164 @@ struct DryRun {
     bytes: u64,
     manifest_gets: usize,
     rate_limited_manifest_gets: usize,
+    /// Docker Hub's pull quota, each part `null` when unknown (no Docker Hub image, or an
+    /// answer without the headers: a paid account, a mirror): `RateLimit-Limit`,
+    rate_limit_limit: Option<u64>,
+    /// `RateLimit-Remaining` (after a dry run without --lock: what its own GETs left),
+    rate_limit_remaining: Option<u64>,
+    /// and their `w=` window.
+    rate_limit_window_seconds: Option<u64>,
     failed: Vec<Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delta: Option<DeltaSummary>,
+}
+
+impl DryRun {
+    fn with_quota(mut self, quota: Option<Quota>) -> DryRun {
+        let q = quota.unwrap_or_default();
+        self.rate_limit_limit = q.limit;
+        self.rate_limit_remaining = q.remaining;
+        self.rate_limit_window_seconds = q.window_seconds;
+        self
+    }
+}
+
+/// What the run learnt of Docker Hub's pull rate limit before it read any manifest there.
+///
+/// The check sits before resolution because resolution is where every rate-limited GET of an
+/// export happens: each tag is looked up with a HEAD (free), then every manifest of every
+/// image graph is read once by digest; the copy engine writes those very bytes and reads no
+/// manifest again, and blob downloads do not count. Resolving is the same for a resumed
+/// export, so every manifest counts, whatever the partial bundle holds. Before resolution is
+/// therefore the last point where a warning still comes before the pulls are spent. What the
+/// run needs is known there exactly with `--lock` (every top-level and platform manifest the
+/// lock names, each once: the dry run's own count); from a list of tags only as a floor, one
+/// GET per image (a multi-platform image needs one more per platform, known once its index is
+/// read; two tags of one digest share theirs), which the warning says ("at least").
+struct PullCheck {
+    /// The registry Docker Hub's images are read from (`--upstream docker.io=URL` honoured);
+    /// `None` when no image comes from Docker Hub.
+    hub: Option<Arc<Registry>>,
+    /// The quota the HEAD's answer stated.
+    quota: Option<Quota>,
+    /// A warning was given (one per run).
+    warned: bool,
+}
+
+impl PullCheck {
+    /// The freshest quota known: that of the last Docker Hub answer the request layer
+    /// recorded (after a dry run's resolving GETs, what is left for a real export), each part
+    /// falling back to what the HEAD stated.
+    fn latest(&self) -> Option<Quota> {
+        let seen = self
+            .hub
+            .as_ref()
+            .and_then(|r| r.rate_limit())
+            .map(|rl| Quota::from_rate_limit(&rl));
+        match (seen, self.quota) {
+            (Some(s), Some(q)) => Some(Quota {
+                limit: s.limit.or(q.limit),
+                remaining: s.remaining.or(q.remaining),
+                window_seconds: s.window_seconds.or(q.window_seconds),
+            }),
+            (s, q) => s.or(q),
+        }
+    }
+
+    /// Warns (once per run) when `need` is more than the quota `quota` holds.
+    fn warn_if_short(&mut self, who: &str, need: Need, quota: Option<Quota>, then: &str) {
+        let (Some(quota), false) = (quota, self.warned) else {
+            return;
+        };
+        let logged_in = self.hub.as_ref().is_some_and(|r| r.logged_in());
+        if let Some(line) = ratelimit::warning(who, need, &quota, logged_in) {
+            tracing::warn!("{line}{then}");
+            self.warned = true;
+        }
+    }
+}
+
+/// Before any manifest is read from Docker Hub: one HEAD of the first Docker Hub image's
+/// manifest, with the run's own client, credentials and endpoint, for the `RateLimit-*`
+/// headers of its answer (a HEAD does not count against the limit), and a warning when the
+/// run needs more manifest GETs than remain (see [`PullCheck`] for why here). Nothing is done
+/// when no image comes from Docker Hub; a HEAD that fails leaves the quota unknown (the run
+/// meets the same failure where it used to).
+async fn check_pulls(
+    args: &ExportArgs,
+    registries: &Registries,
+    inputs: &[(String, Reference)],
+    lock: Option<&LockFile>,
+) -> PullCheck {
+    let mut check = PullCheck {
+        hub: None,
+        quota: None,
+        warned: false,
+    };
+    let hub_images: Vec<&Reference> = inputs
+        .iter()
+        .map(|(_, r)| r)
+        .filter(|r| r.is_docker_hub())
+        .collect();
+    let Some(first) = hub_images.first() else {
+        return check;
+    };
+    let Ok(registry) = registries.get(first.registry()) else {
+        return check;
+    };
+    let reference = match (first.digest(), first.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => "latest".to_string(),
+    };
+    check.quota = match registry.head_quota(first.repository(), &reference).await {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::debug!(
+                "cannot read Docker Hub's pull rate limit ({}); going on without it",
+                crate::error::flatten(&e)
+            );
+            None
+        }
+    };
+    check.hub = Some(registry);
+    match check.quota {
+        Some(q) => tracing::debug!(
+            "Docker Hub pull quota: limit {:?}, remaining {:?}, window {:?} s",
+            q.limit,
+            q.remaining,
+            q.window_seconds
+        ),
+        None => tracing::debug!("Docker Hub states no pull rate limit"),
+    }
+    let need = match lock {
+        Some(lock) => Need {
+            gets: lock_manifests(lock).1,
+            at_least: false,
+        },
+        None => Need {
+            gets: hub_images
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<BTreeSet<_>>()
+                .len(),
+            at_least: true,
+        },
+    };
+    let (who, then) = match (args.dry_run, lock.is_some()) {
+        (false, _) => (
+            "this export",
+            " ferry goes on: a 429 with a short Retry-After is waited out; an image still refused fails, and running the same command later resumes the export.",
+        ),
+        (true, true) => ("a real export", ""),
+        (true, false) => (
+            "this dry run (it reads every manifest to count them; with --lock it reads none)",
+            "",
+        ),
+    };
+    let quota = check.quota;
+    check.warn_if_short(who, need, quota, then);
+    check
 }
 
 /// The images to export: the lock's (pinned to their digests), or the list's.
@@ -240,13 +399,17 @@ async fn write(
 pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let lock_in = args.lock.as_deref().map(LockFile::load).transpose()?;
     let inputs = inputs(args, lock_in.as_ref())?;
+    let started = Instant::now();
+    let registries = common::upstream_registries(&args.upstream, &args.registry)?;
+    // Token registries then grant many repositories' pull scopes per token request.
+    registries.expect_pulls(inputs.iter().map(|(_, r)| r));
+    let mut pulls = check_pulls(args, &registries, &inputs, lock_in.as_ref()).await;
     if args.dry_run
         && let Some(lock) = &lock_in
     {
-        return print_dry_run(&dry_run_from_lock(lock), args.json, printer);
+        let d = dry_run_from_lock(lock).with_quota(pulls.quota);
+        return print_dry_run(&d, args.json, printer);
     }
-    let started = Instant::now();
-    let registries = common::upstream_registries(&args.upstream, &args.registry)?;
     let mut failed = Vec::new();
     let resolved = resolve(
         args,
@@ -284,16 +447,33 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     });
     if args.dry_run {
         let hub = resolved.iter().filter(|r| r.reference.is_docker_hub());
+        let rate_limited = distinct_manifests(hub);
+        // This dry run has read the manifests: the exact count is known now, and what
+        // remains is what a real export would find.
+        let quota = pulls.latest();
+        pulls.warn_if_short(
+            "a real export",
+            Need {
+                gets: rate_limited,
+                at_least: false,
+            },
+            quota,
+            "",
+        );
         let d = DryRun {
             images: resolved.len(),
             platforms: resolved.iter().map(|r| r.locked.platforms.len()).sum(),
             blobs: Some(bundle.objects.len()),
             bytes: bundle.lock.total_size,
             manifest_gets: distinct_manifests(resolved.iter()),
-            rate_limited_manifest_gets: distinct_manifests(hub),
+            rate_limited_manifest_gets: rate_limited,
+            rate_limit_limit: None,
+            rate_limit_remaining: None,
+            rate_limit_window_seconds: None,
             failed,
             delta: delta_summary,
-        };
+        }
+        .with_quota(quota);
         return print_dry_run(&d, args.json, printer);
     }
     let (stats, resumed, bundle_size, parts) = write(
@@ -392,25 +572,35 @@ fn distinct_manifests<'a>(
         .len()
 }
 
-fn dry_run_from_lock(lock: &LockFile) -> DryRun {
-    let mut manifests = std::collections::BTreeSet::new();
-    let mut hub = std::collections::BTreeSet::new();
+/// The distinct manifests (top-level and platform) a lock names: all of them, and those on
+/// Docker Hub (each a GET against its rate limit).
+fn lock_manifests(lock: &LockFile) -> (usize, usize) {
+    let mut manifests = BTreeSet::new();
+    let mut hub = BTreeSet::new();
     for i in &lock.images {
         let is_hub = Reference::parse(&i.source).is_ok_and(|r| r.is_docker_hub());
         for d in std::iter::once(&i.digest).chain(i.platforms.iter().map(|p| &p.digest)) {
-            manifests.insert(d.clone());
+            manifests.insert(d);
             if is_hub {
-                hub.insert(d.clone());
+                hub.insert(d);
             }
         }
     }
+    (manifests.len(), hub.len())
+}
+
+fn dry_run_from_lock(lock: &LockFile) -> DryRun {
+    let (manifests, hub) = lock_manifests(lock);
     DryRun {
         images: lock.images.len(),
         platforms: lock.images.iter().map(|i| i.platforms.len()).sum(),
         blobs: None,
         bytes: lock.total_size,
-        manifest_gets: manifests.len(),
-        rate_limited_manifest_gets: hub.len(),
+        manifest_gets: manifests,
+        rate_limited_manifest_gets: hub,
+        rate_limit_limit: None,
+        rate_limit_remaining: None,
+        rate_limit_window_seconds: None,
         failed: Vec::new(),
         delta: None,
     }
@@ -424,10 +614,20 @@ fn print_dry_run(d: &DryRun, json: bool, printer: &Printer) -> anyhow::Result<Ex
             || "blobs known once manifests are read".to_string(),
             |b| format!("{b} blobs"),
         );
+        let per = d
+            .rate_limit_window_seconds
+            .map(|w| format!(" per {}", ratelimit::human_window(w)))
+            .unwrap_or_default();
+        let quota = match (d.rate_limit_remaining, d.rate_limit_limit) {
+            (Some(r), Some(l)) => format!(", {r} of {l}{per} remaining"),
+            (Some(r), None) => format!(", {r}{per} remaining"),
+            (None, Some(l)) => format!(", limit {l}{per}"),
+            (None, None) => String::new(),
+        };
         printer.data(
             None,
             &format!(
-                "would export {} images ({} platforms, {blobs}, {})\nmanifest GETs: {} ({} against Docker Hub's pull rate limit; tag lookups use HEAD, which is free)\n",
+                "would export {} images ({} platforms, {blobs}, {})\nmanifest GETs: {} ({} against Docker Hub's pull rate limit{quota}; tag lookups use HEAD, which is free)\n",
                 d.images,
                 d.platforms,
                 human_bytes(d.bytes),

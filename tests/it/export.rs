@@ -270,6 +270,8 @@ fn same_inputs_give_a_byte_identical_bundle_and_lock_input_works() {
         .ferry()
         .args(["export", "--dry-run", "--json", "--lock"])
         .arg(&lock)
+        // The dry run reads Docker Hub's pull quota (one HEAD): keep it on the test registry.
+        .args(upstream_args(&reg.url(), &reg))
         .arg("-o")
         .arg(sandbox.work().join("c.tar"))
         .output()
@@ -594,5 +596,387 @@ fn platform_filter_writes_a_new_index_recorded_in_the_lock() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// Docker Hub's pull rate limit: before reading any manifest, `ferry export` HEADs one Docker Hub
+// manifest for `RateLimit-Limit` / `RateLimit-Remaining` and warns when the run needs more
+// manifest GETs than remain. The fault proxy adds the headers to the test registry's answers.
+
+/// Adds `RateLimit-Limit: LIMIT;w=21600` and `RateLimit-Remaining: REMAINING;w=21600` to every
+/// manifest answer. The proxy sets one header per rule (only the first live matching rule
+/// fires), so the second header rides in the value after a CRLF: ferry sees two header lines.
+fn add_rate_limit_headers(proxy: &FaultProxy, limit: u64, remaining: u64) {
+    proxy.inject(
+        Match::kind(Kind::Manifest),
+        Fault::SetHeader(
+            "RateLimit-Limit".into(),
+            Some(format!(
+                "{limit};w=21600\r\nRateLimit-Remaining: {remaining};w=21600"
+            )),
+        ),
+        usize::MAX,
+    );
+}
+
+/// Distinct manifests (top-level and children) of `images`: the manifest GETs of an export.
+fn distinct_manifests(images: &[FixtureImage]) -> usize {
+    images
+        .iter()
+        .flat_map(|i| i.all_manifests().into_iter().map(|m| m.digest))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+/// `ferry lock` of `list` straight from `reg` (not through any proxy); the lock's path.
+fn lock_from(sandbox: &Sandbox, reg: &TestRegistry, list: &Path) -> std::path::PathBuf {
+    let lock = sandbox.work().join("images.lock");
+    let out = sandbox
+        .ferry()
+        .args(["lock", "--images"])
+        .arg(list)
+        .args(upstream_args(&reg.url(), reg))
+        .arg("-o")
+        .arg(&lock)
+        .output()
+        .expect("lock");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lock
+}
+
+/// The rate-limit warning lines of `stderr`.
+fn rate_limit_warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("Docker Hub pull rate limit"))
+        .collect()
+}
+
+#[test]
+fn dry_run_with_fewer_pulls_left_than_needed_warns_and_reports_the_quota() {
+    let images = fixtures();
+    let need = distinct_manifests(&images);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    add_rate_limit_headers(&proxy, 100, 2);
+    let sandbox = Sandbox::new();
+    let list = image_list(&sandbox.work(), &images, &[]);
+    let lock = lock_from(&sandbox, &reg, &list);
+
+    // From a lock: the need is exact, and the dry run reads no manifest, only the one HEAD.
+    let out = sandbox
+        .ferry()
+        .args(["export", "--dry-run", "--json", "--lock"])
+        .arg(&lock)
+        .args(["--upstream", &format!("docker.io={}", proxy.url()), "-o"])
+        .arg(sandbox.work().join("never.tar"))
+        .output()
+        .expect("dry run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the warning is no failure: {stderr}");
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(d["rate_limited_manifest_gets"], need, "{d}");
+    assert_eq!(d["rate_limit_limit"], 100, "{d}");
+    assert_eq!(d["rate_limit_remaining"], 2, "{d}");
+    assert_eq!(d["rate_limit_window_seconds"], 21600, "{d}");
+    let warnings = rate_limit_warnings(&stderr);
+    assert_eq!(warnings.len(), 1, "one warning line: {stderr}");
+    for part in [
+        format!("a real export needs {need} manifest GETs but only 2 of 100 remain"),
+        "resets within 6 h".to_string(),
+        "docker login".to_string(),
+        "--lock".to_string(),
+    ] {
+        assert!(warnings[0].contains(&part), "{part:?} in {stderr}");
+    }
+    assert_eq!(
+        (
+            proxy.count("HEAD", Kind::Manifest),
+            proxy.count("GET", Kind::Manifest)
+        ),
+        (1, 0),
+        "{}",
+        proxy.counts_summary()
+    );
+    assert!(!sandbox.work().join("never.tar").exists());
+
+    // From a list of tags, as people read it: the remaining count next to the rate-limited
+    // one, and one warning before the dry run reads the manifests (at least one per image).
+    proxy.clear_log();
+    let out = export(
+        &sandbox,
+        &reg,
+        &proxy.url(),
+        &list,
+        &sandbox.work().join("never.tar"),
+        &["--dry-run"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "{need} against Docker Hub's pull rate limit, 2 of 100 per 6 h remaining"
+        )),
+        "{stdout}"
+    );
+    let warnings = rate_limit_warnings(&stderr);
+    assert_eq!(warnings.len(), 1, "one warning line: {stderr}");
+    assert!(
+        warnings[0].contains(&format!(
+            "needs at least {} manifest GETs but only 2 of 100 remain",
+            images.len()
+        )),
+        "{stderr}"
+    );
+    assert!(!sandbox.work().join("never.tar").exists());
+}
+
+#[test]
+fn dry_run_with_enough_pulls_left_says_nothing_but_the_numbers() {
+    let images = fixtures();
+    let need = distinct_manifests(&images);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    add_rate_limit_headers(&proxy, 200, need as u64);
+    let sandbox = Sandbox::new();
+    let list = image_list(&sandbox.work(), &images, &[]);
+    let out = export(
+        &sandbox,
+        &reg,
+        &proxy.url(),
+        &list,
+        &sandbox.work().join("never.tar"),
+        &["--dry-run", "--json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        rate_limit_warnings(&stderr).is_empty(),
+        "exactly enough left: no warning: {stderr}"
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(d["rate_limited_manifest_gets"], need, "{d}");
+    assert_eq!(d["rate_limit_limit"], 200, "{d}");
+    assert_eq!(d["rate_limit_remaining"], need, "{d}");
+    assert_eq!(d["rate_limit_window_seconds"], 21600, "{d}");
+}
+
+#[test]
+fn without_rate_limit_headers_nothing_is_said_and_the_fields_are_null() {
+    let images = fixtures();
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    let sandbox = Sandbox::new();
+    let list = image_list(&sandbox.work(), &images, &[]);
+    let out = export(
+        &sandbox,
+        &reg,
+        &proxy.url(),
+        &list,
+        &sandbox.work().join("never.tar"),
+        &["--dry-run", "--json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("rate limit"),
+        "no limit known, nothing said: {stderr}"
+    );
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    for field in [
+        "rate_limit_limit",
+        "rate_limit_remaining",
+        "rate_limit_window_seconds",
+    ] {
+        assert_eq!(d.get(field), Some(&serde_json::Value::Null), "{field}: {d}");
+    }
+    assert_eq!(d["rate_limited_manifest_gets"], distinct_manifests(&images));
+    // The quota was asked for all the same: one HEAD more than the tags.
+    assert_eq!(
+        proxy.count("HEAD", Kind::Manifest),
+        images.len() + 1,
+        "{}",
+        proxy.counts_summary()
+    );
+
+    // As people read it: the line is as before, with no remaining count.
+    let out = export(
+        &sandbox,
+        &reg,
+        &proxy.url(),
+        &list,
+        &sandbox.work().join("never.tar"),
+        &["--dry-run"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("against Docker Hub's pull rate limit; tag lookups use HEAD"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("remaining"), "{stdout}");
+}
+
+#[test]
+fn real_export_with_too_few_pulls_left_warns_first_and_still_completes() {
+    let images = fixtures();
+    let reg = TestRegistry::start(Auth::Token);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    add_rate_limit_headers(&proxy, 100, 1);
+    let sandbox = Sandbox::new();
+    let list = image_list(&sandbox.work(), &images, &[]);
+    let bundle = sandbox.work().join("bundle.tar");
+    let out = export(&sandbox, &reg, &proxy.url(), &list, &bundle, &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the warning is no failure: {stderr}");
+    assert_bundle_matches(&bundle, &images);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let warning = lines
+        .iter()
+        .position(|l| l.contains("Docker Hub pull rate limit"))
+        .unwrap_or_else(|| panic!("a warning: {stderr}"));
+    let summary = lines
+        .iter()
+        .position(|l| l.starts_with("exported "))
+        .unwrap_or_else(|| panic!("a summary: {stderr}"));
+    assert!(warning < summary, "{stderr}");
+    assert_eq!(rate_limit_warnings(&stderr).len(), 1, "{stderr}");
+    for part in [
+        format!(
+            "this export needs at least {} manifest GETs but only 1 of 100 remain",
+            images.len()
+        ),
+        "resets within 6 h".to_string(),
+        "docker login".to_string(),
+        "ferry goes on".to_string(),
+        "running the same command later resumes".to_string(),
+    ] {
+        assert!(lines[warning].contains(&part), "{part:?} in {stderr}");
+    }
+    // Before starting: the quota's HEAD is the first manifest request, before any GET.
+    let manifests: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == Kind::Manifest && r.status != Some(401))
+        .collect();
+    assert_eq!(manifests.first().map(|r| r.method.as_str()), Some("HEAD"));
+    assert!(
+        manifests[1..].iter().any(|r| r.method == "GET"),
+        "{}",
+        proxy.counts_summary()
+    );
+}
+
+#[test]
+fn the_quota_is_read_with_one_head_and_adds_no_get() {
+    let images = fixtures();
+    let need = distinct_manifests(&images);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    add_rate_limit_headers(&proxy, 100, 76);
+    let sandbox = Sandbox::new();
+    let list = image_list(&sandbox.work(), &images, &[]);
+    let lock = lock_from(&sandbox, &reg, &list);
+
+    // From a lock no tag is looked up: the one HEAD is the quota's, by digest, and first.
+    let out = sandbox
+        .ferry()
+        .args(["export", "--json", "--lock"])
+        .arg(&lock)
+        .args(["--upstream", &format!("docker.io={}", proxy.url()), "-o"])
+        .arg(sandbox.work().join("a.tar"))
+        .output()
+        .expect("export");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(rate_limit_warnings(&stderr).is_empty(), "76 left: {stderr}");
+    let manifests: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.kind == Kind::Manifest)
+        .collect();
+    let heads: Vec<_> = manifests.iter().filter(|r| r.method == "HEAD").collect();
+    assert_eq!(heads.len(), 1, "{}", proxy.counts_summary());
+    assert!(heads[0].target.contains("/manifests/sha256:"), "{heads:?}");
+    assert_eq!(manifests[0].method, "HEAD", "the HEAD comes first");
+    assert_eq!(
+        proxy.count("GET", Kind::Manifest),
+        need,
+        "one GET per distinct manifest, none added: {}",
+        proxy.counts_summary()
+    );
+
+    // From tags: one HEAD per tag plus the quota's, and still one GET per distinct manifest.
+    proxy.clear_log();
+    let out = export(
+        &sandbox,
+        &reg,
+        &proxy.url(),
+        &list,
+        &sandbox.work().join("b.tar"),
+        &["--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        (
+            proxy.count("HEAD", Kind::Manifest),
+            proxy.count("GET", Kind::Manifest)
+        ),
+        (images.len() + 1, need),
+        "{}",
+        proxy.counts_summary()
+    );
+}
+
+#[test]
+fn no_quota_is_asked_for_when_no_image_comes_from_docker_hub() {
+    let images = fixtures_named(&[ETCD, PAUSE]);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    add_rate_limit_headers(&proxy, 100, 0);
+    let sandbox = Sandbox::new();
+    let list = sandbox.work().join("private.txt");
+    let text: String = images
+        .iter()
+        .map(|i| format!("{}/{}\n", proxy.host(), i.reference()))
+        .collect();
+    std::fs::write(&list, text).expect("write list");
+    let out = sandbox
+        .ferry()
+        .args(["export", "--dry-run", "--json", "--images"])
+        .arg(&list)
+        .args([
+            "--upstream",
+            &format!("{}={}", proxy.host(), proxy.url()),
+            "-o",
+        ])
+        .arg(sandbox.work().join("never.tar"))
+        .output()
+        .expect("dry run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(rate_limit_warnings(&stderr).is_empty(), "{stderr}");
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(d["rate_limited_manifest_gets"], 0, "{d}");
+    assert_eq!(d["rate_limit_remaining"], serde_json::Value::Null, "{d}");
+    assert_eq!(
+        proxy.count("HEAD", Kind::Manifest),
+        images.len(),
+        "no HEAD beyond the tags': {}",
+        proxy.counts_summary()
     );
 }

@@ -14,6 +14,7 @@ pub mod destination;
 pub mod ecr;
 pub mod error;
 pub mod manifests;
+pub mod ratelimit;
 pub mod request;
 pub mod source;
 pub mod upload;
@@ -248,5 +249,28 @@ impl Registries {
             .lock()
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Announces the images a run is about to read: on registries that use bearer tokens,
+    /// token requests then ask for many of their repositories' pull scopes at once, in this
+    /// order (`auth/tokens.rs`), instead of one token request per repository. A hint: nothing
+    /// is contacted, and a registry name without an endpoint is left to the first real request.
+    pub fn expect_pulls<'a>(
+        &self,
+        images: impl IntoIterator<Item = &'a crate::oci::reference::Reference>,
+    ) {
+        let mut by_registry: Vec<(&str, Vec<Scope>)> = Vec::new();
+        for image in images {
+            let scope = Scope::pull(image.repository());
+            match by_registry.iter_mut().find(|(r, _)| *r == image.registry()) {
+                Some((_, scopes)) => scopes.push(scope),
+                None => by_registry.push((image.registry(), vec![scope])),
+            }
+        }
+        for (name, scopes) in by_registry {
+            if let Ok(registry) = self.get(name) {
+                registry.auth.expect(scopes);
+            }
+        }
     }
 }
