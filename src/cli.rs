@@ -377,6 +377,12 @@ pub struct RegistryArgs {
     /// Seconds a transfer may go without receiving data before it is retried (and resumed).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub stall_timeout: u64,
+
+    /// HTTP version towards registries: 1.1 (a pool of up to --per-host connections per
+    /// host, the default: measured faster for bulk transfers), or 2 (HTTP/2 where the
+    /// server offers it over TLS: every transfer multiplexed on one connection).
+    #[arg(long, value_name = "1.1|2", default_value = "1.1", value_parser = ["1.1", "2"])]
+    pub http: String,
 }
 
 /// The target registry and its credentials: shared by `import` and `verify`.
@@ -557,6 +563,10 @@ pub struct ImportArgs {
     /// so write --lock-out to verify them later.
     #[arg(long, value_name = "gzip|none", default_value = "gzip", value_parser = ["gzip", "none"])]
     pub layer_compression: String,
+
+    /// gzip level for those layers, 1 (fastest, the default) to 9 (smallest).
+    #[arg(long, value_name = "1-9", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub gzip_level: u32,
 
     /// For an archive: write an images.lock of what was pushed (names and the new digests),
     /// for `ferry verify --lock FILE`.

@@ -63,6 +63,7 @@ pub struct RegistryBuilder {
     port: Option<u16>,
     token: TokenSettings,
     blob_descriptor_cache: bool,
+    access_log: bool,
 }
 
 impl RegistryBuilder {
@@ -70,6 +71,12 @@ impl RegistryBuilder {
     /// is then answered from the cache, even after the blob's data is gone.
     pub fn blob_descriptor_cache(mut self) -> Self {
         self.blob_descriptor_cache = true;
+        self
+    }
+    /// Turns distribution's access log on: a combined-log line per request in [`TestRegistry::log`],
+    /// naming the protocol (`"GET /v2/… HTTP/2.0"`).
+    pub fn access_log(mut self) -> Self {
+        self.access_log = true;
         self
     }
     /// Use this storage root (kept after Drop) instead of a fresh temp dir, e.g. to restart a
@@ -113,6 +120,7 @@ pub struct TestRegistry {
     dir: TempDir,
     storage_dir: PathBuf,
     blob_descriptor_cache: bool,
+    access_log: bool,
     config_path: PathBuf,
     log_path: PathBuf,
     cert_dir: Option<PathBuf>,
@@ -133,6 +141,7 @@ impl TestRegistry {
             storage_dir: None,
             port: None,
             blob_descriptor_cache: false,
+            access_log: false,
             token: TokenSettings {
                 tls: auth.is_tls(),
                 ..TokenSettings::default()
@@ -180,6 +189,7 @@ impl TestRegistry {
             dir,
             storage_dir,
             blob_descriptor_cache: b.blob_descriptor_cache,
+            access_log: b.access_log,
             cert_dir,
             ca_file,
             token,
@@ -209,11 +219,12 @@ impl TestRegistry {
         let d = self.dir.path();
         let mut y = format!(
             "version: 0.1\n\
-             log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: true\n\
+             log:\n  level: warn\n  formatter: text\n  accesslog:\n    disabled: {no_access_log}\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n{cache}\
              http:\n  addr: 127.0.0.1:{port}\n  secret: ferry-test-http-secret\n",
             storage = self.storage_dir.display(),
+            no_access_log = !self.access_log,
             cache = if self.blob_descriptor_cache {
                 "  cache:\n    blobdescriptor: inmemory\n"
             } else {

@@ -13,6 +13,7 @@ mod export;
 mod faults;
 mod harness;
 mod hostile;
+mod http_version;
 mod images;
 mod import;
 mod kdm;

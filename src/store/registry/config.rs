@@ -100,6 +100,8 @@ pub struct ClientOptions {
     pub stall_timeout: Duration,
     /// TCP connect timeout.
     pub connect_timeout: Duration,
+    /// HTTP/1.1 only (a pool of connections per host) instead of HTTP/2 where offered.
+    pub http1_only: bool,
 }
 
 impl Default for ClientOptions {
@@ -115,6 +117,7 @@ impl Default for ClientOptions {
             max_retry_after: Duration::from_secs(120),
             stall_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(15),
+            http1_only: true,
         }
     }
 }

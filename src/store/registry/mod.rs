@@ -150,6 +150,11 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
         // HTTP/2 (negotiated over TLS) multiplexes transfers on one connection; without an
         // adaptive window its 64 KiB default stream window caps each transfer's speed.
         .http2_adaptive_window(true);
+    if opts.http1_only {
+        // A pool of HTTP/1.1 connections, one transfer each: measured faster than one
+        // multiplexed HTTP/2 connection for bulk blobs (scripts/bench.sh, ferry_export_h2).
+        b = b.http1_only();
+    }
     let mut certs = Vec::new();
     for path in &opts.ca_files {
         let pem = std::fs::read(path).map_err(|e| ClientError::CaFile {
