@@ -80,7 +80,7 @@ pub async fn run(
         .tempdir_in(&base)
         .with_context(|| format!("cannot create a spool directory in {}", base.display()))?;
     let limit = args.spool_limit.unwrap_or_else(|| free_space(spool.path()));
-    let compress = (args.layer_compression == "gzip").then_some(6);
+    let compress = (args.layer_compression == "gzip").then_some(args.gzip_level);
     if gzip {
         printer.say(format!(
             "{} is gzip-compressed, so it is read once as a stream and its layers are kept{} in {} until the images are known (at most {}; --spool-dir, --spool-limit)",
@@ -100,6 +100,19 @@ pub async fn run(
     let scanned = scan(args, printer, opts).await?;
     let spooled = scanned.spooled;
     let (format, contents) = archive::images::contents(&scanned)?;
+    printer.say(format!(
+        "read {} ({}) in {:.1} s: {} images, {} layers{}",
+        args.bundle.display(),
+        format.describe(),
+        started.elapsed().as_secs_f64(),
+        contents.images.len(),
+        contents.layers.len(),
+        if spooled > 0 {
+            format!(", {} spooled", human_bytes(spooled))
+        } else {
+            String::new()
+        }
+    ));
     let source = ArchiveSource::new(args.bundle.clone(), contents);
     let inputs: Vec<(String, crate::oci::reference::Reference)> = source
         .contents()
