@@ -3,13 +3,15 @@
 //!
 //! ```text
 //! cargo run --release --example bench_env -- generate --dir DIR [--scale small|full] [--big-layer-gb 1]
+//! cargo run --release --example bench_env -- generate --dir DIR --scale-images N
 //! cargo run --release --example bench_env -- serve --dir DIR --auth tls-token|tls-htpasswd|none [--port-file F]
 //! ```
 //!
 //! `generate` writes the workload once, as distribution storage (so the registry serves the
 //! exact bytes), plus `DIR/images.txt` and `DIR/blobs.txt`; it does nothing when `DIR/done`
 //! names the same parameters, and reuses layers already on disk when they differ. See
-//! `bench_env/workload.rs` for the images.
+//! `bench_env/workload.rs` for the images. With `--scale-images N` it writes the scale workload
+//! instead (`bench_env/scale.rs`): N small images in N repositories, for counting requests.
 //!
 //! `serve` starts a registry on `DIR/storage` (or `--storage PATH`, e.g. an empty dir as an
 //! import target) with the integration-test harness, prints one JSON line (`url`, `host`,
@@ -28,6 +30,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 #[path = "bench_env/layer.rs"]
 mod layer;
+#[path = "bench_env/scale.rs"]
+mod scale;
 #[path = "bench_env/workload.rs"]
 mod workload;
 
@@ -55,6 +59,10 @@ enum Command {
         /// Layers generated at once (default: the number of CPUs).
         #[arg(long, value_name = "N")]
         threads: Option<usize>,
+        /// Write the scale workload instead: N small images `scale/app-NNNNN:v1` in N
+        /// repositories (`--scale` and `--big-layer-gb` do not apply).
+        #[arg(long, value_name = "N", conflicts_with_all = ["scale", "big_layer_gb"])]
+        scale_images: Option<usize>,
     },
     /// Serve a workload (or any storage dir) from a registry until killed.
     Serve {
@@ -120,12 +128,16 @@ fn main() -> Result<()> {
             scale,
             big_layer_gb,
             threads,
+            scale_images,
         } => {
             if !(0.0..=64.0).contains(&big_layer_gb) {
                 bail!("--big-layer-gb must be between 0 and 64");
             }
             let threads = threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            if let Some(n) = scale_images {
+                return scale::generate(&dir, n, threads);
+            }
             workload::generate(&dir, &Params::new(scale, big_layer_gb), threads)
         }
         Command::Serve {

@@ -154,7 +154,7 @@ export NO_PROXY="127.0.0.1,localhost" no_proxy="127.0.0.1,localhost"
 ensure_tools() {
   local need=() pair
   # command:package; /usr/bin/time must be GNU time (for -v), not the shell keyword.
-  for pair in /usr/bin/time:time skopeo:skopeo curl:curl jq:jq docker-registry:docker-registry htpasswd:apache2-utils; do
+  for pair in /usr/bin/time:time skopeo:skopeo curl:curl jq:jq docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
   done
   if ((${#need[@]})); then
@@ -333,7 +333,7 @@ proc_ticks() {
 
 # timed PHASE RUN CMD…: runs CMD under GNU time; appends PHASE RUN WALL_S RSS_KIB CPU_S
 # REG_CPU_S to runs.tsv. REG_CPU_S is the CPU time the registry process TIMED_REG_PID (default:
-# the upstream's) used meanwhile. Stdout goes to logs/PHASE-RUN.out, stderr to .err. Writes of
+# the upstream's; `none`: no registry) used meanwhile. Stdout goes to logs/PHASE-RUN.out, stderr to .err. Writes of
 # earlier phases are flushed first so they do not land in this timing. A failing command ends
 # the benchmark.
 timed() {
@@ -341,6 +341,7 @@ timed() {
   shift 2
   local base=$WORK/logs/$phase-$run
   local regpid=${TIMED_REG_PID:-${REG_PROC[upstream]:-}}
+  [ "$regpid" = none ] && regpid="" # a phase without a registry
   sync
   local t0 t1 rc=0 r0=0 r1=0
   [ -n "$regpid" ] && r0=$(proc_ticks "$regpid")
@@ -394,13 +395,14 @@ extra() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$WORK/extra.tsv"; }
 
 ferry_jobs() { [ -n "${BENCH_JOBS:-}" ] && echo "--jobs $BENCH_JOBS" || true; }
 
-# cmd_ferry_export TAR
+# cmd_ferry_export TAR [HTTP]: HTTP is ferry's --http (1.1: a pool of connections, the
+# default; 2: one multiplexed HTTP/2 connection per host).
 cmd_ferry_export() {
   # shellcheck disable=SC2207
   local jobs=($(ferry_jobs))
   CMD=(env DOCKER_CONFIG="$WORK/docker"
     "$FERRY" export --images "$IMAGES_TXT" --upstream "docker.io=$UP_URL" --ca-file "$UP_CA"
-    "${jobs[@]}" -o "$1" --json)
+    --http "${2:-1.1}" "${jobs[@]}" -o "$1" --json)
 }
 
 # cmd_skopeo_copy LAYOUT: one process per image (what a user's loop does); all into one layout.
@@ -420,13 +422,14 @@ cmd_skopeo_sync() {
   CMD=("${SKOPEO[@]}" sync --all --preserve-digests --src yaml --dest dir "$WORK/sync.yaml" "$1")
 }
 
-# cmd_ferry_import TARGET: the bundle into registry TARGET (credentials from its config.json).
+# cmd_ferry_import TARGET [HTTP]: the bundle into registry TARGET (credentials from its
+# config.json); HTTP as for cmd_ferry_export.
 cmd_ferry_import() {
   # shellcheck disable=SC2207
   local jobs=($(ferry_jobs))
   CMD=(env DOCKER_CONFIG="$WORK/docker-$1"
     "$FERRY" import "$BUNDLE" --to "$(reg "$1" host)" --ca-file "$(reg "$1" ca_file)"
-    "${jobs[@]}" --json)
+    --http "${2:-1.1}" "${jobs[@]}" --json)
 }
 
 # cmd_skopeo_import_oci TARGET: every image of the OCI layout, one process per image.
@@ -451,7 +454,10 @@ cmd_skopeo_import_sync() {
 
 # ---- import sources ------------------------------------------------------------------------
 
-needs_bundle() { selected ferry_import || selected ferry_reimport || selected serve; }
+needs_bundle() {
+  selected ferry_import || selected ferry_import_h2 || selected ferry_reimport || selected serve ||
+    selected ferry_verify || selected sha256_floor
+}
 needs_oci() { selected skopeo_import_oci || selected skopeo_reimport_oci; }
 needs_syncdir() { selected skopeo_import_sync || selected skopeo_reimport; }
 
@@ -497,20 +503,24 @@ ensure_syncdir() {
 
 # ---- export phases -------------------------------------------------------------------------
 
-phase_ferry_export() {
-  local run=$1 out=$WORK/out/ferry
+# ferry_export_phase PHASE HTTP RUN
+ferry_export_phase() {
+  local phase=$1 http=$2 run=$3 out=$WORK/out/ferry
   rm -rf "$out" && mkdir -p "$out"
-  cmd_ferry_export "$out/bundle.tar"
-  timed ferry_export "$run" "${CMD[@]}"
-  local s=$WORK/logs/ferry_export-$run.out
+  cmd_ferry_export "$out/bundle.tar" "$http"
+  timed "$phase" "$run" "${CMD[@]}"
+  local s=$WORK/logs/$phase-$run.out
   [ "$(jq .exported "$s")" = "$N_IMAGES" ] && [ "$(jq '.failed | length' "$s")" = 0 ] ||
     die "ferry exported $(jq .exported "$s") of $N_IMAGES images"
-  extra ferry_export bytes_written "$(stat -c %s "$out/bundle.tar")"
-  if needs_bundle; then
+  extra "$phase" bytes_written "$(stat -c %s "$out/bundle.tar")"
+  if needs_bundle && [ ! -s "$BUNDLE" ]; then
     mkdir -p "$SRC" && mv "$out/bundle.tar" "$BUNDLE"
   fi
   rm -rf "$out"
 }
+phase_ferry_export() { ferry_export_phase ferry_export 1.1 "$1"; }
+# The same over HTTP/2: every blob multiplexed on one connection (what ferry did before --http).
+phase_ferry_export_h2() { ferry_export_phase ferry_export_h2 2 "$1"; }
 
 phase_skopeo_copy() {
   local run=$1 out=$WORK/out/skopeo-oci
@@ -683,6 +693,50 @@ phase_ferry_import() {
   else
     stop_registry "$name"
   fi
+}
+
+# The same over HTTP/2 (distribution negotiates h2 over TLS).
+phase_ferry_import_h2() {
+  local run=$1 name=ferry-import-h2-$1
+  ensure_bundle
+  start_target "$name"
+  cmd_ferry_import "$name" 2
+  TIMED_REG_PID=${REG_PROC[$name]} timed ferry_import_h2 "$run" "${CMD[@]}"
+  check_ferry_import ferry_import_h2 "$run"
+  check_target "$name" exact ferry_import_h2
+  stop_registry "$name"
+}
+
+# ---- offline verify ------------------------------------------------------------------------
+
+# ferry verify BUNDLE, offline: the structure, every blob re-hashed (on every core), every
+# image complete. No registry takes part.
+phase_ferry_verify() {
+  local run=$1
+  ensure_bundle
+  TIMED_REG_PID=none timed ferry_verify "$run" "$FERRY" verify "$BUNDLE" --json
+  [ "$(jq .complete "$WORK/logs/ferry_verify-$run.out")" = true ] || die "ferry verify: bundle not complete"
+}
+
+# The hashing limit: `openssl dgst -sha256` of every blob, the largest first, one process per
+# blob on each of the $(nproc) cores, from files extracted from the same bundle (untimed; both
+# read from the page cache). OpenSSL, not coreutils' sha256sum: it uses the CPU's SHA
+# extensions as ferry does, and sha256sum does not (measured here: 2.0 against 0.52 CPU s/GB),
+# which would make a floor ferry passes without trying.
+phase_sha256_floor() {
+  local run=$1 dir=$WORK/out/bundle-blobs
+  ensure_bundle
+  if [ ! -d "$dir/blobs" ]; then
+    mkdir -p "$dir"
+    untimed extract-bundle tar -xf "$BUNDLE" -C "$dir"
+  fi
+  cat "$BUNDLE" >/dev/null
+  find "$dir/blobs" -type f -printf '%s %p\n' | sort -nr | cut -d' ' -f2 >"$WORK/sha256-files.txt"
+  cat $(cat "$WORK/sha256-files.txt") >/dev/null
+  TIMED_REG_PID=none timed sha256_floor "$run" \
+    xargs -a "$WORK/sha256-files.txt" -P "$(nproc)" -n 1 openssl dgst -sha256 -r
+  [ "$(wc -l <"$WORK/logs/sha256_floor-$run.out")" = "$(wc -l <"$WORK/sha256-files.txt")" ] ||
+    die "sha256_floor: not every blob hashed"
 }
 
 phase_skopeo_import_oci() {
@@ -957,28 +1011,31 @@ trust_ca() {
   TRUSTED+=("/etc/docker/certs.d/$1")
 }
 
-# The workload as rancher-save-images.sh writes it: pull every image, save, gzip (untimed).
+# The workload as rancher-save-images.sh writes it: pull every image, save, gzip (untimed;
+# kept in $BENCH_DIR next to the workload and reused, like it).
 ARCHIVE=""
 ensure_archive() {
   [ -n "$ARCHIVE" ] && return
   start_engine
-  ARCHIVE=$SRC/rancher-images.tar.gz
-  mkdir -p "$SRC"
-  trust_ca "$UP_HOST" "$UP_CA"
-  printf '%s' "$UP_PASS" | dk login "$UP_HOST" --username "$UP_USER" --password-stdin >/dev/null
-  local ref pulled=()
-  while read -r ref; do
-    [ -n "$ref" ] || continue
-    untimed "pull-${ref//[\/:]/_}" dk pull "$UP_HOST/$ref"
-    untimed "tag-${ref//[\/:]/_}" dk tag "$UP_HOST/$ref" "$ref"
-    pulled+=("$ref")
-  done <"$IMAGES_TXT"
-  log "preparing rancher-images.tar.gz (docker save | gzip, untimed)"
-  dk save "${pulled[@]}" | gzip --stdout >"$ARCHIVE"
+  ARCHIVE=$BENCH_DIR/rancher-images-$SCALE.tar.gz
+  if [ ! -s "$ARCHIVE" ] || [ "$ARCHIVE" -ot "$WORKLOAD/done" ]; then
+    trust_ca "$UP_HOST" "$UP_CA"
+    printf '%s' "$UP_PASS" | dk login "$UP_HOST" --username "$UP_USER" --password-stdin >/dev/null
+    local ref pulled=()
+    while read -r ref; do
+      [ -n "$ref" ] || continue
+      untimed "pull-${ref//[\/:]/_}" dk pull "$UP_HOST/$ref"
+      untimed "tag-${ref//[\/:]/_}" dk tag "$UP_HOST/$ref" "$ref"
+      pulled+=("$ref")
+    done <"$IMAGES_TXT"
+    log "preparing $ARCHIVE (docker save | gzip, untimed)"
+    dk save "${pulled[@]}" | gzip --stdout >"$ARCHIVE.partial"
+    mv "$ARCHIVE.partial" "$ARCHIVE"
+    # The engine starts the timed runs empty.
+    dk rmi -f $(dk images -q | sort -u) >/dev/null 2>&1 || true
+  fi
   log "rancher-images.tar.gz: $(mb "$(stat -c %s "$ARCHIVE")") MB"
   extra archive_ferry archive_bytes "$(stat -c %s "$ARCHIVE")"
-  # The engine starts the timed runs empty.
-  dk rmi -f $(dk images -q | sort -u) >/dev/null 2>&1 || true
 }
 
 phase_archive() {
@@ -1019,6 +1076,14 @@ phase_archive() {
   stop_registry "$name"
 }
 
+# ---- scale phase ---------------------------------------------------------------------------
+
+# phase_scale: N small images in N repositories on a token-auth TLS upstream, for N in
+# BENCH_SCALE_N (scripts/bench_scale.sh; its rows go to $WORK/scale.tsv, reported by
+# scripts/bench_scale_report.py).
+# shellcheck source=scripts/bench_scale.sh
+source "$ROOT/scripts/bench_scale.sh"
+
 # ---- report --------------------------------------------------------------------------------
 
 summarize() {
@@ -1041,7 +1106,7 @@ summarize() {
   # scripts/test_bench_report.py).
   python3 "$ROOT/scripts/bench_report.py" --runs "$RUNS_TSV" --extra "$WORK/extra.tsv" \
     --workload "$WORK/workload.json" --notes "$WORK/notes.txt" --meta "$WORK/meta.json" \
-    --out "$json"
+    --scale "$WORK/scale.tsv" --out "$json"
   echo "results: $json"
   RESULTS_JSON=$json
 }
@@ -1053,6 +1118,7 @@ main() {
   mkdir -p "$WORK/logs" "$WORK/out"
   : >"$RUNS_TSV"
   : >"$WORK/extra.tsv"
+  : >"$WORK/scale.tsv"
   build
   generate
   start_registry upstream tls-token --dir "$WORKLOAD"

@@ -18,14 +18,19 @@ Exit status 0; the result's "pass" says whether every target with a value passed
 
 import argparse
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_scale_report  # noqa: E402  (the --scale workload: its own rows and table)
 
 # Phases in the order the table shows them.
 ORDER = [
-    "ferry_export", "skopeo_copy", "skopeo_sync", "curl_floor", "curl_files", "curl_null",
-    "ferry_big", "ferry_import", "skopeo_import_oci", "skopeo_import_sync", "ferry_reimport",
+    "ferry_export", "ferry_export_h2", "skopeo_copy", "skopeo_sync", "curl_floor", "curl_files", "curl_null",
+    "ferry_big", "ferry_import", "ferry_import_h2", "skopeo_import_oci", "skopeo_import_sync", "ferry_reimport",
     "skopeo_reimport", "skopeo_reimport_oci", "delta_export_full", "delta_export",
-    "delta_import_full", "delta_import", "archive_ferry", "archive_docker",
+    "delta_import_full", "delta_import", "archive_ferry", "archive_docker", "ferry_verify",
+    "sha256_floor",
 ]
 
 
@@ -81,6 +86,8 @@ def phases(runs, extra, workload):
             "median_registry_cpu_s": median([r["registry_cpu_s"] for r in rows]),
             "unique_bytes": 0 if noop else nbytes,
         }
+        # CPU-seconds per GB moved: on 2 cores shared with the registry, CPU is the limit.
+        ph["cpu_s_per_gb"] = r2(ph["median_cpu_s"] / (nbytes / 1e9)) if not noop and nbytes else None
         for key in sorted({x[1] for x in extra if x[0] == p}):
             ph[key] = max(float(x[2]) for x in extra if x[0] == p and x[1] == key)
             if ph[key].is_integer():
@@ -114,6 +121,9 @@ def ratios(ph):
         "ferry_over_curl": ratio("ferry_export", "curl_floor"),
         "ferry_over_curl_files": ratio("ferry_export", "curl_files"),
         "ferry_over_curl_null": ratio("ferry_export", "curl_null"),
+        "ferry_h2_over_h1": ratio("ferry_export_h2", "ferry_export"),
+        "ferry_import_h2_over_h1": ratio("ferry_import_h2", "ferry_import"),
+        "ferry_verify_over_sha256": ratio("ferry_verify", "sha256_floor"),
         "skopeo_import_oci_over_ferry": ratio("skopeo_import_oci", "ferry_import"),
         "skopeo_import_sync_over_ferry": ratio("skopeo_import_sync", "ferry_import"),
         "skopeo_fastest_import": fastest,
@@ -140,6 +150,15 @@ def passes(value, op, target):
     return {">=": value >= target, "<=": value <= target, "<": value < target}[op]
 
 
+def cpu_excess(ph):
+    """ferry export's CPU-seconds per GB beyond curl's plus sha256's (the work curl does not
+    do), or None without the three phases."""
+    per = [ph.get(p, {}).get("cpu_s_per_gb") for p in ("ferry_export", "curl_floor", "sha256_floor")]
+    if any(x is None for x in per):
+        return None
+    return r2(per[0] - per[1] - per[2])
+
+
 def targets(ph, rt, workload):
     """Every target with a value in this run, and whether it passes."""
     def rss(*names):
@@ -150,7 +169,11 @@ def targets(ph, rt, workload):
     wanted = [
         ("export vs skopeo sync (digest-preserving)", "skopeo_sync / ferry wall", rt["skopeo_sync_over_ferry"], ">=", 2.5),
         ("export vs skopeo copy (fastest path)", "skopeo_copy / ferry wall", rt["skopeo_copy_over_ferry"], ">=", 1.5),
-        ("export vs curl floor", "ferry / curl wall", rt["ferry_over_curl"], "<=", 1.3),
+        ("export vs curl floor", "ferry / curl wall", rt["ferry_over_curl"], "<=", 1.15),
+        ("export CPU vs curl + sha256", "ferry CPU s/GB - (curl CPU s/GB + sha256 CPU s/GB)",
+         cpu_excess(ph), "<=", 0),
+        ("offline verify vs sha256 (openssl) on every core", "ferry_verify / sha256_floor wall",
+         rt.get("ferry_verify_over_sha256"), "<=", 1.1),
         ("export peak RSS", "MiB", rss("ferry_export"), "<=", 64),
         ("export peak RSS with a big layer", "MiB", rss("ferry_big"), "<=", 64),
         (f"import vs skopeo (fastest path: {fastest})", f"{fastest} / ferry_import wall", rt["skopeo_fastest_import_over_ferry"], ">=", 1.5),
@@ -181,11 +204,15 @@ def targets(ph, rt, workload):
     ]
 
 
-def report(runs, extra, workload, notes, meta):
+def report(runs, extra, workload, notes, meta, scale_rows=()):
     ph = phases(runs, extra, workload)
     rt = ratios(ph)
     tg = targets(ph, rt, workload)
+    scale = bench_scale_report.summarize(list(scale_rows)) if scale_rows else None
+    if scale:
+        tg += scale["targets"]
     return {
+        "scale_workload": scale,
         **meta,
         "workload": workload,
         "phases": ph,
@@ -209,8 +236,8 @@ def table(result):
         f"{result.get('runs_per_phase')} run(s), re-imports {result.get('runs_per_phase')}x{result.get('reimports_per_run')}",
         "",
     ]
-    row = "{:<20}{:>9}{:>9}{:>14}{:>8}{:>12}{:>11}"
-    lines.append(row.format("phase", "wall s", "MB/s", "peak RSS MiB", "CPU s", "written MB", "reg CPU s"))
+    row = "{:<20}{:>9}{:>9}{:>14}{:>8}{:>10}{:>12}{:>11}"
+    lines.append(row.format("phase", "wall s", "MB/s", "peak RSS MiB", "CPU s", "CPU s/GB", "written MB", "reg CPU s"))
     def order(k):
         sp = serve_phase(k)
         return (len(ORDER), sp[1], sp[0] != "ferry") if sp else (ORDER.index(k) if k in ORDER else len(ORDER) + 1, 0, False)
@@ -219,16 +246,19 @@ def table(result):
         v = result["phases"][p]
         written = int(v["bytes_written"] / 1e6) if v.get("bytes_written") else "-"
         lines.append(row.format(p, v["median_wall_s"], dash(v["mb_per_s"]), dash(v["peak_rss_mib"]),
-                                v["median_cpu_s"], written, dash(v["median_registry_cpu_s"])))
+                                v["median_cpu_s"], dash(v.get("cpu_s_per_gb")), written,
+                                dash(v["median_registry_cpu_s"])))
     rt = result["ratios"]
     for label, pairs in (
         ("export ratios", [("skopeo_sync/ferry", "skopeo_sync_over_ferry"), ("skopeo_copy/ferry", "skopeo_copy_over_ferry"),
                            ("ferry/curl", "ferry_over_curl"), ("ferry/curl_files", "ferry_over_curl_files"),
-                           ("ferry/curl_null", "ferry_over_curl_null")]),
+                           ("ferry/curl_null", "ferry_over_curl_null"), ("ferry h2/h1.1", "ferry_h2_over_h1")]),
         ("import ratios", [("skopeo_import_oci/ferry", "skopeo_import_oci_over_ferry"),
                            ("skopeo_import_sync/ferry", "skopeo_import_sync_over_ferry"),
                            ("skopeo_reimport/ferry", "skopeo_reimport_over_ferry"),
-                           ("skopeo_reimport_oci/ferry", "skopeo_reimport_oci_over_ferry")]),
+                           ("skopeo_reimport_oci/ferry", "skopeo_reimport_oci_over_ferry"),
+                           ("ferry h2/h1.1", "ferry_import_h2_over_h1")]),
+        ("verify ratios", [("ferry_verify/sha256_floor", "ferry_verify_over_sha256")]),
     ):
         parts = [f"{n} {rt[k]}" for n, k in pairs if rt.get(k) is not None]
         if parts:
@@ -261,6 +291,9 @@ def table(result):
         ratio = rt.get("serve_ferry_over_dist", {}).get(str(n))
         if ratio is not None:
             lines.append(f"serve ratio, {n} clients: ferry/distribution throughput {ratio}")
+    if result.get("scale_workload"):
+        lines.append("")
+        lines += bench_scale_report.table(result["scale_workload"])
     lines.append("")
     for t in result["targets"]:
         lines.append(f"{'PASS' if t['pass'] else 'FAIL'}  {t['name']}: {t['metric']} = {t['value']} (target {t['op']} {t['target']})")
@@ -277,14 +310,16 @@ def main(argv):
     a = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for name in ("runs", "extra", "workload", "notes", "meta", "out"):
         a.add_argument("--" + name, required=True)
+    a.add_argument("--scale", help="rows of the scale phase (scripts/bench_scale_report.py)")
     args = a.parse_args(argv)
+    scale_rows = read_tsv(args.scale) if args.scale and os.path.exists(args.scale) else []
     with open(args.workload) as f:
         workload = json.load(f)
     with open(args.meta) as f:
         meta = json.load(f)
     with open(args.notes) as f:
         notes = [line.rstrip("\n") for line in f if line.strip()]
-    result = report(read_tsv(args.runs), read_tsv(args.extra), workload, notes, meta)
+    result = report(read_tsv(args.runs), read_tsv(args.extra), workload, notes, meta, scale_rows)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
     print(table(result))

@@ -26,7 +26,7 @@ class Report(unittest.TestCase):
         runs = [
             run("ferry_export", 1, 1.0, cpu=0.5, reg=0.4), run("ferry_export", 2, 3.0), run("ferry_export", 3, 2.0),
             run("skopeo_sync", 1, 6.0), run("skopeo_copy", 1, 3.0),
-            run("curl_floor", 1, 1.6),
+            run("curl_floor", 1, 1.8),
             run("ferry_import", 1, 2.0), run("skopeo_import_oci", 1, 5.0), run("skopeo_import_sync", 1, 4.0),
             run("ferry_reimport", 1, 0.1), run("ferry_reimport", 2, 0.2),
         ]
@@ -41,7 +41,7 @@ class Report(unittest.TestCase):
         self.assertAlmostEqual(r["phases"]["ferry_reimport"]["median_wall_s"], 0.15)
         rt = r["ratios"]
         self.assertEqual(rt["skopeo_sync_over_ferry"], 3.0)
-        self.assertEqual(rt["ferry_over_curl"], 1.25)
+        self.assertEqual(rt["ferry_over_curl"], 1.11)
         self.assertEqual(rt["skopeo_fastest_import"], "skopeo_import_sync")
         self.assertEqual(rt["skopeo_fastest_import_over_ferry"], 2.0)
         self.assertIsNone(rt["ferry_over_curl_null"])
@@ -52,8 +52,25 @@ class Report(unittest.TestCase):
         self.assertNotIn("export peak RSS with a big layer", by, "no ferry_big run, no target")
         self.assertTrue(r["pass"])
         text = br.table(r)
-        self.assertIn("PASS  export vs curl floor: ferry / curl wall = 1.25 (target <= 1.3)", text)
+        self.assertIn("PASS  export vs curl floor: ferry / curl wall = 1.11 (target <= 1.15)", text)
         self.assertIn("note: a note", text)
+
+    def test_cpu_per_gb_h2_and_verify_ratios(self):
+        runs = [run("ferry_export", 1, 2.0, cpu=0.9), run("ferry_export_h2", 1, 2.5),
+                run("curl_floor", 1, 2.0, cpu=0.6), run("sha256_floor", 1, 1.0, cpu=0.2),
+                run("ferry_verify", 1, 1.2, cpu=0.3), run("ferry_import", 1, 4.0), run("ferry_import_h2", 1, 5.0)]
+        r = br.report(runs, [], WORKLOAD, [], {})
+        ph, rt = r["phases"], r["ratios"]
+        self.assertEqual(ph["ferry_export"]["cpu_s_per_gb"], 9.0, "0.9 CPU s over 0.1 GB")
+        self.assertEqual(rt["ferry_h2_over_h1"], 1.25)
+        self.assertEqual(rt["ferry_import_h2_over_h1"], 1.25)
+        self.assertEqual(rt["ferry_verify_over_sha256"], 1.2)
+        by = {t["name"]: t for t in r["targets"]}
+        cpu = by["export CPU vs curl + sha256"]
+        self.assertEqual(cpu["value"], 1.0, "9 - (6 + 2) CPU s/GB")
+        self.assertFalse(cpu["pass"])
+        self.assertFalse(by["offline verify vs sha256 (openssl) on every core"]["pass"])
+        self.assertIn("ferry h2/h1.1 1.25", br.table(r))
 
     def test_a_missed_target_fails_the_run(self):
         runs = [run("ferry_export", 1, 2.0), run("curl_floor", 1, 1.0)]

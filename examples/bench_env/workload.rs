@@ -357,7 +357,7 @@ impl Paths {
 }
 
 /// Writes `bytes` to `path` via a temp file and rename.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     fs::write(&tmp, bytes).with_context(|| format!("write {}", tmp.display()))?;
     fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
@@ -506,7 +506,7 @@ fn generate_one(paths: &Paths, storage: &Storage, spec: &LayerSpec) -> Result<La
 
 /// Serializes a manifest the way its kind of tool would (Docker: 3-space indent; OCI: compact
 /// or 2-space), so a tool that re-serializes changes the digest.
-fn to_bytes(v: &Value, docker: bool, pretty: bool) -> Vec<u8> {
+pub fn to_bytes(v: &Value, docker: bool, pretty: bool) -> Vec<u8> {
     use serde::Serialize;
     if docker {
         let mut out = Vec::new();
@@ -744,7 +744,8 @@ pub fn generate(dir: &Path, params: &Params, threads: usize) -> Result<()> {
     print_summary(&paths)
 }
 
-fn print_summary(paths: &Paths) -> Result<()> {
+/// Prints `workload.json` as one line on stdout.
+pub fn print_summary(paths: &Paths) -> Result<()> {
     let text = fs::read_to_string(paths.file("workload.json")).context("read workload.json")?;
     let v: Value = serde_json::from_str(&text)?;
     println!("{}", serde_json::to_string(&v)?);
