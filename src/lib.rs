@@ -36,4 +36,5 @@ pub mod secret;
 pub mod serve;
 pub mod store;
 pub mod target;
+pub mod tls;
 pub mod verify;

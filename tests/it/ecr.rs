@@ -243,6 +243,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn client() -> reqwest::Client {
+    ferry::tls::install();
     reqwest::Client::builder()
         .no_proxy()
         .build()

@@ -42,6 +42,7 @@ impl HttpTransport {
     }
 
     fn client(&self) -> Result<reqwest::Client, String> {
+        crate::tls::install();
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.timeout)

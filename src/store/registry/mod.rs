@@ -142,6 +142,7 @@ pub struct Registries {
 }
 
 fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
+    crate::tls::install();
     let mut b = reqwest::Client::builder()
         .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(opts.connect_timeout)

@@ -27,6 +27,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn http_client(
     root_certificates: &[reqwest::Certificate],
 ) -> Result<reqwest::Client, reqwest::Error> {
+    crate::tls::install();
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT);

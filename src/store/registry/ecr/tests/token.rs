@@ -81,6 +81,7 @@ fn parses_answers() {
 
 #[tokio::test]
 async fn bad_region_is_refused_before_any_request() {
+    crate::tls::install();
     let http = reqwest::Client::new();
     let e = get_authorization_token(&http, "us east", &keys(), None)
         .await
@@ -106,6 +107,7 @@ async fn unreachable_endpoint_is_named() {
         .unwrap()
         .port();
     let endpoint = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    crate::tls::install();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let e = get_authorization_token(&http, "us-east-1", &keys(), Some(&endpoint))
         .await
