@@ -20,6 +20,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+mod group_sync;
+
+use self::group_sync::GroupSync;
 use super::BundleError;
 use super::journal::{self, Record, State};
 use super::layout::{EntryKind, Plan};
@@ -53,6 +56,8 @@ struct Shared {
     /// The final bundle path, for messages.
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// `fdatasync`s before journal lines, shared by the slots that need one at once.
+    syncs: GroupSync,
 }
 
 struct Inner {
@@ -125,6 +130,7 @@ impl BundleWriter {
         let shown = files.first().map(|f| f.0.clone()).unwrap_or_default();
         write_planned(&file, &plan).map_err(io_err("write", &shown))?;
         let shared = Shared {
+            syncs: GroupSync::default(),
             path: final_path.to_path_buf(),
             inner: Mutex::new(Inner {
                 journal,
@@ -247,6 +253,11 @@ impl BundleWriter {
                 open,
             });
         }
+        tracing::debug!(
+            "{} blobs made durable with {} fdatasync(s)",
+            self.plan.blob_count(),
+            self.shared.syncs.runs()
+        );
         let shown = self.files.first().map(|f| f.0.clone()).unwrap_or_default();
         self.file.sync_all().map_err(io_err("flush", &shown))?;
         let parts = match self.split {
@@ -390,7 +401,7 @@ impl SlotSink {
     }
 
     fn checkpoint(&mut self) -> io::Result<()> {
-        self.file.sync_data()?;
+        self.shared.syncs.sync(|| self.file.sync_data())?;
         self.shared
             .record(Record::Progress(self.digest.clone(), self.written))?;
         self.checkpointed = self.written;
@@ -455,7 +466,7 @@ impl SlotSink {
         if self.shared.lock().state.done.contains(&self.digest) {
             return Ok(());
         }
-        self.file.sync_data()?;
+        self.shared.syncs.sync(|| self.file.sync_data())?;
         self.shared.record(Record::Done(self.digest.clone()))
     }
 
