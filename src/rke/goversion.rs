@@ -156,7 +156,17 @@ fn num(part: &str) -> i64 {
 
 /// `CompareSimple` of two already-normalised versions.
 pub fn compare_normalized(a: &str, b: &str) -> Ordering {
-    let (va, vb) = (prep(a), prep(b));
+    compare_prepared(&prep(a), &prep(b))
+}
+
+/// What [`compare`] compares a version by: computed once per version, for sorting many
+/// (normalizing takes a handful of regex passes; a sort would repeat them per comparison).
+pub fn sort_key(version: &str) -> Vec<String> {
+    prep(&normalize(version))
+}
+
+/// [`compare`] of two [`sort_key`]s.
+pub fn compare_prepared(va: &[String], vb: &[String]) -> Ordering {
     for i in 0..va.len().max(vb.len()) {
         if i < va.len() && i < vb.len() && va[i] == vb[i] {
             continue;
