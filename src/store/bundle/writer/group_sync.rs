@@ -127,7 +127,9 @@ mod tests {
     #[test]
     fn a_failed_sync_fails_its_callers_and_the_next_one_recovers() {
         let g = GroupSync::default();
-        let e = g.sync(|| Err(io::Error::other("disk on fire"))).unwrap_err();
+        let e = g
+            .sync(|| Err(io::Error::other("disk on fire")))
+            .unwrap_err();
         assert!(e.to_string().contains("disk on fire"));
         g.sync(|| Ok(())).expect("a later sync that succeeds");
     }
