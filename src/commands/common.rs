@@ -110,17 +110,21 @@ pub async fn resolve<S: Source>(
         })
         .await;
     bar.finish_and_clear();
-    let mut resolved = Vec::new();
     let mut failed = Vec::new();
-    for r in results {
-        match r {
-            Ok(img) => resolved.push(img),
-            Err(e) => failed.push(Failure {
-                name: e.name().to_string(),
-                error: e.cause(),
-            }),
-        }
-    }
+    // Collected in place, in the results' own allocation.
+    let resolved = results
+        .into_iter()
+        .filter_map(|r| match r {
+            Ok(img) => Some(img),
+            Err(e) => {
+                failed.push(Failure {
+                    name: e.name().to_string(),
+                    error: e.cause(),
+                });
+                None
+            }
+        })
+        .collect();
     (resolved, failed)
 }
 

@@ -87,7 +87,7 @@ pub async fn check<D: Destination>(
     for (d, jobs) in &needs {
         if missing.contains(d) {
             for j in jobs {
-                broken.entry(j.name.as_str()).or_default().push(d);
+                broken.entry(j.name()).or_default().push(d);
             }
         }
     }

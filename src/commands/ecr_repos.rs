@@ -76,7 +76,7 @@ pub async fn prepare(
             .find(|(r, _)| r.as_str() == job.to.repository())
         {
             Some((_, e)) => missing.push(Failure {
-                name: job.name.clone(),
+                name: job.name().to_string(),
                 error: format!("{e}; nothing of this image was pushed"),
             }),
             None => ready.push(job),

@@ -308,24 +308,26 @@ async fn resolve(
 
 /// Plans the bundle and fills it through the engine: what the engine moved, whether an
 /// interrupted run was picked up, and the bundle's size. Any image that fails leaves the
-/// bundle unfinished (and resumable).
+/// bundle unfinished (and resumable). Takes the images and the contents: each goes as soon as
+/// it has served (the contents once planned, each image's bookkeeping once copied).
 async fn write(
     args: &ExportArgs,
     registries: &crate::store::registry::Registries,
-    resolved: &[ResolvedImage],
-    bundle: &BundleContents,
+    resolved: Vec<ResolvedImage>,
+    bundle: BundleContents,
     delta: Option<&DeltaInfo>,
     printer: &Printer,
     failed: &mut Vec<Failure>,
 ) -> anyhow::Result<(ImageStats, bool, u64, Option<Parts>)> {
-    let lock_yaml = bundle.lock.to_yaml().context("cannot render images.lock")?;
-    let layout = plan(
-        &bundle.index,
-        &bundle.docker,
+    let BundleContents {
+        index,
+        docker,
         lock_yaml,
-        delta,
-        bundle.objects.clone(),
-    )?;
+        objects,
+        ..
+    } = bundle;
+    let blob_count = objects.len();
+    let layout = plan(index, docker, lock_yaml, delta, objects)?;
     let bundle_size = layout.total_size();
     let mut writer = BundleWriter::create_split(&args.output, layout, args.split)?;
     if let Some(d) = delta {
@@ -337,18 +339,16 @@ async fn write(
             "resuming the interrupted export into {} ({} of {} blobs still to fetch)",
             args.output.display(),
             writer.missing().len(),
-            bundle.objects.len()
+            blob_count
         );
     }
     let reporter = BarReporter::new(printer, "exporting", args.json);
     let engine = Engine::new(registries, &writer, &reporter);
     let work: Vec<Job> = resolved
-        .iter()
-        .map(|r| Job {
-            name: r.locked.name.clone(),
-            image: r.clone(),
-            from: r.reference.clone(),
-            to: r.reference.clone(),
+        .into_iter()
+        .map(|r| {
+            let to = r.reference.clone();
+            Job::new(r, to)
         })
         .collect();
     let copied = engine
@@ -361,7 +361,7 @@ async fn write(
         match r {
             Ok(s) => stats += s,
             Err(e) => failed.push(Failure {
-                name: job.name.clone(),
+                name: job.name().to_string(),
                 error: crate::error::flatten(e.source.as_ref()),
             }),
         }
@@ -411,7 +411,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         return print_dry_run(&d, args.json, printer);
     }
     let mut failed = Vec::new();
-    let resolved = resolve(
+    let mut resolved = resolve(
         args,
         &registries,
         &inputs,
@@ -420,7 +420,10 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         &mut failed,
     )
     .await?;
-    let mut bundle = contents(&resolved, &args.docker_platform).map_err(anyhow::Error::msg)?;
+    // The list and the lock have served: the resolved images carry what is left to do.
+    let images = inputs.len();
+    drop((inputs, lock_in));
+    let mut bundle = contents(&mut resolved, &args.docker_platform).map_err(anyhow::Error::msg)?;
     let delta = match &args.since {
         Some(old) => {
             let base = super::since::base_of(
@@ -464,7 +467,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
             images: resolved.len(),
             platforms: resolved.iter().map(|r| r.locked.platforms.len()).sum(),
             blobs: Some(bundle.objects.len()),
-            bytes: bundle.lock.total_size,
+            bytes: bundle.total_size,
             manifest_gets: distinct_manifests(resolved.iter()),
             rate_limited_manifest_gets: rate_limited,
             rate_limit_limit: None,
@@ -476,11 +479,17 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         .with_quota(quota);
         return print_dry_run(&d, args.json, printer);
     }
+    let exported = resolved.len();
+    let platforms = resolved.iter().map(|r| r.locked.platforms.len()).sum();
+    let blobs = bundle.objects.len();
+    let bytes = bundle.total_size;
+    let bytes_saved_by_dedup = bundle.per_image.saturating_sub(bytes);
+    let docker_load_images = bundle.docker.len();
     let (stats, resumed, bundle_size, parts) = write(
         args,
         &registries,
-        &resolved,
-        &bundle,
+        resolved,
+        bundle,
         delta.as_ref(),
         printer,
         &mut failed,
@@ -489,13 +498,13 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let seconds = started.elapsed().as_secs_f64();
     let summary = Summary {
         bundle: args.output.display().to_string(),
-        images: inputs.len(),
-        exported: resolved.len(),
-        platforms: resolved.iter().map(|r| r.locked.platforms.len()).sum(),
-        blobs: bundle.objects.len(),
-        bytes: bundle.lock.total_size,
+        images,
+        exported,
+        platforms,
+        blobs,
+        bytes,
         bundle_size,
-        bytes_saved_by_dedup: bundle.per_image.saturating_sub(bundle.lock.total_size),
+        bytes_saved_by_dedup,
         blobs_downloaded: stats.blobs_moved,
         bytes_downloaded: stats.bytes_moved,
         blobs_already_present: stats.blobs_present,
@@ -503,7 +512,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         megabytes_per_second: stats.bytes_moved as f64 / 1e6 / seconds.max(1e-9),
         resumed,
         failed,
-        docker_load_images: bundle.docker.len(),
+        docker_load_images,
         parts,
         delta: delta_summary,
     };

@@ -55,13 +55,16 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let bundle = open_bundle(&args.bundle)?;
     let registries = target::registries(&args.registry, &args.target, &target, cluster.as_ref())?;
     let dest = RegistryDestination::new(registries.get(target.host())?, args.chunk_size);
-    let Some(source) = bundle else {
+    let Some(mut source) = bundle else {
         return super::import_archive::run(args, printer, &target, cluster.as_ref(), &dest).await;
     };
     let lock = common::bundle_lock(&source)?;
+    // index.json is parsed and images.lock read: the run needs nothing more of the metadata.
+    source.release_metadata();
     let jobs = usize::from(args.registry.jobs);
 
-    let (work, mut failed) = jobs_of(&source, &lock, &target, printer, jobs).await?;
+    let images = lock.images.len();
+    let (work, mut failed) = jobs_of(&source, lock, &target, printer, jobs).await?;
     let delta = source.delta().map_err(anyhow::Error::msg)?;
     let mounts = match delta {
         Some(d) => super::delta_check::check(&source, d, &work, &dest, &target, jobs).await?,
@@ -76,7 +79,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         vec![false; work.len()]
     } else {
         engine
-            .complete(&work)
+            .complete(&work, jobs * 2)
             .await
             .into_iter()
             .collect::<Result<_, _>>()?
@@ -105,7 +108,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 pushed += 1;
             }
             Err(e) => failed.push(Failure {
-                name: job.name.clone(),
+                name: job.name().to_string(),
                 error: crate::error::flatten(e.source.as_ref()),
             }),
         }
@@ -114,7 +117,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let summary = Summary {
         bundle: args.bundle.display().to_string(),
         target: target.prefix.to_string(),
-        images: lock.images.len(),
+        images,
         pushed,
         already_present: already,
         blobs_pushed: stats.blobs_moved,
@@ -183,15 +186,18 @@ fn names_a_lock(path: &std::path::Path) -> bool {
 
 /// Every image of the bundle as a job into `target`, read from the bundle (local and cheap);
 /// one the bundle cannot carry whole is named among the failures and nothing of it pushed.
+/// The lock goes once its images are listed, the list once they are resolved.
 async fn jobs_of(
     source: &BundleSource,
-    lock: &crate::plan::LockFile,
+    lock: crate::plan::LockFile,
     target: &crate::target::Target,
     printer: &Printer,
     jobs: usize,
 ) -> anyhow::Result<(Vec<Job>, Vec<Failure>)> {
-    let inputs = common::lock_inputs(lock).context("images.lock in the bundle")?;
+    let inputs = common::lock_inputs(&lock).context("images.lock in the bundle")?;
+    drop(lock);
     let (resolved, mut failed) = common::resolve(source, &inputs, jobs * 2, printer, true).await;
+    drop(inputs);
     let mut work = Vec::new();
     for img in resolved {
         match crate::verify::bundle::image_problem(&img, source) {
@@ -199,12 +205,10 @@ async fn jobs_of(
                 name: img.locked.name.clone(),
                 error: format!("{}; nothing of this image was pushed", p.detail),
             }),
-            None => work.push(Job {
-                name: img.locked.name.clone(),
-                to: target.name_for(&img.reference),
-                from: img.reference.clone(),
-                image: img,
-            }),
+            None => {
+                let to = target.name_for(&img.reference);
+                work.push(Job::new(img, to));
+            }
         }
     }
     Ok((work, failed))
@@ -249,7 +253,7 @@ fn print_plan(
         .iter()
         .zip(complete)
         .map(|(j, c)| Planned {
-            name: j.name.clone(),
+            name: j.name().to_string(),
             target: j.to.to_string(),
             present: *c,
         })

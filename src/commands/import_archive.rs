@@ -132,12 +132,10 @@ pub async fn run(
     let (resolved, mut failed) =
         common::resolve(&source, &inputs, jobs * 2, printer, args.json).await;
     let work: Vec<Job> = resolved
-        .iter()
-        .map(|img| Job {
-            name: img.locked.name.clone(),
-            to: target.name_for(&img.reference),
-            from: img.reference.clone(),
-            image: img.clone(),
+        .into_iter()
+        .map(|img| {
+            let to = target.name_for(&img.reference);
+            Job::new(img, to)
         })
         .collect();
     let reporter = BarReporter::new(printer, "importing", args.json);
@@ -164,7 +162,7 @@ pub async fn run(
                 pushed += 1;
             }
             Err(e) => failed.push(Failure {
-                name: job.name.clone(),
+                name: job.name().to_string(),
                 error: crate::error::flatten(e.source.as_ref()),
             }),
         }

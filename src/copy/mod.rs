@@ -6,8 +6,14 @@
 //! blob in this run, or that an image of this run uses); writes each manifest once and tags
 //! the top-level one per image; and reports through a [`Reporter`]. It bounds nothing itself:
 //! the stores hold a permit for each real transfer, so walking never deadlocks on a limit.
+//!
+//! Its bookkeeping stays small however many images a run covers: what it learns about an
+//! object (moved in a scope, held by a repository, whose turn it is) is forgotten once every
+//! image of the run that uses the object is done, and which images use which object is one
+//! sorted list of borrowed digests, not a map of cloned names.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
@@ -24,18 +30,33 @@ use crate::store::{
     Destination, FetchedManifest, Mount, ObjectKind, Source, SourceBlob, StoreError,
 };
 
-/// One image to copy: what it is, where it is read, and where it goes (the destination name
-/// carries the tag the top-level manifest gets).
+/// One image to copy: what it is (read where it was resolved), and where it goes (the
+/// destination name carries the tag the top-level manifest gets).
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// The image name as listed (for messages).
-    pub name: String,
     /// Its manifests and blobs.
     pub image: ResolvedImage,
-    /// Where it is read: registry and repository in the source.
-    pub from: Reference,
     /// Where it goes: repository and tag in the destination.
     pub to: Reference,
+}
+
+impl Job {
+    /// The job of copying `image` to `to`. The image's object map goes: the engine reads only
+    /// its manifests and blobs, and a run of thousands of images would keep it for nothing.
+    pub fn new(mut image: ResolvedImage, to: Reference) -> Job {
+        image.objects = std::collections::BTreeMap::new();
+        Job { image, to }
+    }
+
+    /// The image name as listed (for messages).
+    pub fn name(&self) -> &str {
+        &self.image.locked.name
+    }
+
+    /// Where it is read: registry and repository in the source (where it was resolved).
+    pub fn from(&self) -> &Reference {
+        &self.image.reference
+    }
 }
 
 /// What copying one image did.
@@ -93,13 +114,81 @@ pub struct Engine<'a, S: Source, D: Destination> {
     /// One cell per (scope, digest): an object moves once per scope.
     cells: Mutex<HashMap<(String, Digest), Cell>>,
     /// Per digest, across scopes: one repository uploads a blob while the others wait to
-    /// mount it from there.
+    /// mount it from there. An entry lives while someone holds or waits for its turn.
     turns: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
-    /// Where in the destination each blob is known to be, learned in this run.
+    /// Where in the destination each blob is known to be, learned in this run (at most
+    /// [`MAX_HOLDERS`] repositories per blob).
     holders: Mutex<HashMap<Digest, Vec<Reference>>>,
-    /// Where in the destination each blob of this run's images goes (mount candidates: an
-    /// interrupted run may have put it there).
-    users: Mutex<HashMap<Digest, Vec<Reference>>>,
+}
+
+/// Repositories remembered per blob as mount sources: the first that answers is enough; a
+/// few more get past repositories the destination does not let this user read, and every
+/// repository an image of the run puts the blob in is a candidate after them anyway.
+const MAX_HOLDERS: usize = 8;
+
+/// One [`Engine::copy_all`]: its jobs, which job uses which object, and which jobs are done.
+struct Run<'j> {
+    jobs: &'j [Job],
+    /// One entry per object of each job (its manifests and blobs), sorted by digest, then job.
+    uses: Vec<Use<'j>>,
+    /// Per job: copied (or failed) already.
+    finished: Vec<AtomicBool>,
+}
+
+/// Job `job` uses object `digest`: a blob (a mount candidate: the job puts it in its
+/// repository) or a manifest.
+struct Use<'j> {
+    digest: &'j Digest,
+    job: usize,
+    blob: bool,
+}
+
+impl<'j> Run<'j> {
+    fn new(jobs: &'j [Job]) -> Run<'j> {
+        let mut uses: Vec<Use<'j>> = Vec::new();
+        for (job, j) in jobs.iter().enumerate() {
+            uses.extend(j.image.blobs.keys().map(|digest| Use {
+                digest,
+                job,
+                blob: true,
+            }));
+            uses.extend(j.image.manifests.iter().map(|m| Use {
+                digest: &m.digest,
+                job,
+                blob: false,
+            }));
+        }
+        uses.sort_unstable_by(|a, b| a.digest.cmp(b.digest).then(a.job.cmp(&b.job)));
+        Run {
+            jobs,
+            uses,
+            finished: jobs.iter().map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Every use of `digest`.
+    fn uses_of(&self, digest: &Digest) -> &[Use<'j>] {
+        let start = self.uses.partition_point(|u| u.digest < digest);
+        let len = self.uses[start..].partition_point(|u| u.digest == digest);
+        &self.uses[start..start + len]
+    }
+
+    /// Distinct blobs of the run and their bytes.
+    fn planned(&self) -> (u64, u64) {
+        let mut count = 0u64;
+        let mut bytes = 0u64;
+        let mut last: Option<&Digest> = None;
+        for u in self.uses.iter().filter(|u| u.blob) {
+            if last == Some(u.digest) {
+                continue;
+            }
+            last = Some(u.digest);
+            count += 1;
+            let size = self.jobs[u.job].image.blobs.get(u.digest).copied();
+            bytes = bytes.saturating_add(size.unwrap_or(0));
+        }
+        (count, bytes)
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -116,7 +205,6 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
             cells: Mutex::new(HashMap::new()),
             turns: Mutex::new(HashMap::new()),
             holders: Mutex::new(HashMap::new()),
-            users: Mutex::new(HashMap::new()),
         }
     }
 
@@ -131,11 +219,53 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
         lock(&self.turns).entry(digest.clone()).or_default().clone()
     }
 
+    /// Gives `turn` (of `digest`) back, dropping its entry when nobody else holds or waits
+    /// for it (clones are only made under the map's lock, so the count cannot rise here).
+    fn end_turn(&self, digest: &Digest, turn: Arc<tokio::sync::Mutex<()>>) {
+        let mut turns = lock(&self.turns);
+        if Arc::strong_count(&turn) <= 2 {
+            turns.remove(digest);
+        }
+    }
+
     fn hold(&self, digest: &Digest, at: &Reference) {
         let mut h = lock(&self.holders);
         let list = h.entry(digest.clone()).or_default();
-        if !list.iter().any(|r| r.repository() == at.repository()) {
+        if list.len() < MAX_HOLDERS && !list.iter().any(|r| r.repository() == at.repository()) {
             list.push(at.clone());
+        }
+    }
+
+    /// Job `job` of `run` is done: what the engine knows of each of its objects that no
+    /// other unfinished job of the run uses is dropped (a later run checks the destination
+    /// again).
+    fn finished(&self, run: &Run<'_>, job: usize) {
+        run.finished[job].store(true, Ordering::SeqCst);
+        let image = &run.jobs[job].image;
+        let objects = image
+            .blobs
+            .keys()
+            .chain(image.manifests.iter().map(|m| &m.digest));
+        for digest in objects {
+            let uses = run.uses_of(digest);
+            if !uses
+                .iter()
+                .all(|u| run.finished[u.job].load(Ordering::SeqCst))
+            {
+                continue;
+            }
+            {
+                let mut cells = lock(&self.cells);
+                let mut last_scope: Option<String> = None;
+                for u in uses {
+                    let scope = self.dest.scope(&run.jobs[u.job].to);
+                    if last_scope.as_ref() != Some(&scope) {
+                        cells.remove(&(scope.clone(), digest.clone()));
+                        last_scope = Some(scope);
+                    }
+                }
+            }
+            lock(&self.holders).remove(digest);
         }
     }
 
@@ -145,33 +275,16 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
         self.hold(digest, at);
     }
 
-    /// Repositories of the destination to mount `digest` from into `to`: those that received
-    /// it in this run first, then those an image of this run puts it in.
-    fn mount_candidates(&self, digest: &Digest, to: &Reference) -> Vec<Reference> {
-        let scope = self.dest.scope(to);
-        let mut out: Vec<Reference> = Vec::new();
-        for list in [
-            lock(&self.holders).get(digest).cloned(),
-            lock(&self.users).get(digest).cloned(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            for r in list {
-                if self.dest.scope(&r) != scope
-                    && !out.iter().any(|o| o.repository() == r.repository())
-                {
-                    out.push(r);
-                }
-            }
-        }
-        out
+    /// Repositories of the destination known to hold `digest` (mount sources).
+    fn holders_of(&self, digest: &Digest) -> Vec<Reference> {
+        lock(&self.holders).get(digest).cloned().unwrap_or_default()
     }
 
     /// Moves one blob into `job.to`'s scope once: present, mounted, or pushed. A failure is
     /// not cached: the cell stays empty, so a later caller tries again.
     async fn blob(
         &self,
+        run: &Run<'_>,
         job: &Job,
         digest: &Digest,
         size: u64,
@@ -191,8 +304,12 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
                     return Ok(Outcome::Present);
                 }
                 let turn = self.turn(digest);
-                let _turn = turn.lock().await;
-                let outcome = self.mount_or_push(job, digest, size).await?;
+                let moved = {
+                    let _turn = turn.lock().await;
+                    self.mount_or_push(run, job, digest, size).await
+                };
+                self.end_turn(digest, turn);
+                let outcome = moved?;
                 self.hold(digest, &job.to);
                 Ok::<_, StoreError>(outcome)
             })
@@ -200,15 +317,31 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
         Ok((*outcome, mine))
     }
 
+    /// Links the blob from another repository when one has it (those that received it in
+    /// this run first, then those an image of this run puts it in: an interrupted run may
+    /// have put it there), else pushes it.
     async fn mount_or_push(
         &self,
+        run: &Run<'_>,
         job: &Job,
         digest: &Digest,
         size: u64,
     ) -> Result<Outcome, StoreError> {
         let mut session = None;
-        for from in self.mount_candidates(digest, &job.to) {
-            match self.dest.mount(&job.to, digest, &from).await {
+        let scope = self.dest.scope(&job.to);
+        let held = self.holders_of(digest);
+        let users = run
+            .uses_of(digest)
+            .iter()
+            .filter(|u| u.blob)
+            .map(|u| &run.jobs[u.job].to);
+        let mut tried: Vec<&str> = Vec::new();
+        for from in held.iter().chain(users) {
+            if tried.contains(&from.repository()) || self.dest.scope(from) == scope {
+                continue;
+            }
+            tried.push(from.repository());
+            match self.dest.mount(&job.to, digest, from).await {
                 Ok(Mount::Mounted) => {
                     self.reporter.started(digest, size);
                     self.reporter.bytes(size);
@@ -232,7 +365,7 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
         self.reporter.started(digest, size);
         let from = SourceBlob {
             source: self.source,
-            image: &job.from,
+            image: job.from(),
             digest,
             size,
         };
@@ -276,16 +409,17 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
 
     /// Copies one image: every blob (largest first, concurrently), then its manifests,
     /// children first, the top-level one last under the image's tag.
-    pub async fn copy_image(&self, job: &Job) -> Result<ImageStats, CopyError> {
+    async fn copy_image(&self, run: &Run<'_>, job: &Job) -> Result<ImageStats, CopyError> {
         let fail = |source: StoreError, more: usize| CopyError {
-            image: job.name.clone(),
+            image: job.name().to_string(),
             source: Box::new(source),
             more,
         };
         let mut blobs: Vec<(&Digest, u64)> = job.image.blobs.iter().map(|(d, s)| (d, *s)).collect();
         blobs.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         let results =
-            futures_util::future::join_all(blobs.iter().map(|(d, s)| self.blob(job, d, *s))).await;
+            futures_util::future::join_all(blobs.iter().map(|(d, s)| self.blob(run, job, d, *s)))
+                .await;
         let mut stats = ImageStats::default();
         let mut errors = Vec::new();
         for ((_, size), r) in blobs.iter().zip(results) {
@@ -324,36 +458,57 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
     }
 
     /// Whether each image is already complete in the destination: its tag at the image's
-    /// digest and every manifest of its graph there (one HEAD each). A registry refuses a
-    /// manifest whose blobs are missing, so blobs are not checked. The blobs of complete
-    /// images count as held by their repositories (mount sources).
-    pub async fn complete(&self, jobs: &[Job]) -> Vec<Result<bool, StoreError>> {
-        let checks = jobs.iter().map(|job| async move {
-            let top = job.image.locked.bundle_digest();
-            if self.dest.tag_digest(&job.to).await?.as_ref() != Some(top) {
-                return Ok(false);
-            }
-            for m in job.image.manifests.iter().filter(|m| &m.digest != top) {
-                let size = m.bytes.len() as u64;
-                if !self
-                    .dest
-                    .exists(&job.to, &m.digest, size, ObjectKind::Manifest)
-                    .await?
-                {
-                    tracing::info!(
-                        "{}: the tag is in place but manifest {} is missing; copying the image again",
-                        job.to,
-                        m.digest
-                    );
-                    return Ok(false);
+    /// digest and every manifest of its graph there (one HEAD each), `parallel` images at a
+    /// time; results in input order. A registry refuses a manifest whose blobs are missing,
+    /// so blobs are not checked. The blobs of complete images that incomplete ones need count
+    /// as held by their repositories (mount sources).
+    pub async fn complete(&self, jobs: &[Job], parallel: usize) -> Vec<Result<bool, StoreError>> {
+        let mut out: Vec<(usize, Result<bool, StoreError>)> =
+            futures_util::stream::iter(jobs.iter().enumerate())
+                .map(|(i, job)| async move { (i, self.is_complete(job).await) })
+                .buffer_unordered(parallel.max(1))
+                .collect()
+                .await;
+        out.sort_by_key(|(i, _)| *i);
+        let out: Vec<Result<bool, StoreError>> = out.into_iter().map(|(_, r)| r).collect();
+        let needed: HashSet<&Digest> = jobs
+            .iter()
+            .zip(&out)
+            .filter(|(_, r)| !matches!(r, Ok(true)))
+            .flat_map(|(job, _)| job.image.blobs.keys())
+            .collect();
+        if !needed.is_empty() {
+            for (job, _) in jobs.iter().zip(&out).filter(|(_, r)| matches!(r, Ok(true))) {
+                for d in job.image.blobs.keys().filter(|d| needed.contains(d)) {
+                    self.hold(d, &job.to);
                 }
             }
-            for d in job.image.blobs.keys() {
-                self.hold(d, &job.to);
+        }
+        out
+    }
+
+    /// Whether one image is complete in the destination (see [`Engine::complete`]).
+    async fn is_complete(&self, job: &Job) -> Result<bool, StoreError> {
+        let top = job.image.locked.bundle_digest();
+        if self.dest.tag_digest(&job.to).await?.as_ref() != Some(top) {
+            return Ok(false);
+        }
+        for m in job.image.manifests.iter().filter(|m| &m.digest != top) {
+            let size = m.bytes.len() as u64;
+            if !self
+                .dest
+                .exists(&job.to, &m.digest, size, ObjectKind::Manifest)
+                .await?
+            {
+                tracing::info!(
+                    "{}: the tag is in place but manifest {} is missing; copying the image again",
+                    job.to,
+                    m.digest
+                );
+                return Ok(false);
             }
-            Ok(true)
-        });
-        futures_util::future::join_all(checks).await
+        }
+        Ok(true)
     }
 
     /// Copies every job, `parallel` images at a time; results in input order.
@@ -362,28 +517,18 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
         jobs: &[Job],
         parallel: usize,
     ) -> Vec<Result<ImageStats, CopyError>> {
-        let mut seen = BTreeMap::new();
-        {
-            let mut users = lock(&self.users);
-            for job in jobs {
-                for (d, s) in &job.image.blobs {
-                    seen.insert(d.clone(), *s);
-                    let list = users.entry(d.clone()).or_default();
-                    if !list.iter().any(|r| r.repository() == job.to.repository()) {
-                        list.push(job.to.clone());
-                    }
-                }
-            }
-        }
-        self.reporter.planned(
-            seen.len() as u64,
-            seen.values().fold(0u64, |a, b| a.saturating_add(*b)),
-        );
+        let run = Run::new(jobs);
+        let (blobs, bytes) = run.planned();
+        self.reporter.planned(blobs, bytes);
+        // Blobs known held that no job of this run needs are no mount source for it.
+        lock(&self.holders).retain(|d, _| !run.uses_of(d).is_empty());
+        let run = &run;
         let mut out: Vec<(usize, Result<ImageStats, CopyError>)> =
             futures_util::stream::iter(jobs.iter().enumerate())
                 .map(|(i, job)| async move {
-                    let r = self.copy_image(job).await;
-                    self.reporter.image(&job.name, r.is_ok());
+                    let r = self.copy_image(run, job).await;
+                    self.finished(run, i);
+                    self.reporter.image(job.name(), r.is_ok());
                     (i, r)
                 })
                 .buffer_unordered(parallel.max(1))

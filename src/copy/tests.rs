@@ -73,12 +73,7 @@ async fn jobs(source: &MemoryStore, names: &[&str]) -> Vec<Job> {
         .await
         .into_iter()
         .zip(inputs)
-        .map(|(r, (name, at))| Job {
-            name,
-            image: r.expect("resolves"),
-            from: at.clone(),
-            to: at,
-        })
+        .map(|(r, (_, at))| Job::new(r.expect("resolves"), at))
         .collect()
 }
 
@@ -193,13 +188,13 @@ async fn two_names_of_one_digest_get_both_tags_and_complete_knows_them() {
     let dest = MemoryStore::new(false);
     let work = jobs(&src, &["r/p:3.7", "r/p:latest"]).await;
     let engine = Engine::new(&src, &dest, &Quiet);
-    let before = engine.complete(&work).await;
+    let before = engine.complete(&work, 4).await;
     assert!(before.iter().all(|c| matches!(c, Ok(false))));
     assert!(engine.copy_all(&work, 2).await.iter().all(Result::is_ok));
     let d = Digest::sha256_of(&m);
     assert_eq!(dest.tag("r/p", "3.7"), Some(d.clone()));
     assert_eq!(dest.tag("r/p", "latest"), Some(d));
-    let after = Engine::new(&src, &dest, &Quiet).complete(&work).await;
+    let after = Engine::new(&src, &dest, &Quiet).complete(&work, 4).await;
     assert!(after.iter().all(|c| matches!(c, Ok(true))));
 }
 

@@ -19,8 +19,11 @@ pub struct BundleContents {
     pub index: Vec<(String, Descriptor)>,
     /// manifest.json: the images `docker load` sees.
     pub docker: Vec<DockerEntry>,
-    /// The lock of exactly these images.
-    pub lock: LockFile,
+    /// The lock of exactly these images, as YAML (rendered from the images themselves, not
+    /// from copies of them).
+    pub lock_yaml: String,
+    /// Unique bytes of every manifest and blob, counted once (the lock's `total_size`).
+    pub total_size: u64,
     /// Every manifest and blob, once.
     pub objects: BTreeMap<Digest, u64>,
     /// Bytes the images would have taken without de-duplication.
@@ -28,19 +31,25 @@ pub struct BundleContents {
 }
 
 /// The contents of a bundle of `images` (sorted by source), with the docker-archive view of
-/// `docker_platform`. Fails only when the sizes add up to more than a `u64` holds.
+/// `docker_platform`. Each image's `objects` map moves into the bundle's (its digests are
+/// not copied; the images keep their manifests and blobs, all a copy needs). Fails only when
+/// the sizes add up to more than a `u64` holds (or the lock cannot be rendered).
 pub fn contents(
-    images: &[ResolvedImage],
+    images: &mut [ResolvedImage],
     docker_platform: &Platform,
 ) -> Result<BundleContents, String> {
     let overflow =
         || "the images' sizes add up to more than 16 EiB: a registry sent absurd sizes".to_string();
-    let mut objects: BTreeMap<Digest, u64> = BTreeMap::new();
-    for r in images {
-        objects.extend(r.objects.iter().map(|(d, s)| (d.clone(), *s)));
-    }
-    let unique = sum_sizes(objects.values().copied()).ok_or_else(overflow)?;
     let per_image = sum_sizes(images.iter().map(|r| r.locked.total_size)).ok_or_else(overflow)?;
+    let mut objects: BTreeMap<Digest, u64> = BTreeMap::new();
+    for r in images.iter_mut() {
+        objects.extend(std::mem::take(&mut r.objects));
+    }
+    let images: &[ResolvedImage] = images;
+    let unique = sum_sizes(objects.values().copied()).ok_or_else(overflow)?;
+    // The lock before the index and the docker view exist: it is the largest of the three.
+    let lock_yaml = LockFile::yaml_of(images.iter().map(|r| &r.locked), unique)
+        .map_err(|e| format!("cannot render images.lock: {e}"))?;
     let index = images
         .iter()
         .map(|r| {
@@ -60,11 +69,11 @@ pub fn contents(
             .iter()
             .filter_map(|r| r.docker_entry(docker_platform)),
     );
-    let lock = LockFile::new(images.iter().map(|r| r.locked.clone()).collect(), unique);
     Ok(BundleContents {
         index,
         docker,
-        lock,
+        lock_yaml,
+        total_size: unique,
         objects,
         per_image,
     })

@@ -122,13 +122,42 @@ impl LockedImage {
     }
 }
 
+/// The first line of every lock file ferry writes.
+const HEADER: &str = "# images.lock: written by ferry; do not edit. Format: see ferry's README.\n";
+
+/// The order of a lock's images: by source, then by name.
+fn lock_order(a: &LockedImage, b: &LockedImage) -> std::cmp::Ordering {
+    a.source.cmp(&b.source).then_with(|| a.name.cmp(&b.name))
+}
+
+/// A lock over borrowed images: the same YAML as the [`LockFile`] of copies of them.
+#[derive(Serialize)]
+struct LockView<'a> {
+    version: u32,
+    generator: String,
+    total_size: u64,
+    images: Vec<&'a LockedImage>,
+}
+
+/// `lock` as YAML after [`HEADER`], in one buffer.
+fn render<T: Serialize>(lock: &T) -> Result<String, serde_saphyr::ser::Error> {
+    let mut out = String::from(HEADER);
+    serde_saphyr::to_fmt_writer(&mut out, lock)?;
+    out.shrink_to_fit();
+    Ok(out)
+}
+
+fn generator() -> String {
+    format!("ferry {}", env!("CARGO_PKG_VERSION"))
+}
+
 impl LockFile {
     /// A lock of `images` (sorted here), with the given unique total.
     pub fn new(mut images: Vec<LockedImage>, total_size: u64) -> LockFile {
-        images.sort_by(|a, b| a.source.cmp(&b.source).then_with(|| a.name.cmp(&b.name)));
+        images.sort_by(lock_order);
         LockFile {
             version: LOCK_VERSION,
-            generator: format!("ferry {}", env!("CARGO_PKG_VERSION")),
+            generator: generator(),
             total_size,
             images,
         }
@@ -136,10 +165,23 @@ impl LockFile {
 
     /// The YAML text.
     pub fn to_yaml(&self) -> Result<String, serde_saphyr::ser::Error> {
-        let body = serde_saphyr::to_string(self)?;
-        Ok(format!(
-            "# images.lock: written by ferry; do not edit. Format: see ferry's README.\n{body}"
-        ))
+        render(self)
+    }
+
+    /// The YAML text of the lock of `images` (sorted here) with the given unique total, as
+    /// [`LockFile::new`] then [`LockFile::to_yaml`] would give it, without copying the images.
+    pub fn yaml_of<'a>(
+        images: impl IntoIterator<Item = &'a LockedImage>,
+        total_size: u64,
+    ) -> Result<String, serde_saphyr::ser::Error> {
+        let mut images: Vec<&LockedImage> = images.into_iter().collect();
+        images.sort_by(|a, b| lock_order(a, b));
+        render(&LockView {
+            version: LOCK_VERSION,
+            generator: generator(),
+            total_size,
+            images,
+        })
     }
 
     /// Parses lock YAML; `name` is used in errors.

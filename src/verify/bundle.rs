@@ -165,7 +165,7 @@ pub async fn parts(
 /// Re-hashes every blob of the bundle against its name, `parallel` at a time; the corrupt
 /// ones with why.
 pub async fn rehash(source: &BundleSource, parallel: usize) -> BTreeMap<Digest, String> {
-    let digests: Vec<Digest> = source.reader().blobs().map(|(d, _)| d.clone()).collect();
+    let digests: Vec<Digest> = source.reader().blobs().map(|(d, _)| d).collect();
     futures_util::stream::iter(digests)
         .map(|d| {
             let s = source.clone();

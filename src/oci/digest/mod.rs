@@ -164,6 +164,23 @@ impl Digest {
         format!("blobs/{}/{}", self.algorithm(), self.hex())
     }
 
+    /// The 32 bytes of a SHA-256 digest (`None` for another algorithm): a compact key that
+    /// sorts like the text.
+    pub fn sha256_bytes(&self) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        match self.kind() {
+            Algorithm::Sha256 => hex::decode_to_slice(self.hex(), &mut out)
+                .ok()
+                .map(|()| out),
+            Algorithm::Sha512 => None,
+        }
+    }
+
+    /// The SHA-256 digest whose bytes are `bytes` (the inverse of [`Digest::sha256_bytes`]).
+    pub fn from_sha256_bytes(bytes: &[u8; 32]) -> Digest {
+        Digest::from_parts(Algorithm::Sha256, hex::encode(bytes))
+    }
+
     fn from_parts(algorithm: Algorithm, hex: String) -> Digest {
         Digest {
             value: format!("{}:{hex}", algorithm.as_str()),

@@ -200,6 +200,17 @@ proptest! {
     }
 
     #[test]
+    fn sha256_bytes_round_trip_and_sort_like_the_text(a in hex64(), b in hex64()) {
+        let (a, b) = (parse(&format!("sha256:{a}")), parse(&format!("sha256:{b}")));
+        let (ka, kb) = (a.sha256_bytes(), b.sha256_bytes());
+        prop_assert!(ka.is_some() && kb.is_some());
+        let (ka, kb) = (ka.unwrap_or_default(), kb.unwrap_or_default());
+        prop_assert_eq!(Digest::from_sha256_bytes(&ka), a.clone());
+        prop_assert_eq!(ka.cmp(&kb), a.cmp(&b));
+        prop_assert_eq!(parse(ABC_SHA512).sha256_bytes(), None);
+    }
+
+    #[test]
     fn any_sha512_hex_round_trips(hex in "[0-9a-f]{128}") {
         let text = format!("sha512:{hex}");
         prop_assert_eq!(Digest::parse(&text).map(|d| d.to_string()), Ok(text));

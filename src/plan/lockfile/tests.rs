@@ -33,6 +33,15 @@ fn round_trips_and_sorts() {
     );
     assert_eq!(lock.images[0].name, "a/a:1");
     let yaml = lock.to_yaml().expect("yaml");
+    let (z, a) = (
+        img("z/z:1", "docker.io/z/z:1"),
+        img("a/a:1", "docker.io/a/a:1"),
+    );
+    assert_eq!(
+        LockFile::yaml_of([&z, &a], 200).expect("yaml"),
+        yaml,
+        "the borrowed view writes the same text"
+    );
     assert!(yaml.starts_with("# images.lock"));
     let back = LockFile::parse(&yaml, "t").expect("parses");
     assert_eq!(back, lock);

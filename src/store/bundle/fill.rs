@@ -66,8 +66,11 @@ fn write(
     mut sink: SlotSink,
     mut verifier: Verifier,
     mut rx: mpsc::Receiver<Cmd>,
+    left: u64,
 ) -> Result<(), Failed> {
-    let mut pending: Vec<u8> = Vec::with_capacity(WRITE_SIZE);
+    // No bigger than what is left of the blob: most blobs of a large run are small.
+    let gather = usize::try_from(left).map_or(WRITE_SIZE, |n| n.min(WRITE_SIZE));
+    let mut pending: Vec<u8> = Vec::with_capacity(gather);
     while let Some(cmd) = rx.blocking_recv() {
         match cmd {
             Cmd::Data(b, _budget) => {
@@ -80,7 +83,7 @@ fn write(
                     continue;
                 }
                 pending.extend_from_slice(&b);
-                if pending.len() >= WRITE_SIZE {
+                if pending.len() >= gather {
                     sink.append(&pending).map_err(Failed::Io)?;
                     pending.clear();
                 }
@@ -138,7 +141,8 @@ impl BundleWriter {
         }
         let (tx, rx) = mpsc::channel::<Cmd>(CHANNEL_CHUNKS);
         let budget = Arc::new(Semaphore::new(CHANNEL_BYTES));
-        let writer = tokio::task::spawn_blocking(move || write(sink, verifier, rx));
+        let left = size.saturating_sub(have);
+        let writer = tokio::task::spawn_blocking(move || write(sink, verifier, rx, left));
         let mut stream = from.open(have);
         let mut failed = None;
         while let Some(item) = stream.next().await {

@@ -4,13 +4,15 @@
 //! classic `docker load`). Output is compact JSON with a fixed field order, so the same
 //! inputs give the same bytes.
 //!
-//! The JSON is assembled as a `serde_json::Value` (whose `Display` cannot fail) from
-//! exhaustively destructured structs, so a new field in the model is a compile error here
-//! rather than silently dropped.
+//! The JSON is written straight into its buffer (no `serde_json::Value` tree first: for
+//! thousands of images that tree was several times the size of the file) from exhaustively
+//! destructured structs, so a new field in the model is a compile error here rather than
+//! silently dropped. The bytes are those serde_json's compact form of the same document
+//! gives; strings are escaped as serde_json escapes them.
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::oci::digest::Digest;
 use crate::oci::manifest::Descriptor;
@@ -45,31 +47,41 @@ pub fn index_json_annotated(
     entries: &[(String, Descriptor)],
     annotations: &BTreeMap<String, String>,
 ) -> Vec<u8> {
-    let manifests: Vec<Value> = entries
-        .iter()
-        .map(|(reference, descriptor)| {
-            let mut annotations = descriptor.annotations.clone();
-            annotations.insert(OCI_REF_NAME.to_owned(), reference.clone());
-            annotations.insert(CONTAINERD_NAME.to_owned(), reference.clone());
-            descriptor_value(descriptor, &annotations)
-        })
-        .collect();
-    let mut index = Map::new();
-    index.insert("schemaVersion".into(), json!(2));
-    index.insert("mediaType".into(), json!(OCI_INDEX));
-    index.insert("manifests".into(), Value::Array(manifests));
-    if !annotations.is_empty() {
-        index.insert("annotations".into(), json!(annotations));
+    let mut out = Json::default();
+    out.open_object();
+    out.key("schemaVersion");
+    out.raw("2");
+    out.key("mediaType");
+    out.string(OCI_INDEX);
+    out.key("manifests");
+    out.open_array();
+    for (reference, descriptor) in entries {
+        let mut names: BTreeMap<&str, &str> = descriptor
+            .annotations
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        names.insert(OCI_REF_NAME, reference);
+        names.insert(CONTAINERD_NAME, reference);
+        out.value();
+        descriptor_json(&mut out, descriptor, &names);
     }
-    Value::Object(index).to_string().into_bytes()
+    out.close_array();
+    if !annotations.is_empty() {
+        out.key("annotations");
+        out.string_map(annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    }
+    out.close_object();
+    out.into_bytes()
 }
 
 /// The planned layout of a bundle: `oci-layout`, the `index.json` of `index`, `lock_yaml` as
 /// `images.lock`, the docker-archive `manifest.json` of `docker`, for a delta bundle
-/// `ferry-delta.json` (and the index annotated), then every object.
+/// `ferry-delta.json` (and the index annotated), then every object. Each input goes as soon
+/// as its file is rendered.
 pub fn plan(
-    index: &[(String, Descriptor)],
-    docker: &[DockerEntry],
+    index: Vec<(String, Descriptor)>,
+    docker: Vec<DockerEntry>,
     lock_yaml: String,
     delta: Option<&super::delta::DeltaInfo>,
     objects: impl IntoIterator<Item = (Digest, u64)>,
@@ -81,11 +93,15 @@ pub fn plan(
             d.delta_of.to_string(),
         );
     }
+    let index_bytes = index_json_annotated(&index, &annotations);
+    drop(index);
+    let docker_bytes = docker_manifest_json(&docker);
+    drop(docker);
     let mut files = vec![
         (super::OCI_LAYOUT, oci_layout_bytes()),
-        (super::INDEX_JSON, index_json_annotated(index, &annotations)),
+        (super::INDEX_JSON, index_bytes),
         (super::IMAGES_LOCK, lock_yaml.into_bytes()),
-        (super::MANIFEST_JSON, docker_manifest_json(docker)),
+        (super::MANIFEST_JSON, docker_bytes),
     ];
     if let Some(d) = delta {
         files.push((super::delta::DELTA_JSON, d.to_bytes()));
@@ -96,23 +112,36 @@ pub fn plan(
 /// The docker-archive `manifest.json`: `[{"Config": …, "RepoTags": […], "Layers": […]}]`
 /// with blob paths `blobs/sha256/<hex>`.
 pub fn docker_manifest_json(entries: &[DockerEntry]) -> Vec<u8> {
-    let images: Vec<Value> = entries
-        .iter()
-        .map(|entry| {
-            let DockerEntry {
-                repo_tags,
-                config,
-                layers,
-            } = entry;
-            let mut image = Map::new();
-            image.insert("Config".into(), json!(config.blob_path()));
-            image.insert("RepoTags".into(), json!(repo_tags));
-            let layers: Vec<String> = layers.iter().map(Digest::blob_path).collect();
-            image.insert("Layers".into(), json!(layers));
-            Value::Object(image)
-        })
-        .collect();
-    Value::Array(images).to_string().into_bytes()
+    let mut out = Json::default();
+    out.open_array();
+    for entry in entries {
+        let DockerEntry {
+            repo_tags,
+            config,
+            layers,
+        } = entry;
+        out.value();
+        out.open_object();
+        out.key("Config");
+        out.string(&config.blob_path());
+        out.key("RepoTags");
+        out.open_array();
+        for tag in repo_tags {
+            out.value();
+            out.string(tag);
+        }
+        out.close_array();
+        out.key("Layers");
+        out.open_array();
+        for layer in layers {
+            out.value();
+            out.string(&layer.blob_path());
+        }
+        out.close_array();
+        out.close_object();
+    }
+    out.close_array();
+    out.into_bytes()
 }
 
 /// Why an `index.json`, or one of its entries, cannot be read.
@@ -170,7 +199,7 @@ pub fn read_index(bytes: &[u8]) -> Result<Vec<IndexEntry>, IndexError> {
         .collect())
 }
 
-fn descriptor_value(descriptor: &Descriptor, annotations: &BTreeMap<String, String>) -> Value {
+fn descriptor_json(out: &mut Json, descriptor: &Descriptor, annotations: &BTreeMap<&str, &str>) {
     let Descriptor {
         media_type,
         digest,
@@ -178,36 +207,154 @@ fn descriptor_value(descriptor: &Descriptor, annotations: &BTreeMap<String, Stri
         platform,
         annotations: _,
     } = descriptor;
-    let mut out = Map::new();
-    out.insert("mediaType".into(), json!(media_type));
-    out.insert("digest".into(), json!(digest.as_str()));
-    out.insert("size".into(), json!(size));
+    out.open_object();
+    out.key("mediaType");
+    out.string(media_type);
+    out.key("digest");
+    out.string(digest.as_str());
+    out.key("size");
+    out.raw(&size.to_string());
     if let Some(platform) = platform {
-        out.insert("platform".into(), platform_value(platform));
+        out.key("platform");
+        platform_json(out, platform);
     }
     if !annotations.is_empty() {
-        out.insert("annotations".into(), json!(annotations));
+        out.key("annotations");
+        out.string_map(annotations.iter().map(|(k, v)| (*k, *v)));
     }
-    Value::Object(out)
+    out.close_object();
 }
 
-fn platform_value(platform: &Platform) -> Value {
+fn platform_json(out: &mut Json, platform: &Platform) {
     let Platform {
         os,
         architecture,
         variant,
         os_version,
     } = platform;
-    let mut out = Map::new();
-    out.insert("architecture".into(), json!(architecture));
-    out.insert("os".into(), json!(os));
+    out.open_object();
+    out.key("architecture");
+    out.string(architecture);
+    out.key("os");
+    out.string(os);
     if let Some(v) = os_version {
-        out.insert("os.version".into(), json!(v));
+        out.key("os.version");
+        out.string(v);
     }
     if let Some(v) = variant {
-        out.insert("variant".into(), json!(v));
+        out.key("variant");
+        out.string(v);
     }
-    Value::Object(out)
+    out.close_object();
+}
+
+/// Compact JSON written into a buffer: objects and arrays opened and closed by the caller,
+/// commas placed here.
+#[derive(Default)]
+struct Json {
+    out: Vec<u8>,
+    /// Per open object or array: whether it has a member yet.
+    open: Vec<bool>,
+}
+
+impl Json {
+    fn raw(&mut self, text: &str) {
+        self.out.extend_from_slice(text.as_bytes());
+    }
+
+    /// A comma before every member of the innermost object or array but its first.
+    fn separate(&mut self) {
+        if let Some(has) = self.open.last_mut() {
+            if *has {
+                self.out.push(b',');
+            }
+            *has = true;
+        }
+    }
+
+    fn open_object(&mut self) {
+        self.out.push(b'{');
+        self.open.push(false);
+    }
+
+    fn close_object(&mut self) {
+        self.open.pop();
+        self.out.push(b'}');
+    }
+
+    fn open_array(&mut self) {
+        self.out.push(b'[');
+        self.open.push(false);
+    }
+
+    fn close_array(&mut self) {
+        self.open.pop();
+        self.out.push(b']');
+    }
+
+    /// Starts an object member: `"key":`.
+    fn key(&mut self, key: &str) {
+        self.separate();
+        escape_into(&mut self.out, key);
+        self.out.push(b':');
+    }
+
+    /// Starts an array element.
+    fn value(&mut self) {
+        self.separate();
+    }
+
+    fn string(&mut self, s: &str) {
+        escape_into(&mut self.out, s);
+    }
+
+    /// An object of string values, in the order given.
+    fn string_map<'a>(&mut self, members: impl Iterator<Item = (&'a str, &'a str)>) {
+        self.open_object();
+        for (k, v) in members {
+            self.key(k);
+            self.string(v);
+        }
+        self.close_object();
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and `\`,
+/// the short forms `\b \t \n \f \r`, every other control character as `\u00xx`
+/// (lowercase hex), and nothing else.
+fn escape_into(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0x00..=0x1f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if short.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(short);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 #[cfg(test)]

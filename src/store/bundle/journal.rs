@@ -69,13 +69,14 @@ pub(crate) fn header_line(plan: &Plan, split: Option<u64>) -> String {
     )
 }
 
-/// What a journal says about the slots.
+/// What a journal says about the slots, by the blobs' SHA-256 bytes (a plan holds
+/// `blobs/sha256/` only; a record of another digest names no slot and is never applied).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct State {
     /// Blobs whose slots are complete.
-    pub(crate) done: BTreeSet<Digest>,
+    done: BTreeSet<[u8; 32]>,
     /// Durable prefix lengths of blobs that are not done (zero entries are dropped).
-    pub(crate) progress: BTreeMap<Digest, u64>,
+    progress: BTreeMap<[u8; 32], u64>,
 }
 
 impl State {
@@ -83,18 +84,42 @@ impl State {
     pub(crate) fn apply(&mut self, record: &Record) {
         match record {
             Record::Progress(d, n) => {
-                self.done.remove(d);
+                let Some(k) = d.sha256_bytes() else { return };
+                self.done.remove(&k);
                 if *n == 0 {
-                    self.progress.remove(d);
+                    self.progress.remove(&k);
                 } else {
-                    self.progress.insert(d.clone(), *n);
+                    self.progress.insert(k, *n);
                 }
             }
             Record::Done(d) => {
-                self.progress.remove(d);
-                self.done.insert(d.clone());
+                let Some(k) = d.sha256_bytes() else { return };
+                self.progress.remove(&k);
+                self.done.insert(k);
             }
         }
+    }
+
+    /// Whether blob `d`'s slot is complete.
+    pub(crate) fn is_done(&self, d: &Digest) -> bool {
+        d.sha256_bytes().is_some_and(|k| self.done.contains(&k))
+    }
+
+    /// The durable prefix of blob `d`'s slot, when it is not done and has one.
+    pub(crate) fn progress_of(&self, d: &Digest) -> Option<u64> {
+        self.progress.get(&d.sha256_bytes()?).copied()
+    }
+
+    /// How many slots are complete.
+    #[cfg(test)]
+    pub(crate) fn done_count(&self) -> usize {
+        self.done.len()
+    }
+
+    /// How many incomplete slots have a durable prefix.
+    #[cfg(test)]
+    pub(crate) fn progress_count(&self) -> usize {
+        self.progress.len()
     }
 }
 

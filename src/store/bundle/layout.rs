@@ -1,19 +1,21 @@
 //! The planned layout of a bundle file ([`Plan`]): every entry's tar header, where its
 //! header and data start, and the total size — all computed before a byte is written, so
 //! blobs can be written straight into their final place, concurrently, and the same inputs
-//! always give a byte-identical file.
+//! always give a byte-identical file. A blob's slot is kept as its SHA-256 bytes, offset and
+//! size; its name and header are rendered again when asked for.
 //!
 //! Headers are GNU format with deterministic fields: mode 0644 (directories 0755), mtime 0,
 //! uid and gid 0, empty user and group names. Sizes of 8 GiB and more use the GNU base-256
 //! size field (`tar::Header::set_size` does that on GNU headers).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use tar::{EntryType, Header};
 
 use super::names;
 use super::{BLOCK, BundleError, DIRECTORIES, MAX_METADATA_SIZE, METADATA_FILES, padded};
-use crate::oci::digest::{Algorithm, Digest, Hasher};
+use crate::oci::digest::{Digest, Hasher};
 
 /// File mode of regular entries.
 const FILE_MODE: u32 = 0o644;
@@ -22,33 +24,34 @@ const DIR_MODE: u32 = 0o755;
 
 /// What a planned entry holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKind {
-    /// A metadata file with these (small) contents, written when the bundle is created.
-    Metadata(Vec<u8>),
+pub enum EntryKind<'p> {
+    /// A metadata file with these (small) contents, written when the bundle is created
+    /// (empty once [`Plan::release_metadata`] let them go).
+    Metadata(&'p [u8]),
     /// A directory entry (`blobs/`, `blobs/sha256/`).
     Directory,
     /// A blob, filled in later.
     Blob(Digest),
 }
 
-/// One entry of a planned bundle.
+/// One entry of a planned bundle, as [`Plan`] hands it out: its header is rendered when
+/// asked for, not kept (a bundle of many small images has thousands of entries).
 #[derive(Debug, Clone)]
-pub struct PlannedEntry {
-    name: String,
-    kind: EntryKind,
+pub struct PlannedEntry<'p> {
+    name: Cow<'static, str>,
+    kind: EntryKind<'p>,
     header_offset: u64,
     size: u64,
-    header: Header,
 }
 
-impl PlannedEntry {
+impl PlannedEntry<'_> {
     /// The entry name inside the tar.
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// What the entry holds.
-    pub fn kind(&self) -> &EntryKind {
+    pub fn kind(&self) -> &EntryKind<'_> {
         &self.kind
     }
 
@@ -75,17 +78,42 @@ impl PlannedEntry {
         self.size
     }
 
-    /// The rendered header block.
-    pub fn header_bytes(&self) -> &[u8; 512] {
-        self.header.as_bytes()
+    /// The header block (the name was checked when the plan was made).
+    pub fn header_bytes(&self) -> [u8; 512] {
+        *render_header(
+            &self.name,
+            matches!(self.kind, EntryKind::Directory),
+            self.size,
+        )
+        .as_bytes()
     }
+}
+
+/// A metadata file or directory of the plan: the entries before the blobs.
+#[derive(Debug, Clone)]
+struct Head {
+    name: &'static str,
+    /// The contents of a metadata file; `None` for a directory.
+    contents: Option<Vec<u8>>,
+    header_offset: u64,
+    size: u64,
+}
+
+/// A blob's slot: its SHA-256 (the bundle holds `blobs/sha256/` only), where its header
+/// starts and its size. 48 bytes, whatever the name and header it stands for.
+#[derive(Debug, Clone)]
+struct Slot {
+    sha256: [u8; 32],
+    header_offset: u64,
+    size: u64,
 }
 
 /// The complete layout of a bundle file, computed from its metadata files and blob list.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    entries: Vec<PlannedEntry>,
-    blobs: BTreeMap<Digest, usize>,
+    head: Vec<Head>,
+    /// Sorted by digest, which is also their order in the file.
+    blobs: Vec<Slot>,
     total_size: u64,
     fingerprint: Digest,
 }
@@ -126,66 +154,97 @@ impl Plan {
                 return Err(invalid(format!("metadata file {name} is given twice")));
             }
         }
-        let mut sizes: BTreeMap<Digest, u64> = BTreeMap::new();
+        let mut sizes: BTreeMap<[u8; 32], u64> = BTreeMap::new();
         for (digest, size) in blobs {
-            if digest.kind() != Algorithm::Sha256 {
+            let Some(key) = digest.sha256_bytes() else {
                 return Err(invalid(format!(
                     "blob {digest} is not a sha256 blob; bundles hold blobs/sha256/ only"
                 )));
-            }
-            if let Some(&other) = sizes.get(&digest)
+            };
+            if let Some(&other) = sizes.get(&key)
                 && other != size
             {
                 return Err(invalid(format!(
                     "blob {digest} is listed with two sizes, {other} and {size} bytes"
                 )));
             }
-            sizes.insert(digest, size);
+            sizes.insert(key, size);
         }
 
-        let mut planner = Planner::default();
+        let mut planner = Planner {
+            next: 0,
+            hasher: Hasher::sha256(),
+        };
+        let mut head = Vec::new();
         for (name, contents) in files.into_values() {
             let size = len_u64(&contents);
-            planner.push(name.to_owned(), EntryKind::Metadata(contents), size)?;
+            let header_offset = planner.push(name, false, size)?;
+            head.push(Head {
+                name,
+                contents: Some(contents),
+                header_offset,
+                size,
+            });
         }
         for dir in DIRECTORIES {
-            planner.push(dir.to_owned(), EntryKind::Directory, 0)?;
+            let header_offset = planner.push(dir, true, 0)?;
+            head.push(Head {
+                name: dir,
+                contents: None,
+                header_offset,
+                size: 0,
+            });
         }
-        let mut blob_index = BTreeMap::new();
-        for (digest, size) in sizes {
-            blob_index.insert(digest.clone(), planner.entries.len());
-            planner.push(digest.blob_path(), EntryKind::Blob(digest), size)?;
+        let mut slots = Vec::with_capacity(sizes.len());
+        for (sha256, size) in sizes {
+            let name = Digest::from_sha256_bytes(&sha256).blob_path();
+            let header_offset = planner.push(&name, false, size)?;
+            slots.push(Slot {
+                sha256,
+                header_offset,
+                size,
+            });
         }
         let total_size = planner
             .next
             .checked_add(2 * BLOCK)
             .ok_or_else(|| invalid("the bundle would exceed 2^64 bytes".to_owned()))?;
-        let mut hasher = Hasher::sha256();
-        for entry in &planner.entries {
-            hasher.update(entry.header_bytes());
-        }
+        let mut hasher = planner.hasher;
         hasher.update(&total_size.to_le_bytes());
         Ok(Plan {
-            entries: planner.entries,
-            blobs: blob_index,
+            head,
+            blobs: slots,
             total_size,
             fingerprint: hasher.finish(),
         })
     }
 
     /// Every entry, in file order.
-    pub fn entries(&self) -> &[PlannedEntry] {
-        &self.entries
+    pub fn entries(&self) -> impl Iterator<Item = PlannedEntry<'_>> + '_ {
+        self.head
+            .iter()
+            .map(|h| PlannedEntry {
+                name: Cow::Borrowed(h.name),
+                kind: match &h.contents {
+                    Some(c) => EntryKind::Metadata(c),
+                    None => EntryKind::Directory,
+                },
+                header_offset: h.header_offset,
+                size: h.size,
+            })
+            .chain(self.blobs.iter().map(Slot::entry))
     }
 
     /// The entry of blob `digest`, if planned.
-    pub fn blob(&self, digest: &Digest) -> Option<&PlannedEntry> {
-        self.blobs.get(digest).and_then(|&i| self.entries.get(i))
+    pub fn blob(&self, digest: &Digest) -> Option<PlannedEntry<'_>> {
+        let key = digest.sha256_bytes()?;
+        let i = self.blobs.binary_search_by(|s| s.sha256.cmp(&key)).ok()?;
+        self.blobs.get(i).map(Slot::entry)
     }
 
     /// The blob entries, sorted by digest.
-    pub fn blobs(&self) -> impl Iterator<Item = &PlannedEntry> + '_ {
-        self.blobs.values().filter_map(|&i| self.entries.get(i))
+    pub fn blobs(&self) -> impl Iterator<Item = PlannedEntry<'_>> + '_ {
+        self.blobs.iter().map(Slot::entry)
     }
 
     /// How many distinct blobs the bundle holds.
@@ -203,56 +262,80 @@ impl Plan {
     pub fn fingerprint(&self) -> &Digest {
         &self.fingerprint
     }
+
+    /// Lets the metadata files' contents go once they are written: a writer needs only the
+    /// layout from then on. Their entries keep name, offsets and size, and read as empty.
+    pub fn release_metadata(&mut self) {
+        for h in &mut self.head {
+            if let Some(c) = &mut h.contents {
+                *c = Vec::new();
+            }
+        }
+    }
 }
 
-/// Lays entries out one after the other.
-#[derive(Default)]
+impl Slot {
+    fn entry<'p>(&self) -> PlannedEntry<'p> {
+        let digest = Digest::from_sha256_bytes(&self.sha256);
+        PlannedEntry {
+            name: Cow::Owned(digest.blob_path()),
+            kind: EntryKind::Blob(digest),
+            header_offset: self.header_offset,
+            size: self.size,
+        }
+    }
+}
+
+/// Lays entries out one after the other, hashing every header into the fingerprint.
 struct Planner {
-    entries: Vec<PlannedEntry>,
     next: u64,
+    hasher: Hasher,
 }
 
 impl Planner {
-    fn push(&mut self, name: String, kind: EntryKind, size: u64) -> Result<(), BundleError> {
+    /// Places an entry: checks its name, hashes its header, and returns where the header
+    /// starts.
+    fn push(&mut self, name: &str, directory: bool, size: u64) -> Result<u64, BundleError> {
         let overflow = || BundleError::InvalidPlan {
             detail: format!("entry {name} of {size} bytes does not fit below 2^64 bytes"),
         };
-        let header = render_header(&name, &kind, size)?;
+        check_name(name)?;
+        self.hasher
+            .update(render_header(name, directory, size).as_bytes());
         let header_offset = self.next;
         self.next = padded(size)
             .and_then(|s| s.checked_add(BLOCK))
             .and_then(|s| s.checked_add(header_offset))
             .ok_or_else(overflow)?;
-        self.entries.push(PlannedEntry {
-            name,
-            kind,
-            header_offset,
-            size,
-            header,
-        });
-        Ok(())
+        Ok(header_offset)
     }
 }
 
-/// Renders the deterministic GNU header of one entry.
-fn render_header(name: &str, kind: &EntryKind, size: u64) -> Result<Header, BundleError> {
-    // Every planned name is a name the reader accepts; check it once more here so the
-    // writer can never produce a bundle that its own reader refuses.
+/// Checks that `name` fits a header's name field and is a name the reader accepts, so the
+/// writer can never produce a bundle that its own reader refuses.
+fn check_name(name: &str) -> Result<(), BundleError> {
     names::classify(name.as_bytes()).map_err(|reason| BundleError::InvalidPlan {
         detail: format!("entry name {name:?} {reason}"),
     })?;
-    let mut header = Header::new_gnu();
-    let field = &mut header.as_old_mut().name;
-    let Some(slot) = field.get_mut(..name.len()) else {
+    if name.len() > 100 {
         return Err(BundleError::InvalidPlan {
             detail: format!("entry name {name:?} is longer than 100 bytes"),
         });
-    };
+    }
+    Ok(())
+}
+
+/// Renders the deterministic GNU header of one entry whose name [`check_name`] accepted.
+fn render_header(name: &str, directory: bool, size: u64) -> Header {
+    let mut header = Header::new_gnu();
     // Written raw (not with `set_path`) so that directory names keep their trailing `/`.
-    slot.copy_from_slice(name.as_bytes());
-    let (entry_type, mode) = match kind {
-        EntryKind::Directory => (EntryType::Directory, DIR_MODE),
-        EntryKind::Metadata(_) | EntryKind::Blob(_) => (EntryType::Regular, FILE_MODE),
+    for (slot, byte) in header.as_old_mut().name.iter_mut().zip(name.as_bytes()) {
+        *slot = *byte;
+    }
+    let (entry_type, mode) = if directory {
+        (EntryType::Directory, DIR_MODE)
+    } else {
+        (EntryType::Regular, FILE_MODE)
     };
     header.set_entry_type(entry_type);
     header.set_mode(mode);
@@ -261,7 +344,7 @@ fn render_header(name: &str, kind: &EntryKind, size: u64) -> Result<Header, Bund
     header.set_mtime(0);
     header.set_size(size);
     header.set_cksum();
-    Ok(header)
+    header
 }
 
 fn len_u64(bytes: &[u8]) -> u64 {

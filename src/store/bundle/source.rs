@@ -58,7 +58,16 @@ impl BundleSource {
             .and_then(|b| read_index(b).ok())
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|e| Some((e.name?, e.descriptor.ok()?)))
+            .filter_map(|e| {
+                let descriptor = e.descriptor.ok()?;
+                // The annotations name the image, which is the key already; nothing reads
+                // them here, and they are most of an entry's size.
+                let descriptor = Descriptor {
+                    annotations: BTreeMap::new(),
+                    ..descriptor
+                };
+                Some((e.name?, descriptor))
+            })
             .collect();
         let delta = reader
             .metadata(super::delta::DELTA_JSON)
@@ -83,6 +92,15 @@ impl BundleSource {
     /// The top-level descriptor index.json names `image` with.
     pub fn indexed(&self, image: &Reference) -> Option<&Descriptor> {
         self.names.get(&image.without_digest().to_string())
+    }
+
+    /// Lets the reader's metadata files go (index.json is parsed already), for a caller that
+    /// has read what it needs of them, as [`BundleReader::release_metadata`]; only while
+    /// this source is not shared (no clone of it exists yet), else nothing changes.
+    pub fn release_metadata(&mut self) {
+        if let Some(reader) = Arc::get_mut(&mut self.reader) {
+            reader.release_metadata();
+        }
     }
 
     /// The reader.

@@ -78,13 +78,13 @@ pub(crate) fn write_sequentially(plan: &Plan, blobs: &[Vec<u8>]) -> Vec<u8> {
     let mut out = vec![0u8; plan.total_size() as usize];
     for e in plan.entries() {
         let h = e.header_offset() as usize;
-        out[h..h + 512].copy_from_slice(e.header_bytes());
+        out[h..h + 512].copy_from_slice(&e.header_bytes());
         let data: &[u8] = match e.kind() {
             EntryKind::Metadata(c) => c,
             EntryKind::Directory => &[],
             EntryKind::Blob(d) => blobs
                 .iter()
-                .find(|b| digest_of(b) == *d)
+                .find(|b| digest_of(b) == d.clone())
                 .map(Vec::as_slice)
                 .unwrap_or_default(),
         };

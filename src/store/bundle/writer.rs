@@ -92,7 +92,7 @@ impl Shared {
     fn forget(&self, digest: &Digest) -> io::Result<()> {
         let known = {
             let inner = self.lock();
-            inner.state.done.contains(digest) || inner.state.progress.contains_key(digest)
+            inner.state.is_done(digest) || inner.state.progress_of(digest).is_some()
         };
         if known {
             self.record(Record::Progress(digest.clone(), 0))?;
@@ -114,7 +114,7 @@ impl BundleWriter {
     /// when `split` is given (at most [`MAX_PARTS`] parts).
     pub fn create_split(
         final_path: &Path,
-        plan: Plan,
+        mut plan: Plan,
         split: Option<u64>,
     ) -> Result<BundleWriter, BundleError> {
         let journal_path = with_suffix(final_path, ".journal");
@@ -129,6 +129,7 @@ impl BundleWriter {
             };
         let shown = files.first().map(|f| f.0.clone()).unwrap_or_default();
         write_planned(&file, &plan).map_err(io_err("write", &shown))?;
+        plan.release_metadata();
         let shared = Shared {
             syncs: GroupSync::default(),
             path: final_path.to_path_buf(),
@@ -199,10 +200,10 @@ impl BundleWriter {
                 digest: digest.clone(),
             });
         }
-        let written = if inner.state.done.contains(digest) {
+        let written = if inner.state.is_done(digest) {
             entry.size()
         } else {
-            inner.state.progress.get(digest).copied().unwrap_or(0)
+            inner.state.progress_of(digest).unwrap_or(0)
         };
         Ok(SlotSink {
             shared: Arc::clone(&self.shared),
@@ -218,7 +219,7 @@ impl BundleWriter {
 
     /// Whether blob `digest` is completely written.
     pub fn is_done(&self, digest: &Digest) -> bool {
-        self.shared.lock().state.done.contains(digest)
+        self.shared.lock().state.is_done(digest)
     }
 
     /// The blobs not yet completely written, with their sizes, sorted by digest.
@@ -226,9 +227,10 @@ impl BundleWriter {
         let inner = self.shared.lock();
         self.plan
             .blobs()
-            .filter_map(|e| Some((e.digest()?, e.size())))
-            .filter(|(d, _)| !inner.state.done.contains(*d))
-            .map(|(d, size)| (d.clone(), size))
+            .filter_map(|e| match e.kind() {
+                EntryKind::Blob(d) if !inner.state.is_done(d) => Some((d.clone(), e.size())),
+                _ => None,
+            })
             .collect()
     }
 
@@ -463,7 +465,7 @@ impl SlotSink {
                 ),
             ));
         }
-        if self.shared.lock().state.done.contains(&self.digest) {
+        if self.shared.lock().state.is_done(&self.digest) {
             return Ok(());
         }
         self.shared.syncs.sync(|| self.file.sync_data())?;
@@ -590,7 +592,7 @@ fn start_over(
 /// Writes every header block and the metadata files at their planned offsets.
 fn write_planned(file: &Volume, plan: &Plan) -> io::Result<()> {
     for entry in plan.entries() {
-        file.write_all_at(entry.header_bytes(), entry.header_offset())?;
+        file.write_all_at(&entry.header_bytes(), entry.header_offset())?;
         if let EntryKind::Metadata(contents) = entry.kind() {
             file.write_all_at(contents, entry.data_offset())?;
         }

@@ -315,6 +315,10 @@ impl Registry {
     ) -> Result<(Response, super::TransferPermit), RegistryError> {
         let mut auth_rounds = 0;
         loop {
+            // The permit first, then the request and the token: a request waiting for a
+            // permit holds no headers or body yet (thousands may wait at once), and a token
+            // taken before a long wait for a permit could expire on the way.
+            let permit = self.permits().await;
             let mut b = self.http.request(req.method.clone(), req.url.clone());
             for (k, v) in &req.headers {
                 b = b.header(k, v);
@@ -322,9 +326,6 @@ impl Registry {
             if let Some(make) = req.body {
                 b = b.body(make());
             }
-            // The permit first, then the token: a token taken before a long wait for a
-            // permit could expire on the way.
-            let permit = self.permits().await;
             // An upload Location may point at another host (signed storage URL): never send
             // our credentials there.
             let auth = if same_origin(&req.url, &self.base) {

@@ -85,3 +85,144 @@ fn docker_manifest_lists_blob_paths_and_tags() {
     assert_eq!(text, expected);
     assert_eq!(docker_manifest_json(&[]), b"[]");
 }
+
+/// The builders as they were, over `serde_json::Value` (whose compact form is the format):
+/// the oracle the direct writers must match byte for byte.
+mod oracle {
+    use super::*;
+    use serde_json::Map;
+
+    pub fn index_json_annotated(
+        entries: &[(String, Descriptor)],
+        annotations: &BTreeMap<String, String>,
+    ) -> Vec<u8> {
+        let manifests: Vec<Value> = entries
+            .iter()
+            .map(|(reference, descriptor)| {
+                let mut annotations = descriptor.annotations.clone();
+                annotations.insert(OCI_REF_NAME.to_owned(), reference.clone());
+                annotations.insert(CONTAINERD_NAME.to_owned(), reference.clone());
+                let mut out = Map::new();
+                out.insert("mediaType".into(), json!(descriptor.media_type));
+                out.insert("digest".into(), json!(descriptor.digest.as_str()));
+                out.insert("size".into(), json!(descriptor.size));
+                if let Some(p) = &descriptor.platform {
+                    let mut v = Map::new();
+                    v.insert("architecture".into(), json!(p.architecture));
+                    v.insert("os".into(), json!(p.os));
+                    if let Some(x) = &p.os_version {
+                        v.insert("os.version".into(), json!(x));
+                    }
+                    if let Some(x) = &p.variant {
+                        v.insert("variant".into(), json!(x));
+                    }
+                    out.insert("platform".into(), Value::Object(v));
+                }
+                out.insert("annotations".into(), json!(annotations));
+                Value::Object(out)
+            })
+            .collect();
+        let mut index = Map::new();
+        index.insert("schemaVersion".into(), json!(2));
+        index.insert("mediaType".into(), json!(OCI_INDEX));
+        index.insert("manifests".into(), Value::Array(manifests));
+        if !annotations.is_empty() {
+            index.insert("annotations".into(), json!(annotations));
+        }
+        Value::Object(index).to_string().into_bytes()
+    }
+
+    pub fn docker_manifest_json(entries: &[DockerEntry]) -> Vec<u8> {
+        let images: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                let mut image = Map::new();
+                image.insert("Config".into(), json!(e.config.blob_path()));
+                image.insert("RepoTags".into(), json!(e.repo_tags));
+                let layers: Vec<String> = e.layers.iter().map(Digest::blob_path).collect();
+                image.insert("Layers".into(), json!(layers));
+                Value::Object(image)
+            })
+            .collect();
+        Value::Array(images).to_string().into_bytes()
+    }
+}
+
+use proptest::prelude::*;
+
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), "[\\x00-\\x7f]{0,12}", "[a-z./:@-]{1,40}"]
+}
+
+fn any_descriptor() -> impl Strategy<Value = (String, Descriptor)> {
+    (
+        any_text(),
+        any_text(),
+        any::<u64>(),
+        proptest::option::of((
+            any_text(),
+            any_text(),
+            proptest::option::of(any_text()),
+            proptest::option::of(any_text()),
+        )),
+        proptest::collection::btree_map(
+            prop_oneof![any_text(), Just(OCI_REF_NAME.to_owned())],
+            any_text(),
+            0..3,
+        ),
+        any::<[u8; 32]>(),
+    )
+        .prop_map(|(reference, media_type, size, platform, annotations, d)| {
+            let descriptor = Descriptor {
+                media_type,
+                digest: Digest::from_sha256_bytes(&d),
+                size,
+                platform: platform.map(|(os, architecture, variant, os_version)| Platform {
+                    os,
+                    architecture,
+                    variant,
+                    os_version,
+                }),
+                annotations,
+            };
+            (reference, descriptor)
+        })
+}
+
+proptest! {
+    #[test]
+    fn index_json_is_what_serde_json_writes(
+        entries in proptest::collection::vec(any_descriptor(), 0..4),
+        annotations in proptest::collection::btree_map(any_text(), any_text(), 0..3),
+    ) {
+        prop_assert_eq!(
+            index_json_annotated(&entries, &annotations),
+            oracle::index_json_annotated(&entries, &annotations)
+        );
+    }
+
+    #[test]
+    fn manifest_json_is_what_serde_json_writes(
+        entries in proptest::collection::vec(
+            (
+                proptest::collection::vec(any_text(), 0..3),
+                any::<[u8; 32]>(),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..3),
+            ),
+            0..4,
+        ),
+    ) {
+        let entries: Vec<DockerEntry> = entries
+            .into_iter()
+            .map(|(repo_tags, config, layers)| DockerEntry {
+                repo_tags,
+                config: Digest::from_sha256_bytes(&config),
+                layers: layers.iter().map(Digest::from_sha256_bytes).collect(),
+            })
+            .collect();
+        prop_assert_eq!(
+            docker_manifest_json(&entries),
+            oracle::docker_manifest_json(&entries)
+        );
+    }
+}

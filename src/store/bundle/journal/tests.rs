@@ -26,8 +26,8 @@ fn replays_in_order_and_ignores_a_torn_tail() {
     let full = text.len() as u64;
     let (state, valid) = replay(text.as_bytes(), &plan, None).expect("replays");
     assert_eq!(valid, full);
-    assert_eq!(state.progress.get(&a), Some(&60));
-    assert!(state.done.contains(&b));
+    assert_eq!(state.progress_of(&a), Some(60));
+    assert!(state.is_done(&b));
 
     for torn in ["done sha256:12", "progress", "done sha256:zz\n", "\0\0\0"] {
         let damaged = format!("{text}{torn}");
@@ -36,7 +36,7 @@ fn replays_in_order_and_ignores_a_torn_tail() {
     }
     let reset = format!("{text}{}", Record::Progress(b.clone(), 0).line());
     let (state, _) = replay(reset.as_bytes(), &plan, None).expect("replays");
-    assert!(!state.done.contains(&b) && !state.progress.contains_key(&b));
+    assert!(!state.is_done(&b) && state.progress_of(&b).is_none());
 }
 
 #[test]
@@ -50,9 +50,9 @@ fn refuses_other_plans_and_inner_damage() {
     assert!(replay(inner.as_bytes(), &plan, None).is_none());
     let too_far = format!("{text}{}", Record::Progress(a.clone(), 101).line());
     let (state, valid) = replay(too_far.as_bytes(), &plan, None).expect("last line ignored");
-    assert!(state.progress.is_empty());
+    assert_eq!(state.progress_count(), 0);
     assert_eq!(valid, text.len() as u64);
     let unknown = format!("{text}{}", Record::Done(digest_of(b"zzz")).line());
     let (state, _) = replay(unknown.as_bytes(), &plan, None).expect("last line ignored");
-    assert!(state.done.is_empty());
+    assert_eq!(state.done_count(), 0);
 }

@@ -39,14 +39,13 @@ fn offsets_agree_with_the_tar_crate() {
     }
     let planned: Vec<_> = plan
         .entries()
-        .iter()
         .map(|e| {
             let pos = (e.header_offset(), e.data_offset(), e.size());
             (e.name().to_owned(), pos.0, pos.1, pos.2)
         })
         .collect();
     assert_eq!(seen, planned);
-    let names: Vec<&str> = plan.entries().iter().map(|e| e.name()).collect();
+    let names: Vec<String> = plan.entries().map(|e| e.name().to_owned()).collect();
     assert_eq!(
         &names[..5],
         [
@@ -58,7 +57,7 @@ fn offsets_agree_with_the_tar_crate() {
         ]
     );
     assert_eq!(plan.blob_count(), 6);
-    let digests: Vec<&Digest> = plan.blobs().filter_map(|e| e.digest()).collect();
+    let digests: Vec<Digest> = plan.blobs().filter_map(|e| e.digest().cloned()).collect();
     assert!(digests.windows(2).all(|w| w[0] < w[1]), "blobs sorted");
 }
 
@@ -68,7 +67,8 @@ fn headers_are_deterministic() {
     let (b, _) = sample_plan();
     assert_eq!(a.fingerprint(), b.fingerprint());
     for e in a.entries() {
-        let h = Header::from_byte_slice(e.header_bytes());
+        let block = e.header_bytes();
+        let h = Header::from_byte_slice(&block);
         let dir = matches!(e.kind(), EntryKind::Directory);
         assert_eq!(h.mode().expect("mode"), if dir { 0o755 } else { 0o644 });
         assert_eq!((h.uid().expect("uid"), h.gid().expect("gid")), (0, 0));
@@ -88,7 +88,8 @@ fn sizes_over_8_gib_use_base_256() {
     let d = digest_of(b"huge");
     let plan = Plan::new(Vec::<(&str, Vec<u8>)>::new(), [(d.clone(), huge)]).expect("plan");
     let entry = plan.blob(&d).expect("planned");
-    let header = Header::from_byte_slice(entry.header_bytes());
+    let block = entry.header_bytes();
+    let header = Header::from_byte_slice(&block);
     assert_eq!(header.as_old().size[0] & 0x80, 0x80, "GNU base-256 size");
     assert_eq!(header.entry_size().expect("size"), huge);
     assert_eq!(
@@ -111,4 +112,39 @@ fn refuses_inconsistent_inputs() {
     let sha512 = Digest::parse(&format!("sha512:{}", "a".repeat(128))).expect("digest");
     assert!(err(Plan::new(none(), [(sha512, 1)])).contains("sha256"));
     assert!(err(Plan::new(none(), [(d, u64::MAX - 100)])).contains("2^64"));
+}
+
+#[test]
+fn released_metadata_keeps_the_layout() {
+    let (mut plan, _) = sample_plan();
+    let before: Vec<_> = plan
+        .entries()
+        .map(|e| {
+            (
+                e.name().to_owned(),
+                e.header_offset(),
+                e.size(),
+                e.header_bytes(),
+            )
+        })
+        .collect();
+    let fingerprint = plan.fingerprint().clone();
+    plan.release_metadata();
+    let after: Vec<_> = plan
+        .entries()
+        .map(|e| {
+            (
+                e.name().to_owned(),
+                e.header_offset(),
+                e.size(),
+                e.header_bytes(),
+            )
+        })
+        .collect();
+    assert_eq!(before, after);
+    assert_eq!(plan.fingerprint(), &fingerprint);
+    assert!(
+        plan.entries()
+            .all(|e| !matches!(e.kind(), EntryKind::Metadata(c) if !c.is_empty()))
+    );
 }

@@ -102,7 +102,7 @@ fn system_tar_reads_the_bundle() {
         .filter_map(|l| l.split_whitespace().last())
         .collect();
     let plan = sample_plan(&blobs);
-    let planned: Vec<&str> = plan.entries().iter().map(|e| e.name()).collect();
+    let planned: Vec<String> = plan.entries().map(|e| e.name().to_owned()).collect();
     assert_eq!(names, planned);
     assert_eq!(
         &names[..6],
