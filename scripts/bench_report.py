@@ -23,6 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_scale_report  # noqa: E402  (the --scale workload: its own rows and table)
+from bench_stats import dash, median, passes, r2  # noqa: E402,F401  (median: tests use br.median)
 
 # Phases in the order the table shows them.
 ORDER = [
@@ -34,16 +35,8 @@ ORDER = [
 ]
 
 
-def median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    if not xs:
-        return None
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def r2(x):
-    return None if x is None else round(x * 100) / 100
 
 
 def read_tsv(path):
@@ -146,8 +139,6 @@ def serve_clients(ph):
     return sorted(c for (server, c) in filter(None, map(serve_phase, ph)) if server == "ferry")
 
 
-def passes(value, op, target):
-    return {">=": value >= target, "<=": value <= target, "<": value < target}[op]
 
 
 def cpu_excess(ph):
@@ -223,8 +214,6 @@ def report(runs, extra, workload, notes, meta, scale_rows=()):
     }
 
 
-def dash(x):
-    return "-" if x is None else x
 
 
 def table(result):

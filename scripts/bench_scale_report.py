@@ -11,6 +11,12 @@ Rows (lists of strings, one per TSV line):
   note TEXT                 a line for the table
 """
 
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_stats import dash, median, passes, r2  # noqa: E402
+
 # ferry's steps in table order, each with the skopeo step it is measured against (if any).
 PAIRS = [
     ("ferry_lock", None),
@@ -29,16 +35,8 @@ LOCK_TARGET_S = 30.0
 BYTES_PER_IMAGE_TARGET = 1024
 
 
-def median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    if not xs:
-        return None
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def r2(x):
-    return None if x is None else round(x * 100) / 100
 
 
 def r3(x):
@@ -127,8 +125,6 @@ def memory_growth(steps, workload, ns):
     return out
 
 
-def passes(value, op, target):
-    return {">=": value >= target, "<=": value <= target, "<": value < target}[op]
 
 
 def summarize(rows):
@@ -204,8 +200,6 @@ def summarize(rows):
     }
 
 
-def dash(x):
-    return "-" if x is None else x
 
 
 def table(summary):

@@ -648,6 +648,34 @@ fn lock_from(sandbox: &Sandbox, reg: &TestRegistry, list: &Path) -> std::path::P
     lock
 }
 
+/// A registry seeded with `images`, behind a fault proxy that adds Docker Hub's rate-limit
+/// headers `(limit, remaining)` when given, and a sandbox with their image list.
+struct Hub {
+    images: Vec<FixtureImage>,
+    reg: TestRegistry,
+    proxy: FaultProxy,
+    sandbox: Sandbox,
+    list: std::path::PathBuf,
+}
+
+fn hub(auth: Auth, images: Vec<FixtureImage>, quota: Option<(u64, u64)>) -> Hub {
+    let reg = TestRegistry::start(auth);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    if let Some((limit, remaining)) = quota {
+        add_rate_limit_headers(&proxy, limit, remaining);
+    }
+    let sandbox = Sandbox::new();
+    let list = image_list(&sandbox.work(), &images, &[]);
+    Hub {
+        images,
+        reg,
+        proxy,
+        sandbox,
+        list,
+    }
+}
+
 /// The rate-limit warning lines of `stderr`.
 fn rate_limit_warnings(stderr: &str) -> Vec<&str> {
     stderr
@@ -658,14 +686,14 @@ fn rate_limit_warnings(stderr: &str) -> Vec<&str> {
 
 #[test]
 fn dry_run_with_fewer_pulls_left_than_needed_warns_and_reports_the_quota() {
-    let images = fixtures();
+    let Hub {
+        images,
+        reg,
+        proxy,
+        sandbox,
+        list,
+    } = hub(Auth::None, fixtures(), Some((100, 2)));
     let need = distinct_manifests(&images);
-    let reg = TestRegistry::start(Auth::None);
-    seed(&reg, &images);
-    let proxy = FaultProxy::start(&reg);
-    add_rate_limit_headers(&proxy, 100, 2);
-    let sandbox = Sandbox::new();
-    let list = image_list(&sandbox.work(), &images, &[]);
     let lock = lock_from(&sandbox, &reg, &list);
 
     // From a lock: the need is exact, and the dry run reads no manifest, only the one HEAD.
@@ -739,14 +767,14 @@ fn dry_run_with_fewer_pulls_left_than_needed_warns_and_reports_the_quota() {
 
 #[test]
 fn dry_run_with_enough_pulls_left_says_nothing_but_the_numbers() {
-    let images = fixtures();
-    let need = distinct_manifests(&images);
-    let reg = TestRegistry::start(Auth::None);
-    seed(&reg, &images);
-    let proxy = FaultProxy::start(&reg);
-    add_rate_limit_headers(&proxy, 200, need as u64);
-    let sandbox = Sandbox::new();
-    let list = image_list(&sandbox.work(), &images, &[]);
+    let need = distinct_manifests(&fixtures());
+    let Hub {
+        reg,
+        proxy,
+        sandbox,
+        list,
+        ..
+    } = hub(Auth::None, fixtures(), Some((200, need as u64)));
     let out = export(
         &sandbox,
         &reg,
@@ -770,12 +798,13 @@ fn dry_run_with_enough_pulls_left_says_nothing_but_the_numbers() {
 
 #[test]
 fn without_rate_limit_headers_nothing_is_said_and_the_fields_are_null() {
-    let images = fixtures();
-    let reg = TestRegistry::start(Auth::None);
-    seed(&reg, &images);
-    let proxy = FaultProxy::start(&reg);
-    let sandbox = Sandbox::new();
-    let list = image_list(&sandbox.work(), &images, &[]);
+    let Hub {
+        images,
+        reg,
+        proxy,
+        sandbox,
+        list,
+    } = hub(Auth::None, fixtures(), None);
     let out = export(
         &sandbox,
         &reg,
@@ -826,13 +855,13 @@ fn without_rate_limit_headers_nothing_is_said_and_the_fields_are_null() {
 
 #[test]
 fn real_export_with_too_few_pulls_left_warns_first_and_still_completes() {
-    let images = fixtures();
-    let reg = TestRegistry::start(Auth::Token);
-    seed(&reg, &images);
-    let proxy = FaultProxy::start(&reg);
-    add_rate_limit_headers(&proxy, 100, 1);
-    let sandbox = Sandbox::new();
-    let list = image_list(&sandbox.work(), &images, &[]);
+    let Hub {
+        images,
+        reg,
+        proxy,
+        sandbox,
+        list,
+    } = hub(Auth::Token, fixtures(), Some((100, 1)));
     let bundle = sandbox.work().join("bundle.tar");
     let out = export(&sandbox, &reg, &proxy.url(), &list, &bundle, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -877,14 +906,14 @@ fn real_export_with_too_few_pulls_left_warns_first_and_still_completes() {
 
 #[test]
 fn the_quota_is_read_with_one_head_and_adds_no_get() {
-    let images = fixtures();
+    let Hub {
+        images,
+        reg,
+        proxy,
+        sandbox,
+        list,
+    } = hub(Auth::None, fixtures(), Some((100, 76)));
     let need = distinct_manifests(&images);
-    let reg = TestRegistry::start(Auth::None);
-    seed(&reg, &images);
-    let proxy = FaultProxy::start(&reg);
-    add_rate_limit_headers(&proxy, 100, 76);
-    let sandbox = Sandbox::new();
-    let list = image_list(&sandbox.work(), &images, &[]);
     let lock = lock_from(&sandbox, &reg, &list);
 
     // From a lock no tag is looked up: the one HEAD is the quota's, by digest, and first.
@@ -943,12 +972,13 @@ fn the_quota_is_read_with_one_head_and_adds_no_get() {
 
 #[test]
 fn no_quota_is_asked_for_when_no_image_comes_from_docker_hub() {
-    let images = fixtures_named(&[ETCD, PAUSE]);
-    let reg = TestRegistry::start(Auth::None);
-    seed(&reg, &images);
-    let proxy = FaultProxy::start(&reg);
-    add_rate_limit_headers(&proxy, 100, 0);
-    let sandbox = Sandbox::new();
+    let Hub {
+        images,
+        reg: _reg,
+        proxy,
+        sandbox,
+        ..
+    } = hub(Auth::None, fixtures_named(&[ETCD, PAUSE]), Some((100, 0)));
     let list = sandbox.work().join("private.txt");
     let text: String = images
         .iter()
