@@ -11,7 +11,7 @@ use super::printer::{Printer, human_bytes};
 use super::render::BarReporter;
 use super::target;
 use crate::cli::ImportArgs;
-use crate::copy::{Engine, ImageStats, Job};
+use crate::copy::{CopyError, Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};
 use crate::store::bundle::source::BundleSource;
 use crate::store::bundle::{BundleError, BundleReader};
@@ -44,6 +44,30 @@ struct Planned {
     name: String,
     target: String,
     present: bool,
+}
+
+/// The copy's results: the stats of the images pushed and how many they are; each failure
+/// goes to `failed`, named.
+pub(super) fn tally(
+    jobs: &[Job],
+    results: &[Result<ImageStats, CopyError>],
+    failed: &mut Vec<Failure>,
+) -> (ImageStats, usize) {
+    let mut stats = ImageStats::default();
+    let mut pushed = 0;
+    for (job, r) in jobs.iter().zip(results) {
+        match r {
+            Ok(s) => {
+                stats += s;
+                pushed += 1;
+            }
+            Err(e) => failed.push(Failure {
+                name: job.name().to_string(),
+                error: crate::error::flatten(e.source.as_ref()),
+            }),
+        }
+    }
+    (stats, pushed)
 }
 
 /// Runs `ferry import`.
@@ -99,20 +123,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
             .await?;
     let results = engine.copy_all(&todo, jobs).await;
     reporter.done();
-    let mut stats = ImageStats::default();
-    let mut pushed = 0;
-    for (job, r) in todo.iter().zip(&results) {
-        match r {
-            Ok(s) => {
-                stats += s;
-                pushed += 1;
-            }
-            Err(e) => failed.push(Failure {
-                name: job.name().to_string(),
-                error: crate::error::flatten(e.source.as_ref()),
-            }),
-        }
-    }
+    let (stats, pushed) = tally(&todo, &results, &mut failed);
     let seconds = started.elapsed().as_secs_f64();
     let summary = Summary {
         bundle: args.bundle.display().to_string(),

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use super::common::{self, Failure};
+use super::common;
 use super::import::{Summary, report};
 use super::printer::{Printer, human_bytes};
 use super::render::BarReporter;
 use crate::cli::ImportArgs;
-use crate::copy::{Engine, ImageStats, Job};
+use crate::copy::{Engine, Job};
 use crate::error::Exit;
 use crate::plan::LockFile;
 use crate::store::archive::{self, ArchiveSource, Options};
@@ -153,20 +153,7 @@ pub async fn run(
     let work = super::ecr_repos::prepare(args, target, cluster, work, &mut failed, printer).await?;
     let results = engine.copy_all(&work, jobs).await;
     reporter.done();
-    let mut stats = ImageStats::default();
-    let mut pushed = 0;
-    for (job, r) in work.iter().zip(&results) {
-        match r {
-            Ok(s) => {
-                stats += s;
-                pushed += 1;
-            }
-            Err(e) => failed.push(Failure {
-                name: job.name().to_string(),
-                error: crate::error::flatten(e.source.as_ref()),
-            }),
-        }
-    }
+    let (stats, pushed) = super::import::tally(&work, &results, &mut failed);
     if let Some(out) = &args.lock_out {
         let done: Vec<_> = work
             .iter()

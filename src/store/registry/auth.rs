@@ -2,7 +2,7 @@
 //! flow of the distribution spec (anonymous or with credentials, several scopes in one
 //! request), a token cache with refresh on expiry or `invalid_token`. Token requests are one at
 //! a time per registry and name many scopes at once: those of the requests waiting meanwhile
-//! and of repositories announced ahead ([`Authenticator::expect`]), so a run over thousands of
+//! and of repositories announced ahead ([`Authenticator::announce`]), so a run over thousands of
 //! repositories makes a few dozen token requests, not thousands (`tokens`).
 //!
 //! The challenge is learned from the first 401 and remembered, so later requests carry their
@@ -183,7 +183,7 @@ pub struct Authenticator {
     tokens: Mutex<tokens::Tokens>,
     /// Scopes of the requests waiting for a token now, with how many wait for each.
     waiting: std::sync::Mutex<BTreeMap<Scope, usize>>,
-    /// Scopes announced by [`expect`](Self::expect), not yet handed to the cache.
+    /// Scopes announced by [`announce`](Self::announce), not yet handed to the cache.
     announced: std::sync::Mutex<Vec<Scope>>,
 }
 
@@ -251,7 +251,7 @@ impl Authenticator {
     /// Announces scopes the run is about to need (the pull scopes of the repositories it will
     /// read): with bearer tokens, token requests then ask for many of them ahead, in the order
     /// announced. A hint: nothing is requested now.
-    pub fn expect(&self, scopes: impl IntoIterator<Item = Scope>) {
+    pub fn announce(&self, scopes: impl IntoIterator<Item = Scope>) {
         if let Ok(mut a) = self.announced.lock() {
             a.extend(scopes);
         }
@@ -380,7 +380,7 @@ impl Authenticator {
         let _waiting = Waiting::register(&self.waiting, scopes);
         let mut cache = self.tokens.lock().await;
         if let Ok(mut a) = self.announced.lock() {
-            cache.expect(a.drain(..));
+            cache.announce(a.drain(..));
         }
         let now = Instant::now();
         if let Some(t) = cache.lookup(scopes, now) {

@@ -275,7 +275,7 @@ impl Registries {
         }
         for (name, scopes) in by_registry {
             if let Ok(registry) = self.get(name) {
-                registry.auth.expect(scopes);
+                registry.auth.announce(scopes);
             }
         }
     }

@@ -9,7 +9,7 @@
 //! 1. the scopes other requests are waiting for at that moment (they queue behind the one
 //!    token request in flight);
 //! 2. the other scopes of the expired token being replaced (a long run renews them together);
-//! 3. scopes announced ahead ([`Tokens::expect`], from `Registries::expect_pulls`: the
+//! 3. scopes announced ahead ([`Tokens::announce`], from `Registries::expect_pulls`: the
 //!    repositories a run is about to read), in the order announced.
 //!
 //! A token is filed under the exact scope set it was fetched for (as before batching) and
@@ -167,7 +167,7 @@ pub fn granted_by(token: &str) -> Option<HashSet<String>> {
 
 impl Tokens {
     /// Announces scopes the run is about to need, to be asked for ahead in batches.
-    pub fn expect(&mut self, scopes: impl IntoIterator<Item = Scope>) {
+    pub fn announce(&mut self, scopes: impl IntoIterator<Item = Scope>) {
         for s in scopes {
             if self.announced.insert(s.clone()) {
                 self.expected.push_back(s);

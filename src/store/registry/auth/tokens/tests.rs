@@ -116,8 +116,8 @@ fn a_wildcard_action_covers_push_and_pull() {
 fn asks_for_own_scopes_first_then_waiting_then_announced_in_order() {
     let mut t = Tokens::default();
     let all = repos(10);
-    t.expect(all[3..].iter().cloned());
-    t.expect(all[3..5].iter().cloned()); // announced twice: once
+    t.announce(all[3..].iter().cloned());
+    t.announce(all[3..5].iter().cloned()); // announced twice: once
     let got = t.batch(&all[..1], &[all[2].clone(), all[0].clone()], Instant::now());
     let mut want = vec![all[0].clone(), all[2].clone()];
     want.extend(all[3..].iter().cloned());
@@ -133,7 +133,7 @@ fn asks_for_own_scopes_first_then_waiting_then_announced_in_order() {
 fn a_batch_stays_within_its_bounds_and_keeps_the_rest_for_later() {
     let mut t = Tokens::default();
     let all = repos(130);
-    t.expect(all[1..].iter().cloned());
+    t.announce(all[1..].iter().cloned());
     let first = t.batch(&all[..1], &[], Instant::now());
     assert_eq!(first.len(), MAX_BATCH);
     assert_eq!(first[1], all[1]);
@@ -149,7 +149,7 @@ fn a_batch_stays_within_its_bounds_and_keeps_the_rest_for_later() {
     let long: Vec<Scope> = (0..50)
         .map(|i| pull(&format!("{}/{i}", "n".repeat(200))))
         .collect();
-    t.expect(long[1..].iter().cloned());
+    t.announce(long[1..].iter().cloned());
     let b = t.batch(&long[..1], &[], Instant::now());
     let bytes: usize = b.iter().map(query_bytes).sum();
     assert!(b.len() > 1 && b.len() < 50, "{}", b.len());
@@ -173,7 +173,7 @@ fn scopes_a_valid_token_covers_are_not_asked_again() {
         later(),
         granted_by(&token),
     );
-    t.expect(all.iter().cloned());
+    t.announce(all.iter().cloned());
     assert_eq!(
         t.batch(&all[..1], &[all[1].clone()], Instant::now()),
         vec![all[0].clone(), all[2].clone(), all[3].clone()]
@@ -219,7 +219,7 @@ fn a_server_granting_only_some_scopes_gets_the_rest_asked_alone() {
     // A server that grants only what each request needs (one scope per token).
     let mut t = Tokens::default();
     let token = jwt(&[("repository", "scale/app-00000", &["pull"])]);
-    t.expect(all[1..].iter().cloned());
+    t.announce(all[1..].iter().cloned());
     let asked = t.batch(&all[..1], &[], now);
     assert_eq!(asked.len(), 4);
     t.insert(
