@@ -131,10 +131,32 @@ pub struct ServeArgs {
     #[arg(long)]
     pub verify_first: bool,
 
-    /// Connections served at once; more wait to be accepted. Each takes a file descriptor,
-    /// so keep it under `ulimit -n`.
+    /// Connections that have made a request, at most. When all are taken, the one idle the
+    /// longest is closed to make room; when all are transferring, a request gets 503 and
+    /// Retry-After. Each takes a file descriptor (ferry raises its soft `ulimit -n`).
     #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub max_connections: u32,
+
+    /// Connections that have not made a request yet, at most, counted apart from
+    /// --max-connections so that silent sockets never take a transferring client's slot.
+    /// When all are taken, the oldest is closed to make room.
+    #[arg(long, value_name = "N", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_pending: u32,
+
+    /// Connections of either kind from one client address, at most; more are closed at once.
+    /// Nodes behind one NAT address share it.
+    #[arg(long, value_name = "N", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub max_connections_per_client: u32,
+
+    /// Seconds from connecting to the first request's headers, TLS handshake included;
+    /// a connection that says nothing for that long is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub first_request_timeout: u64,
+
+    /// Seconds a connection may stay open with no request running before it is closed
+    /// (HTTP/1 keep-alive and HTTP/2 alike; pings do not count as requests).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub idle_timeout: u64,
 
     /// The readiness line, the access log and ferry's messages as JSON lines.
     #[arg(long)]

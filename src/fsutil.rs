@@ -33,3 +33,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     })?;
     Ok(())
 }
+
+/// Reads a small file of the user's (an htpasswd file, a list, a lock, a CA bundle), at most
+/// `max` bytes: a larger one is an `InvalidData` error that says the size, instead of a read
+/// that fills memory with whatever the path names (a device, a log, the wrong file).
+pub fn read_small_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("it is larger than {max} bytes, which no such file is"),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// [`read_small_bytes`], as UTF-8 text.
+pub fn read_small(path: &Path, max: u64) -> std::io::Result<String> {
+    String::from_utf8(read_small_bytes(path, max)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// The largest list, lock or config file read: far past any real one (a lock of 3,000
+/// images is a few MB).
+pub const MAX_TEXT_FILE: u64 = 64 * 1024 * 1024;

@@ -125,7 +125,14 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
             ),
         )?;
     }
-    let max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
-    crate::serve::run(served, listener, acceptor, max_connections).await?;
+    let limits = crate::serve::Limits {
+        max_active: args.max_connections as usize,
+        max_pending: args.max_pending as usize,
+        per_client: args.max_connections_per_client as usize,
+        first_request: std::time::Duration::from_secs(args.first_request_timeout),
+        idle: std::time::Duration::from_secs(args.idle_timeout),
+    };
+    crate::serve::raise_fd_limit(limits.max_active + limits.max_pending + 64);
+    crate::serve::run(served, listener, acceptor, limits).await?;
     Ok(Exit::Success)
 }

@@ -41,7 +41,7 @@ pub async fn base_of(
             (bytes, resolved, failed)
         }
         Err(BundleError::NotABundle { .. }) => {
-            let bytes = std::fs::read(path)
+            let bytes = crate::fsutil::read_small_bytes(path, crate::fsutil::MAX_TEXT_FILE)
                 .with_context(|| format!("cannot read --since {}", path.display()))?;
             let lock = LockFile::load(path).with_context(|| {
                 format!(

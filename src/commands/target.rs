@@ -41,7 +41,9 @@ pub fn registries(
     let mut b = CredentialChain::builder().target(target.host());
     if let Some(user) = &args.username {
         let mut pw = String::new();
+        // A password, not a file: 64 KiB is far past any token.
         std::io::stdin()
+            .take(64 * 1024)
             .read_to_string(&mut pw)
             .context("cannot read the password from standard input")?;
         let pw = pw.trim_end_matches(['\n', '\r']).to_string();

@@ -94,9 +94,11 @@ pub fn parse_image_list(text: &str, path: &str) -> Result<Vec<(String, Reference
 /// Reads an image list file.
 pub fn read_image_list(path: &Path) -> Result<Vec<(String, Reference)>, InputError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Read {
-        path: name.clone(),
-        source,
+    let text = crate::fsutil::read_small(path, crate::fsutil::MAX_TEXT_FILE).map_err(|source| {
+        InputError::Read {
+            path: name.clone(),
+            source,
+        }
     })?;
     parse_image_list(&text, &name)
 }

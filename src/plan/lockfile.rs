@@ -226,10 +226,13 @@ impl LockFile {
     /// Reads a lock file.
     pub fn load(path: &Path) -> Result<LockFile, LockError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| LockError::Read {
-            path: name.clone(),
-            source,
-        })?;
+        let text =
+            crate::fsutil::read_small(path, crate::fsutil::MAX_TEXT_FILE).map_err(|source| {
+                LockError::Read {
+                    path: name.clone(),
+                    source,
+                }
+            })?;
         LockFile::parse(&text, &name)
     }
 }

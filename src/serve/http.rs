@@ -18,6 +18,8 @@ use hyper::header::{HeaderValue, RANGE};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::Served;
+use super::auth::Verdict;
+use super::conns::{Refusal, Running};
 use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
 use crate::store::Source;
@@ -234,11 +236,13 @@ fn logged(resp: Response<Body>, mut log: AccessLog) -> Response<Body> {
     Response::from_parts(parts, BodyExt::boxed_unsync(counted))
 }
 
-/// Answers one request.
+/// Answers one request; `running` holds the connection's slot busy until the response body
+/// is done.
 pub async fn handle<B>(
     served: Arc<Served>,
     req: Request<B>,
     client: SocketAddr,
+    running: Running,
 ) -> Result<Response<Body>, Infallible> {
     let log = AccessLog {
         method: req.method().clone(),
@@ -249,11 +253,38 @@ pub async fn handle<B>(
         bytes: 0,
         style: served.log,
     };
-    let resp = answer(&served, &req).await;
-    Ok(logged(resp, log))
+    let resp = answer(&served, &req, client).await;
+    let (parts, body) = logged(resp, log).into_parts();
+    let held = body.map_frame(move |frame| {
+        let _ = &running;
+        frame
+    });
+    Ok(Response::from_parts(parts, BodyExt::boxed_unsync(held)))
 }
 
-async fn answer<B>(served: &Served, req: &Request<B>) -> Response<Body> {
+/// 503 with `Retry-After`: no slot for this request (every connection is transferring), or
+/// too many logins are being checked. Over HTTP/1 the connection is closed after it.
+fn unavailable<B>(req: &Request<B>, why: &str) -> Response<Body> {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", why);
+    header(&mut r, "retry-after", "1");
+    if req.version() < hyper::Version::HTTP_2 {
+        header(&mut r, "connection", "close");
+    }
+    r
+}
+
+/// The answer to a request its connection may not make.
+pub fn refused<B>(req: &Request<B>, refusal: Refusal) -> Response<Body> {
+    match refusal {
+        Refusal::Busy => unavailable(
+            req,
+            "every connection of this server is transferring; try again in a second",
+        ),
+        Refusal::Closed => unavailable(req, "this connection is closing; connect again"),
+    }
+}
+
+async fn answer<B>(served: &Served, req: &Request<B>, client: SocketAddr) -> Response<Body> {
     let path = req.uri().path();
     let head = req.method() == Method::HEAD;
     if let Some(users) = &served.htpasswd {
@@ -261,14 +292,23 @@ async fn answer<B>(served: &Served, req: &Request<B>) -> Response<Body> {
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok());
-        if !users.allows(auth).await {
-            let mut r = error(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHORIZED",
-                "authentication required",
-            );
-            header(&mut r, "www-authenticate", "Basic realm=\"ferry serve\"");
-            return r;
+        match users.allows(auth, client.ip()).await {
+            Verdict::Allowed => {}
+            Verdict::Overloaded => {
+                return unavailable(
+                    req,
+                    "too many logins are being checked at once; try again in a second",
+                );
+            }
+            Verdict::Refused => {
+                let mut r = error(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHORIZED",
+                    "authentication required",
+                );
+                header(&mut r, "www-authenticate", "Basic realm=\"ferry serve\"");
+                return r;
+            }
         }
     }
     let route = route(path);

@@ -56,11 +56,11 @@ pub fn self_signed(dir: &Path, hostnames: &[String]) -> anyhow::Result<SelfSigne
         Ok(params)
     };
     let (ca_key, ca_pem) = if files.ca.exists() && ca_key_path.exists() {
-        let key_pem = std::fs::read_to_string(&ca_key_path)
+        let key_pem = crate::fsutil::read_small(&ca_key_path, 1 << 20)
             .with_context(|| format!("cannot read {}", ca_key_path.display()))?;
         let key = KeyPair::from_pem(&key_pem)
             .with_context(|| format!("{} is not a private key", ca_key_path.display()))?;
-        let pem = std::fs::read_to_string(&files.ca)
+        let pem = crate::fsutil::read_small(&files.ca, 1 << 20)
             .with_context(|| format!("cannot read {}", files.ca.display()))?;
         (key, pem)
     } else {

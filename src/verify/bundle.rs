@@ -88,13 +88,7 @@ pub async fn parts(
     parallel: usize,
 ) -> Result<(Vec<Problem>, bool), crate::store::bundle::BundleError> {
     use crate::store::bundle::parts::PartsFile;
-    let text =
-        std::fs::read(parts_path).map_err(|source| crate::store::bundle::BundleError::Io {
-            action: "read the parts file",
-            path: parts_path.to_path_buf(),
-            source,
-        })?;
-    let list = PartsFile::parse(&String::from_utf8_lossy(&text), parts_path)?;
+    let list = PartsFile::read(parts_path)?;
     let count = list.parts.len();
     let checks = list.parts.iter().enumerate().map(|(i, p)| {
         let path = parts_path.with_file_name(&p.name);

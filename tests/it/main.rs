@@ -19,6 +19,7 @@ mod import;
 mod kdm;
 mod lock;
 mod lying;
+mod peers;
 mod registry_client;
 mod scale;
 mod serve;

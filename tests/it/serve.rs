@@ -65,6 +65,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
@@ -108,7 +113,7 @@ fn text(b: &[u8]) -> String {
 }
 
 /// Exports `images` from a fresh registry into `dir/name.tar`.
-fn bundle_of(sandbox: &Sandbox, images: &[FixtureImage], name: &str) -> PathBuf {
+pub(crate) fn bundle_of(sandbox: &Sandbox, images: &[FixtureImage], name: &str) -> PathBuf {
     let reg = TestRegistry::start(Auth::None);
     seed(&reg, images);
     let list = sandbox.work().join(format!("{name}.txt"));

@@ -347,3 +347,69 @@ pub fn fixtures_bundle() -> &'static Path {
         out
     })
 }
+
+/// Peak resident memory of a running process so far (`VmHWM`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `ferry ARGS` in `sandbox` under `/usr/bin/time`, killed after `deadline`: its output
+/// and its peak resident memory in KiB.
+pub fn ferry_measured(
+    sandbox: &Sandbox,
+    args: &[&OsStr],
+    deadline: std::time::Duration,
+) -> (Output, u64) {
+    let report = sandbox.work().join(format!(
+        "time-{}.txt",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    ));
+    let child = sandbox
+        .command("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn /usr/bin/time ferry");
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        while start.elapsed() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                return false;
+            }
+        }
+        let _ = std::process::Command::new("pkill")
+            .args(["-KILL", "-P", &pid.to_string()])
+            .status();
+        true
+    });
+    let out = child.wait_with_output().expect("wait ferry");
+    let killed = killer.join().unwrap_or(false);
+    assert!(
+        !killed,
+        "ferry {args:?} ran past its deadline of {deadline:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    let kib = text
+        .lines()
+        .filter_map(|l| l.trim().parse::<u64>().ok())
+        .next_back()
+        .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {text:?}"));
+    (out, kib)
+}

@@ -4,6 +4,8 @@ use base64::Engine as _;
 
 use super::*;
 
+const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 fn header(user: &str, password: &str) -> String {
     format!(
         "Basic {}",
@@ -28,7 +30,7 @@ async fn checks_logins_once_each_and_refuses_the_rest() {
     let all = futures_util::future::join_all((0..32).map(|_| {
         let auth = auth.clone();
         let good = good.clone();
-        async move { auth.allows(Some(&good)).await }
+        async move { auth.allows(Some(&good), IP).await == Verdict::Allowed }
     }))
     .await;
     assert!(all.iter().all(|ok| *ok));
@@ -45,15 +47,22 @@ async fn checks_logins_once_each_and_refuses_the_rest() {
             base64::engine::general_purpose::STANDARD.encode("no-colon")
         )),
     ] {
-        assert!(!auth.allows(refused.as_deref()).await, "{refused:?}");
+        assert_eq!(
+            auth.allows(refused.as_deref(), IP).await,
+            Verdict::Refused,
+            "{refused:?}"
+        );
     }
 
     // A flood of wrong passwords is bounded in memory and never forgets the login.
     for i in 0..MAX_VERDICTS + 10 {
-        assert!(!auth.allows(Some(&format!("Basic {i}"))).await);
+        assert_eq!(
+            auth.allows(Some(&format!("Basic {i}")), IP).await,
+            Verdict::Refused
+        );
     }
     assert!(auth.verdicts.lock().expect("lock").len() <= MAX_VERDICTS);
-    assert!(auth.allows(Some(&good)).await);
+    assert_eq!(auth.allows(Some(&good), IP).await, Verdict::Allowed);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Unit tests of `serve/http.rs`: routes, ranges and pagination.
 
 use super::*;
+use crate::serve::conns::Running;
 
 #[test]
 fn routes_names_with_slashes() {
@@ -170,7 +171,7 @@ async fn a_corrupt_blob_served_before_its_check_is_cut_short_then_withdrawn() {
     };
 
     // Not checked yet: served, hashed on the way, and the stream fails before its end.
-    let resp = handle(served.clone(), get(), client)
+    let resp = handle(served.clone(), get(), client, Running::detached())
         .await
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::OK);
@@ -194,7 +195,7 @@ async fn a_corrupt_blob_served_before_its_check_is_cut_short_then_withdrawn() {
 
     // Now known corrupt: withdrawn.
     assert!(matches!(served.checks.verdict(&layer), Some(Err(_))));
-    let resp = handle(served.clone(), get(), client)
+    let resp = handle(served.clone(), get(), client, Running::detached())
         .await
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
@@ -206,6 +207,8 @@ async fn a_corrupt_blob_served_before_its_check_is_cut_short_then_withdrawn() {
         .header("range", "bytes=0-9")
         .body(())
         .expect("request");
-    let resp = handle(served, ranged, client).await.expect("infallible");
+    let resp = handle(served, ranged, client, Running::detached())
+        .await
+        .expect("infallible");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

@@ -18,6 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::BundleError;
 use crate::oci::digest::Digest;
 
 /// The suffix of the parts file: `BUNDLE.parts`.
@@ -26,6 +27,10 @@ pub const PARTS_SUFFIX: &str = ".parts";
 /// Most parts a bundle is split into (three-digit suffixes, so `cat NAME.0*` joins them in
 /// order).
 pub const MAX_PARTS: u64 = 999;
+
+/// The largest `.parts` file read: 999 parts take about 100 KiB; anything past 1 MiB is not
+/// one ferry wrote, and is refused before more of it is read.
+pub const MAX_PARTS_FILE: u64 = 1024 * 1024;
 
 /// FAT32's largest file: 4 GiB − 1 byte.
 pub const FAT32_MAX_FILE: u64 = (4 << 30) - 1;
@@ -124,6 +129,31 @@ impl PartsFile {
             s.push_str(&format!("{}  {}\n", p.sha256.hex(), p.name));
         }
         s
+    }
+
+    /// Reads and parses the parts file at `path`, reading at most [`MAX_PARTS_FILE`] bytes
+    /// of it: the one way every command reads a `.parts` file.
+    pub fn read(path: &Path) -> Result<PartsFile, BundleError> {
+        use std::io::Read as _;
+        let io = |source| BundleError::Io {
+            action: "read the parts file",
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut text = Vec::new();
+        file.take(MAX_PARTS_FILE + 1)
+            .read_to_end(&mut text)
+            .map_err(io)?;
+        if text.len() as u64 > MAX_PARTS_FILE {
+            return Err(BundleError::NotABundle {
+                path: path.to_path_buf(),
+                what: format!(
+                    "a parts file of more than {MAX_PARTS_FILE} bytes is not one ferry wrote"
+                ),
+            });
+        }
+        Ok(PartsFile::parse(&String::from_utf8_lossy(&text), path)?)
     }
 
     /// Parses the text of the parts file at `path` (for messages).

@@ -473,21 +473,7 @@ impl<'a> Scan<'a> {
 /// Opens every part a `.parts` file lists, beside it; a missing part, or one of the wrong
 /// size, is named.
 fn open_parts(parts_path: &Path) -> Result<(Volume, PartsFile), BundleError> {
-    let text = std::fs::read(parts_path).map_err(|source| BundleError::Io {
-        action: "read the parts file",
-        path: parts_path.to_path_buf(),
-        source,
-    })?;
-    if text.len() > 1024 * 1024 {
-        return Err(BundleError::NotABundle {
-            path: parts_path.to_path_buf(),
-            what: format!(
-                "a parts file of {} bytes is not one ferry wrote",
-                text.len()
-            ),
-        });
-    }
-    let parts = PartsFile::parse(&String::from_utf8_lossy(&text), parts_path)?;
+    let parts = PartsFile::read(parts_path)?;
     let mut files = Vec::new();
     for (i, p) in parts.parts.iter().enumerate() {
         let path = parts_path.with_file_name(&p.name);

@@ -496,6 +496,8 @@ fn resume(
     plan: &Plan,
     split: Option<u64>,
 ) -> Result<Option<(Volume, File, u64, State)>, BundleError> {
+    // Unbounded on purpose: the journal is ferry's own file beside the output it is writing,
+    // one short line per blob of the plan, never something a peer sent.
     let text = match fs::read(journal_path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

@@ -158,10 +158,13 @@ fn build_http(opts: &ClientOptions) -> Result<reqwest::Client, ClientError> {
     }
     let mut certs = Vec::new();
     for path in &opts.ca_files {
-        let pem = std::fs::read(path).map_err(|e| ClientError::CaFile {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
+        let pem =
+            crate::fsutil::read_small_bytes(path, crate::fsutil::MAX_TEXT_FILE).map_err(|e| {
+                ClientError::CaFile {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }
+            })?;
         let found =
             reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| ClientError::CaFile {
                 path: path.clone(),

@@ -98,7 +98,7 @@ pub(super) fn server_url(name: &str) -> &str {
 
 /// Reads one config file; `Ok(None)` when it does not exist.
 pub(super) fn load_config(path: &Path) -> Result<Option<ConfigFile>, ConfigFileError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::fsutil::read_small(path, crate::fsutil::MAX_TEXT_FILE) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
