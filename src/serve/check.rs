@@ -20,14 +20,20 @@ type Verdict = Arc<OnceCell<Result<(), String>>>;
 pub struct Checks {
     catalog: Arc<Catalog>,
     cells: Mutex<HashMap<Digest, Verdict>>,
+    /// Blobs hashed at once, whoever asks (the background check, or requests for blobs not
+    /// checked yet): clients asking for thousands of distinct blobs at once queue here,
+    /// instead of taking a blocking thread and a buffer each.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Checks {
     /// No blob checked yet.
     pub fn new(catalog: Arc<Catalog>) -> Checks {
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
         Checks {
             catalog,
             cells: Mutex::new(HashMap::new()),
+            hashing: tokio::sync::Semaphore::new(cpus),
         }
     }
 
@@ -78,6 +84,9 @@ impl Checks {
                     return Err("no bundle holds it".to_string());
                 };
                 let d = digest.clone();
+                let Ok(_permit) = self.hashing.acquire().await else {
+                    return Err("the server is shutting down".to_string());
+                };
                 tokio::task::spawn_blocking(move || {
                     bundle.reader().verify_blob(&d).map_err(|e| e.to_string())
                 })
