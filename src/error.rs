@@ -51,20 +51,8 @@ pub fn render(err: &anyhow::Error) -> String {
     out
 }
 
-/// An error and its sources as one line (reqwest and io hide the useful part in the chain);
-/// a source whose text is already included is skipped.
-pub fn flatten(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let t = s.to_string();
-        if !parts.iter().any(|p| p.contains(&t)) {
-            parts.push(t);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
-}
+/// Kept here for callers not yet moved: the error chain belongs to no layer in particular.
+pub use crate::chain::flatten;
 
 /// Failures grouped by cause, in order of first appearance: a registry that is down is one
 /// cause for every image, said once.

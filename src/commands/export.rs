@@ -199,7 +199,7 @@ async fn check_pulls(
         Err(e) => {
             tracing::debug!(
                 "cannot read Docker Hub's pull rate limit ({}); going on without it",
-                crate::error::flatten(&e)
+                crate::chain::flatten(&e)
             );
             None
         }
@@ -362,7 +362,7 @@ async fn write(
             Ok(s) => stats += s,
             Err(e) => failed.push(Failure {
                 name: job.name().to_string(),
-                error: crate::error::flatten(e.source.as_ref()),
+                error: crate::chain::flatten(e.source.as_ref()),
             }),
         }
     }

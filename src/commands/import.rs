@@ -63,7 +63,7 @@ pub(super) fn tally(
             }
             Err(e) => failed.push(Failure {
                 name: job.name().to_string(),
-                error: crate::error::flatten(e.source.as_ref()),
+                error: crate::chain::flatten(e.source.as_ref()),
             }),
         }
     }

@@ -66,7 +66,7 @@ impl ResolveError {
             ResolveError::NotFound { source_ref, .. } => {
                 format!("not found ({source_ref} does not exist)")
             }
-            ResolveError::Store { source, .. } => crate::error::flatten(source.as_ref()),
+            ResolveError::Store { source, .. } => crate::chain::flatten(source.as_ref()),
             ResolveError::Invalid { detail, .. } => detail.clone(),
         }
     }

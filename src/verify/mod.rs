@@ -84,7 +84,7 @@ pub enum Depth {
 
 /// A store's failure as a problem: not found, corrupt, or could not ask.
 fn problem(kind_if_missing: Kind, what: String, e: &StoreError) -> Problem {
-    let detail = format!("{what}: {}", crate::error::flatten(e));
+    let detail = format!("{what}: {}", crate::chain::flatten(e));
     if e.is_not_found() {
         Problem::new(kind_if_missing, detail)
     } else if e.is_corrupt() {
@@ -218,7 +218,7 @@ async fn walk<S: Source>(
                     format!(
                         "platform {platform} manifest {}: {}",
                         child.digest,
-                        crate::error::flatten(&e)
+                        crate::chain::flatten(&e)
                     ),
                 )),
             }
@@ -270,7 +270,7 @@ pub async fn verify_image<S: Source>(
         Err(e) => {
             report.problems.push(Problem::new(
                 Kind::MissingImage,
-                format!("manifest {} of {at}: {}", want, crate::error::flatten(&e)),
+                format!("manifest {} of {at}: {}", want, crate::chain::flatten(&e)),
             ));
             return report;
         }

@@ -71,7 +71,7 @@ pub fn parse_retry_after(h: &HeaderMap) -> Option<Duration> {
     )
 }
 
-pub use crate::error::flatten;
+pub use crate::chain::flatten;
 
 /// True when a TLS failure (handshake, certificate) is behind `e`: a rustls error somewhere
 /// in its chain, bare or inside an I/O error.

@@ -12,7 +12,7 @@ use url::Url;
 use super::error::{clean_message, parse_error};
 use super::sigv4::sign;
 use super::{AwsKeys, CONTENT_TYPE, DEFAULT_TIMEOUT, EcrError, Operation};
-use crate::error::flatten;
+use crate::chain::flatten;
 use crate::store::registry::error::redact;
 
 /// The SigV4 service name.

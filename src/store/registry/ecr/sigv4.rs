@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use super::AwsKeys;
-use crate::error::flatten;
+use crate::chain::flatten;
 
 /// Why a request could not be signed (the signer's own error, flattened; never a key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,7 +16,7 @@ use super::{
     AwsKeys, EcrError, EcrRegistry, EcrToken, Operation, TOKEN_LIFETIME, endpoint_from_env,
     get_authorization_token, parse_ecr_host,
 };
-use crate::error::flatten;
+use crate::chain::flatten;
 use crate::store::registry::CredentialSource;
 use crate::store::registry::auth::Credentials;
 use crate::store::registry::error::redact;
