@@ -14,6 +14,8 @@ fn main() -> ExitCode {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
+        // process::exit runs no destructors: the spool directories go here.
+        ferry::store::archive::spool::remove_all_now();
         eprintln!(
             "error: ferry hit an internal error (a bug; please report it with the message above)"
         );

@@ -75,9 +75,8 @@ pub async fn run(
     let gzip = archive::is_gzip(&args.bundle)
         .with_context(|| format!("cannot read {}", args.bundle.display()))?;
     let base = args.spool_dir.clone().unwrap_or_else(std::env::temp_dir);
-    let spool = tempfile::Builder::new()
-        .prefix("ferry-spool-")
-        .tempdir_in(&base)
+    // Removed with its files when this returns, also on an error; on a panic, by the hook.
+    let spool = archive::spool::SpoolDir::new_in(&base)
         .with_context(|| format!("cannot create a spool directory in {}", base.display()))?;
     let limit = args.spool_limit.unwrap_or_else(|| free_space(spool.path()));
     let compress = (args.layer_compression == "gzip").then_some(args.gzip_level);
@@ -147,7 +146,11 @@ pub async fn run(
             .map(|j| format!("would push {}\n", j.to))
             .collect();
         printer.data(None, &text)?;
-        return Ok(Exit::Success);
+        // An image that cannot be read from the archive would not be pushed either: say so.
+        for f in &failed {
+            printer.say(format!("error: {}: {}", f.name, f.error));
+        }
+        return Ok(Exit::from_problems(!failed.is_empty()));
     }
     // ECR refuses pushes into missing repositories: create them first (--ecr-create-repos).
     let work = super::ecr_repos::prepare(args, target, cluster, work, &mut failed, printer).await?;

@@ -4,6 +4,7 @@
 mod support;
 
 mod archive;
+mod archive_hostile;
 mod bounds;
 mod delta;
 mod ecr;

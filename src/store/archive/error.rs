@@ -156,4 +156,34 @@ pub enum ArchiveError {
         /// The limit.
         limit: u64,
     },
+    /// A tar extension header (GNU long name or link, PAX) too big to read.
+    #[error(
+        "{} holds a {what} header {entry:?} of {size} bytes, more than the {limit} bytes ferry reads for one (such a header carries one entry's name or attributes; `docker save` and `podman save` write small ones); the archive is damaged or hostile and is not imported",
+        path.display()
+    )]
+    ExtensionTooLarge {
+        /// The archive.
+        path: PathBuf,
+        /// The extension header's own name.
+        entry: String,
+        /// Which kind of header.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// More entries (names, links, metadata) than any image archive has.
+    #[error(
+        "{} holds more than ferry keeps track of: at entry {entry:?}, its names, link targets and metadata files (counting 1 KiB an entry) pass {limit} bytes, more than any image archive needs; the archive is not imported",
+        path.display()
+    )]
+    TooManyEntries {
+        /// The archive.
+        path: PathBuf,
+        /// The entry at which the limit was passed.
+        entry: String,
+        /// The limit.
+        limit: u64,
+    },
 }

@@ -87,6 +87,21 @@ struct ConfigRootFs {
     rootfs: Option<RootFs>,
 }
 
+/// What is derived from a metadata file, by its (resolved) entry name, made once however
+/// many `manifest.json` or `index.json` entries name it: 2,000 entries naming one 15 MiB
+/// config must not hash and parse it 2,000 times.
+#[derive(Default)]
+struct Memo {
+    /// The digest of a file checked against the one its name claims.
+    checked: HashMap<String, Digest>,
+    /// A config's `rootfs.diff_ids`.
+    diff_ids: HashMap<String, Arc<Vec<String>>>,
+    /// An OCI layout's image manifest made pushable, by digest and media type.
+    images: HashMap<(Digest, String), FetchedManifest>,
+    /// What an `index.json` entry's manifest or index became, by digest and media type.
+    tops: HashMap<(Digest, String), FetchedManifest>,
+}
+
 /// The archive's kind and images.
 pub fn contents(s: &Scanned) -> Result<(Format, Contents), ArchiveError> {
     if let Some(m) = s.file("manifest.json")? {
@@ -139,8 +154,18 @@ fn named_digest(name: &str) -> Option<Digest> {
     Digest::parse(&format!("sha256:{hex}")).ok()
 }
 
-/// Checks a metadata file's bytes against the digest its name claims (when it claims one).
-fn check_named(s: &Scanned, name: &str, bytes: &[u8]) -> Result<Digest, ArchiveError> {
+/// Checks a metadata file's bytes against the digest its name claims (when it claims one);
+/// once per file.
+fn check_named(
+    s: &Scanned,
+    memo: &mut Memo,
+    name: &str,
+    bytes: &[u8],
+) -> Result<Digest, ArchiveError> {
+    let key = s.resolve(name)?;
+    if let Some(d) = memo.checked.get(&key) {
+        return Ok(d.clone());
+    }
     let got = Digest::sha256_of(bytes);
     match named_digest(name) {
         Some(want) if want != got => Err(ArchiveError::Corrupt {
@@ -148,21 +173,41 @@ fn check_named(s: &Scanned, name: &str, bytes: &[u8]) -> Result<Digest, ArchiveE
             entry: name.to_string(),
             got,
         }),
-        _ => Ok(got),
+        _ => {
+            memo.checked.insert(key, got.clone());
+            Ok(got)
+        }
     }
+}
+
+/// A config's `rootfs.diff_ids`, parsed once per file.
+fn diff_ids(
+    s: &Scanned,
+    memo: &mut Memo,
+    config_name: &str,
+    config: &[u8],
+) -> Result<Arc<Vec<String>>, ArchiveError> {
+    let key = s.resolve(config_name)?;
+    if let Some(ids) = memo.diff_ids.get(&key) {
+        return Ok(ids.clone());
+    }
+    let parsed: ConfigRootFs =
+        serde_json::from_slice(config).map_err(|e| bad_json(s, config_name, e))?;
+    let ids = Arc::new(parsed.rootfs.map(|r| r.diff_ids).unwrap_or_default());
+    memo.diff_ids.insert(key, ids.clone());
+    Ok(ids)
 }
 
 /// Checks an image's layers against its config's diff_ids.
 fn check_diff_ids(
     s: &Scanned,
+    memo: &mut Memo,
     image: &str,
     config_name: &str,
     config: &[u8],
     layers: &[(&str, &Arc<Blob>)],
 ) -> Result<(), ArchiveError> {
-    let parsed: ConfigRootFs =
-        serde_json::from_slice(config).map_err(|e| bad_json(s, config_name, e))?;
-    let diff_ids = parsed.rootfs.map(|r| r.diff_ids).unwrap_or_default();
+    let diff_ids = diff_ids(s, memo, config_name, config)?;
     if diff_ids.len() != layers.len() {
         return Err(bad_json(
             s,
@@ -174,7 +219,7 @@ fn check_diff_ids(
             ),
         ));
     }
-    for ((name, blob), want) in layers.iter().zip(&diff_ids) {
+    for ((name, blob), want) in layers.iter().zip(diff_ids.iter()) {
         if blob.diff_id.as_str() != want {
             return Err(ArchiveError::DiffId {
                 path: s.path.clone(),
@@ -238,6 +283,7 @@ fn docker(s: &Scanned, manifest_json: &Bytes) -> Result<Contents, ArchiveError> 
         return Err(bad_json(s, "manifest.json", "it lists no image"));
     }
     let mut out = Contents::default();
+    let mut memo = Memo::default();
     for e in entries {
         let tags = e.repo_tags.unwrap_or_default();
         let Some(first) = tags.first() else {
@@ -250,13 +296,13 @@ fn docker(s: &Scanned, manifest_json: &Bytes) -> Result<Contents, ArchiveError> 
             .file(&e.config)?
             .ok_or_else(|| missing(s, &e.config, first))?
             .clone();
-        let config_digest = check_named(s, &e.config, &config)?;
+        let config_digest = check_named(s, &mut memo, &e.config, &config)?;
         let mut layers = Vec::new();
         for l in &e.layers {
             let blob = s.blob(l)?.ok_or_else(|| missing(s, l, first))?;
             layers.push((l.as_str(), blob));
         }
-        check_diff_ids(s, first, &e.config, &config, &layers)?;
+        check_diff_ids(s, &mut memo, first, &e.config, &config, &layers)?;
         let blobs: Vec<&Arc<Blob>> = layers.iter().map(|(_, b)| *b).collect();
         let m = make_manifest(&config_digest, config.len(), &blobs);
         for b in blobs {
@@ -299,27 +345,52 @@ fn oci_name(s: &Scanned, entry: &Value) -> Result<Reference, ArchiveError> {
 }
 
 /// A content-addressed metadata file of an OCI layout, checked.
-fn oci_file(s: &Scanned, digest: &str, image: &str) -> Result<(String, Bytes), ArchiveError> {
+fn oci_file(
+    s: &Scanned,
+    memo: &mut Memo,
+    digest: &str,
+    image: &str,
+) -> Result<(String, Bytes, Digest), ArchiveError> {
     let d = Digest::parse(digest).map_err(|e| bad_json(s, "index.json", e))?;
     let name = d.blob_path();
     let bytes = s
         .file(&name)?
         .ok_or_else(|| missing(s, &name, image))?
         .clone();
-    check_named(s, &name, &bytes)?;
-    Ok((name, bytes))
+    let got = check_named(s, memo, &name, &bytes)?;
+    Ok((name, bytes, got))
 }
 
 /// One image manifest of an OCI layout: its layers checked and made pushable; the manifest
 /// kept when nothing changed, else rewritten.
 fn oci_image(
     s: &Scanned,
+    memo: &mut Memo,
+    out: &mut Contents,
+    (bytes, digest): (Bytes, Digest),
+    media_type: &str,
+    image: &str,
+) -> Result<FetchedManifest, ArchiveError> {
+    let key = (digest, media_type.to_string());
+    if let Some(m) = memo.images.get(&key) {
+        return Ok(m.clone());
+    }
+    let m = oci_image_once(s, memo, out, bytes, media_type, image, &key.0)?;
+    memo.images.insert(key, m.clone());
+    Ok(m)
+}
+
+/// [`oci_image`] the first time.
+fn oci_image_once(
+    s: &Scanned,
+    memo: &mut Memo,
     out: &mut Contents,
     bytes: Bytes,
     media_type: &str,
     image: &str,
+    digest: &Digest,
 ) -> Result<FetchedManifest, ArchiveError> {
-    let digest = Digest::sha256_of(&bytes);
+    let digest = digest.clone();
     let Ok(Manifest::Image { config, layers }) = Manifest::parse(&bytes, media_type, &digest)
     else {
         return Err(bad_json(
@@ -328,7 +399,7 @@ fn oci_image(
             format!("{image}: not an image manifest"),
         ));
     };
-    let (config_name, config_bytes) = oci_file(s, config.digest.as_str(), image)?;
+    let (config_name, config_bytes, _) = oci_file(s, memo, config.digest.as_str(), image)?;
     let mut found = Vec::new();
     for l in &layers {
         let name = l.digest.blob_path();
@@ -343,7 +414,7 @@ fn oci_image(
         found.push((name, blob));
     }
     let named: Vec<(&str, &Arc<Blob>)> = found.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-    check_diff_ids(s, image, &config_name, &config_bytes, &named)?;
+    check_diff_ids(s, memo, image, &config_name, &config_bytes, &named)?;
     out.configs.insert(config.digest.clone(), config_bytes);
     for (_, b) in &found {
         out.layers.insert(b.digest.clone(), (*b).clone());
@@ -383,6 +454,7 @@ fn oci(s: &Scanned, index_bytes: &Bytes) -> Result<Contents, ArchiveError> {
         return Err(bad_json(s, "index.json", "it lists no image"));
     }
     let mut out = Contents::default();
+    let mut memo = Memo::default();
     for e in &entries {
         let name = oci_name(s, e)?;
         let shown = name.to_string();
@@ -390,8 +462,38 @@ fn oci(s: &Scanned, index_bytes: &Bytes) -> Result<Contents, ArchiveError> {
             .as_str()
             .unwrap_or(media_types::OCI_MANIFEST)
             .to_string();
-        let (_, bytes) = oci_file(s, e["digest"].as_str().unwrap_or(""), &shown)?;
-        let top = if mt == media_types::OCI_INDEX || mt == media_types::DOCKER_MANIFEST_LIST {
+        let (_, bytes, digest) =
+            oci_file(s, &mut memo, e["digest"].as_str().unwrap_or(""), &shown)?;
+        let key = (digest, mt.clone());
+        let top = match memo.tops.get(&key) {
+            Some(top) => top.clone(),
+            None => {
+                let top = oci_top(s, &mut memo, &mut out, (bytes, key.0.clone()), mt, &shown)?;
+                memo.tops.insert(key, top.clone());
+                top
+            }
+        };
+        out.images.push(ArchiveImage {
+            names: vec![name],
+            top: top.digest.clone(),
+        });
+        out.manifests.insert(top.digest.clone(), top);
+    }
+    Ok(out)
+}
+
+/// What one `index.json` entry points at, made pushable: an image manifest, or an index
+/// whose children are.
+fn oci_top(
+    s: &Scanned,
+    memo: &mut Memo,
+    out: &mut Contents,
+    (bytes, digest): (Bytes, Digest),
+    mt: String,
+    shown: &str,
+) -> Result<FetchedManifest, ArchiveError> {
+    Ok(
+        if mt == media_types::OCI_INDEX || mt == media_types::DOCKER_MANIFEST_LIST {
             let mut v: Value =
                 serde_json::from_slice(&bytes).map_err(|err| bad_json(s, "index", err))?;
             let mut changed = false;
@@ -401,8 +503,9 @@ fn oci(s: &Scanned, index_bytes: &Bytes) -> Result<Contents, ArchiveError> {
                         .as_str()
                         .unwrap_or(media_types::OCI_MANIFEST)
                         .to_string();
-                    let (_, cbytes) = oci_file(s, c["digest"].as_str().unwrap_or(""), &shown)?;
-                    let m = oci_image(s, &mut out, cbytes, &cmt, &shown)?;
+                    let (_, cbytes, cdigest) =
+                        oci_file(s, memo, c["digest"].as_str().unwrap_or(""), shown)?;
+                    let m = oci_image(s, memo, out, (cbytes, cdigest), &cmt, shown)?;
                     if c["digest"].as_str() != Some(m.digest.as_str()) {
                         c["digest"] = json!(m.digest.as_str());
                         c["size"] = json!(m.bytes.len());
@@ -411,24 +514,19 @@ fn oci(s: &Scanned, index_bytes: &Bytes) -> Result<Contents, ArchiveError> {
                     out.manifests.insert(m.digest.clone(), m);
                 }
             }
-            let bytes = if changed {
-                Bytes::from(v.to_string())
+            let (bytes, digest) = if changed {
+                let bytes = Bytes::from(v.to_string());
+                (bytes.clone(), Digest::sha256_of(&bytes))
             } else {
-                bytes
+                (bytes, digest)
             };
             FetchedManifest {
-                digest: Digest::sha256_of(&bytes),
+                digest,
                 bytes,
                 media_type: mt,
             }
         } else {
-            oci_image(s, &mut out, bytes, &mt, &shown)?
-        };
-        out.images.push(ArchiveImage {
-            names: vec![name],
-            top: top.digest.clone(),
-        });
-        out.manifests.insert(top.digest.clone(), top);
-    }
-    Ok(out)
+            oci_image(s, memo, out, (bytes, digest), &mt, shown)?
+        },
+    )
 }

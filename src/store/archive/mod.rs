@@ -5,7 +5,8 @@
 //! file name.
 //!
 //! - [`scan`] reads the archive once (a gzip stream cannot be read twice), checks names,
-//!   hashes every layer and gzips the uncompressed ones on worker threads, spooling them;
+//!   hashes every layer and gzips the uncompressed ones on a few worker threads, spooling
+//!   them in a [`spool`] directory that nothing outlives;
 //! - [`images`] builds the images from `manifest.json` or `index.json`, checking every layer
 //!   against its config's `diff_ids`;
 //! - [`source`] serves them to the copy engine.
@@ -14,6 +15,7 @@ pub mod error;
 pub mod images;
 pub mod scan;
 pub mod source;
+pub mod spool;
 
 pub use error::ArchiveError;
 pub use images::{Contents, Format};

@@ -3,44 +3,55 @@
 //! handled as it streams by: hashed (its `diff_id`, checked later against the image config),
 //! gzip-compressed when it is an uncompressed tar (flate2 on zlib-rs), and kept in a spool
 //! directory (bounded) until the images are known. Several layers are compressed at once on
-//! worker threads while the reader goes on. From a plain tar, a layer that needs no
-//! compression is not copied: it is read in place later.
+//! a fixed pool of worker threads ([`pool`]) while the reader goes on. From a plain tar, a
+//! layer that needs no compression is not copied: it is read in place later.
 //!
-//! The archive is untrusted: names and link targets must stay inside it, metadata files are
-//! bounded, and links are followed a bounded number of times.
+//! The archive is untrusted: the tar stream is read raw ([`stream`]), extension headers
+//! capped; names and link targets must stay inside it; metadata files, and what is kept
+//! per entry, are bounded; links are followed a bounded number of times.
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, Write};
+use std::io::{self, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
 
 use bytes::Bytes;
-use flate2::Compression;
-use flate2::write::{GzEncoder, MultiGzDecoder};
 
 use super::error::ArchiveError;
-use crate::oci::digest::{Digest, Hasher};
+use crate::oci::digest::Digest;
+
+mod gz;
+mod pool;
+pub mod stream;
+
+use pool::{Job, LayerKind, Pool};
+use stream::{StreamError, TarStream};
 
 /// Metadata files (manifest.json, configs, indexes) larger than this are refused.
 pub const MAX_METADATA: u64 = 16 * 1024 * 1024;
-/// All metadata files together may not exceed this.
+/// All metadata files together may not exceed this, nor what is kept per entry: its name,
+/// its link target, and [`ENTRY_COST`].
 pub const MAX_METADATA_TOTAL: u64 = 256 * 1024 * 1024;
+/// What one kept entry (a layer, a link, a file) is counted as, besides its name.
+pub const ENTRY_COST: u64 = 1024;
 /// Bytes handed from the reader to a layer's worker at a time.
 const CHUNK: usize = 256 * 1024;
 /// Chunks in flight per layer.
 const CHANNEL: usize = 4;
 /// Links followed to find an entry.
 const MAX_LINKS: usize = 16;
+/// Characters of an entry name shown in a message.
+const SHOWN: usize = 200;
 
 /// Where a layer's pushable bytes are.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Where {
     /// In the (plain) archive file, from this offset.
     InPlace(u64),
-    /// In this spool file.
-    Spooled(PathBuf),
+    /// In this spool file, removed when this is dropped.
+    Spooled(tempfile::TempPath),
 }
 
 /// A layer (or any large file) of the archive, ready to push.
@@ -141,60 +152,6 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Hashes and counts what goes through.
-struct Hashing<W> {
-    inner: W,
-    hasher: Hasher,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Where nothing is kept: only hashed.
-struct Sink;
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// A spool file that counts against the limit.
-struct Spool {
-    file: BufWriter<File>,
-    used: Arc<AtomicU64>,
-    limit: u64,
-}
-
-impl Write for Spool {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let total = self.used.fetch_add(buf.len() as u64, Ordering::Relaxed) + buf.len() as u64;
-        if total > self.limit {
-            return Err(io::Error::new(
-                io::ErrorKind::StorageFull,
-                "spool limit reached",
-            ));
-        }
-        self.file.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
 /// `a/./b`, `./a` → `a/b`, `a`; `None` for absolute names or names that climb out.
 pub fn normalize(name: &str) -> Option<String> {
     if name.starts_with('/') || name.contains('\0') || name.contains('\\') {
@@ -223,110 +180,17 @@ fn is_metadata(name: &str, size: u64, head: &[u8]) -> bool {
     size <= MAX_METADATA && (named || head.first() == Some(&b'{'))
 }
 
-/// What a layer's bytes are.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum LayerKind {
-    Tar,
-    Gzip,
-}
-
-/// What a worker gets: the layer's chunks, in order.
-type Chunks = mpsc::Receiver<Vec<u8>>;
-
-struct Job {
-    entry: String,
-    kind: LayerKind,
-    /// Where the layer starts in a plain archive (in-place reading), if it may stay there.
-    in_place: Option<u64>,
-    spool: PathBuf,
-}
-
-/// Handles one layer: hashes, compresses or copies, spools.
-fn work(job: Job, chunks: Chunks, opts: &Options, used: &Arc<AtomicU64>) -> io::Result<Blob> {
-    let spool = || -> io::Result<Spool> {
-        Ok(Spool {
-            file: BufWriter::with_capacity(CHUNK, File::create(&job.spool)?),
-            used: used.clone(),
-            limit: opts.spool_limit,
-        })
-    };
-    let mut raw = Hasher::sha256();
-    match (job.kind, opts.compress) {
-        (LayerKind::Tar, Some(level)) => {
-            let out = Hashing {
-                inner: spool()?,
-                hasher: Hasher::sha256(),
-                len: 0,
-            };
-            let mut gz = GzEncoder::new(out, Compression::new(level.min(9)));
-            for c in chunks {
-                raw.update(&c);
-                gz.write_all(&c)?;
-            }
-            let mut out = gz.finish()?;
-            out.flush()?;
-            let diff_id = raw.finish();
-            Ok(Blob {
-                entry: job.entry,
-                digest: out.hasher.finish(),
-                size: out.len,
-                gzip: true,
-                diff_id: diff_id.clone(),
-                raw: diff_id,
-                at: Where::Spooled(job.spool),
-            })
-        }
-        (kind, _) => {
-            // Kept as it is: in place, or copied to the spool; a gzip layer is also
-            // decompressed (to nowhere) for its diff_id.
-            let mut copy = match job.in_place {
-                Some(_) => None,
-                None => Some(spool()?),
-            };
-            let mut unzip = (kind == LayerKind::Gzip).then(|| {
-                MultiGzDecoder::new(Hashing {
-                    inner: Sink,
-                    hasher: Hasher::sha256(),
-                    len: 0,
-                })
-            });
-            let mut size = 0u64;
-            for c in chunks {
-                raw.update(&c);
-                size += c.len() as u64;
-                if let Some(f) = &mut copy {
-                    f.write_all(&c)?;
-                }
-                if let Some(u) = &mut unzip {
-                    u.write_all(&c)?;
-                }
-            }
-            if let Some(f) = &mut copy {
-                f.flush()?;
-            }
-            let raw = raw.finish();
-            let diff_id = match unzip {
-                Some(u) => u.finish()?.hasher.finish(),
-                None => raw.clone(),
-            };
-            Ok(Blob {
-                entry: job.entry,
-                digest: raw.clone(),
-                size,
-                gzip: kind == LayerKind::Gzip,
-                diff_id,
-                raw,
-                at: match job.in_place {
-                    Some(at) => Where::InPlace(at),
-                    None => Where::Spooled(job.spool),
-                },
-            })
-        }
+/// An entry name for messages: lossy UTF-8, cut short.
+fn shown(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    match text.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}… ({} bytes)", &text[..at], raw.len()),
+        None => text.into_owned(),
     }
 }
 
-/// Reads the whole archive once. Runs on the calling thread (a blocking one) plus up to
-/// `opts.parallel` workers.
+/// Reads the whole archive once. Runs on the calling thread (a blocking one) plus
+/// `opts.parallel` workers, all joined before it returns.
 pub fn scan(path: &Path, opts: &Options) -> Result<Scanned, ArchiveError> {
     let io_err = |action: &'static str| {
         move |source| ArchiveError::Io {
@@ -357,91 +221,186 @@ pub fn scan(path: &Path, opts: &Options) -> Result<Scanned, ArchiveError> {
         blobs: BTreeMap::new(),
         spooled: 0,
     };
-    let stream_err = |e: io::Error| -> ArchiveError {
-        if gzip && is_gzip_error(&e) {
+    let used = Arc::new(AtomicU64::new(0));
+    std::thread::scope(|scope| {
+        let pool =
+            Pool::start(scope, opts, &used).map_err(io_err("start the layer workers for"))?;
+        let mut failed = None;
+        let outcome = Reader {
+            path,
+            gzip,
+            opts,
+            pool: &pool,
+            scanned: &mut scanned,
+            failed: &mut failed,
+        }
+        .run(TarStream::new(reader));
+        // Every result is collected; the scope joins every worker. A worker's error is the
+        // cause of a stopped scan, so it wins.
+        for r in pool.finish() {
+            collect(&mut scanned.blobs, &mut failed, r);
+        }
+        scanned.spooled = used.load(Ordering::Relaxed);
+        match (failed, outcome) {
+            (Some(e), _) => Err(worker_error(path, opts, e)),
+            (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
+        }
+    })?;
+    Ok(scanned)
+}
+
+/// Keeps a worker's layer, or its error (the first).
+fn collect(
+    blobs: &mut BTreeMap<String, Arc<Blob>>,
+    failed: &mut Option<io::Error>,
+    r: io::Result<Blob>,
+) {
+    match r {
+        Ok(blob) => {
+            blobs.insert(blob.entry.clone(), Arc::new(blob));
+        }
+        Err(e) => {
+            failed.get_or_insert(e);
+        }
+    }
+}
+
+/// The reading side of one scan.
+struct Reader<'a> {
+    path: &'a Path,
+    gzip: bool,
+    opts: &'a Options,
+    pool: &'a Pool,
+    scanned: &'a mut Scanned,
+    failed: &'a mut Option<io::Error>,
+}
+
+impl Reader<'_> {
+    fn stream_err(&self, e: io::Error) -> ArchiveError {
+        if self.gzip && is_gzip_error(&e) {
             ArchiveError::TruncatedGzip {
-                path: path.to_path_buf(),
+                path: self.path.to_path_buf(),
                 detail: e.to_string(),
             }
         } else {
             ArchiveError::BadTar {
-                path: path.to_path_buf(),
+                path: self.path.to_path_buf(),
                 detail: e.to_string(),
             }
         }
-    };
-    let used = Arc::new(AtomicU64::new(0));
-    let (token_tx, token_rx) = mpsc::sync_channel::<()>(opts.parallel.max(1));
-    for _ in 0..opts.parallel.max(1) {
-        let _ = token_tx.send(());
     }
-    let mut workers: Vec<std::thread::JoinHandle<io::Result<Blob>>> = Vec::new();
-    let mut metadata_total = 0u64;
-    let mut archive = tar::Archive::new(reader);
-    let outcome = (|| -> Result<(), ArchiveError> {
-        let entries = archive.entries().map_err(stream_err)?;
-        for (n, entry) in entries.enumerate() {
-            let mut entry = entry.map_err(stream_err)?;
-            let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let Some(name) = normalize(&shown) else {
+
+    fn entry_err(&self, e: StreamError) -> ArchiveError {
+        match e {
+            StreamError::Io(e) => self.stream_err(e),
+            StreamError::Malformed(detail) => ArchiveError::BadTar {
+                path: self.path.to_path_buf(),
+                detail,
+            },
+            StreamError::Extension { entry, what, size } => ArchiveError::ExtensionTooLarge {
+                path: self.path.to_path_buf(),
+                entry: shown(&entry),
+                what,
+                size,
+                limit: stream::MAX_EXTENSION,
+            },
+        }
+    }
+
+    /// A worker stopped: the scan stops too (the worker's error is reported).
+    fn stopped(&self) -> ArchiveError {
+        self.stream_err(io::Error::other("a layer worker stopped"))
+    }
+
+    fn run<R: Read>(self, mut tar: TarStream<R>) -> Result<(), ArchiveError> {
+        let mut kept = 0u64;
+        while let Some(entry) = tar.next_entry().map_err(|e| self.entry_err(e))? {
+            for r in self.pool.finished() {
+                collect(&mut self.scanned.blobs, self.failed, r);
+            }
+            if self.failed.is_some() {
+                return Err(self.stopped());
+            }
+            let shown = shown(&entry.name);
+            let Some(name) = normalize(&String::from_utf8_lossy(&entry.name)) else {
                 if shown.trim_matches(|c| c == '.' || c == '/').is_empty() {
                     continue; // "./" itself
                 }
-                return Err(
-                    scanned.unsafe_entry(&shown, "is not a relative path inside the archive")
-                );
+                return Err(self
+                    .scanned
+                    .unsafe_entry(&shown, "is not a relative path inside the archive"));
             };
-            let kind = entry.header().entry_type();
+            let kind = entry.kind;
             if kind.is_dir() {
                 continue;
             }
-            if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name_bytes()
-                    .map(|t| String::from_utf8_lossy(&t).into_owned())
-                    .unwrap_or_default();
+            if !(kind.is_symlink()
+                || kind.is_hard_link()
+                || kind.is_file()
+                || kind == tar::EntryType::Continuous)
+            {
+                tracing::debug!("{shown}: not a file, skipped");
+                continue;
+            }
+            // Everything kept counts: names, link targets, metadata, and a fixed cost.
+            let is_link = kind.is_symlink() || kind.is_hard_link();
+            kept += ENTRY_COST + name.len() as u64 + entry.link.len() as u64;
+            let head_len = if is_link { 0 } else { entry.size.min(512) };
+            if kept + head_len > MAX_METADATA_TOTAL {
+                return Err(ArchiveError::TooManyEntries {
+                    path: self.path.to_path_buf(),
+                    entry: shown,
+                    limit: MAX_METADATA_TOTAL,
+                });
+            }
+            if is_link {
+                let target = String::from_utf8_lossy(&entry.link).into_owned();
                 // A symbolic link is relative to its directory, a hard link to the root.
                 let joined = match (kind.is_symlink(), name.rsplit_once('/')) {
                     (true, Some((dir, _))) => format!("{dir}/{target}"),
                     _ => target.clone(),
                 };
                 let Some(to) = normalize(&joined) else {
-                    return Err(scanned.unsafe_entry(
+                    return Err(self.scanned.unsafe_entry(
                         &shown,
-                        &format!("links to {target:?}, outside the archive"),
+                        &format!(
+                            "links to {:?}, outside the archive",
+                            self::shown(&entry.link)
+                        ),
                     ));
                 };
-                scanned.links.insert(name, to);
+                self.scanned.links.insert(name, to);
                 continue;
             }
-            if !(kind.is_file() || kind == tar::EntryType::Continuous) {
-                tracing::debug!("{shown}: not a file, skipped");
-                continue;
-            }
-            let size = entry.size();
-            let offset = entry.raw_file_position();
-            let mut head = vec![0u8; usize::try_from(size.min(512)).unwrap_or(512)];
-            entry.read_exact(&mut head).map_err(stream_err)?;
+            let size = entry.size;
+            // Bounded: at most 512 bytes.
+            let mut head = vec![0u8; usize::try_from(head_len).unwrap_or(512)];
+            tar.read_exact(&mut head).map_err(|e| self.stream_err(e))?;
             if is_metadata(&name, size, &head) {
-                metadata_total += size;
-                if metadata_total > MAX_METADATA_TOTAL {
-                    return Err(ArchiveError::TooLarge {
-                        path: path.to_path_buf(),
+                kept += size;
+                if kept > MAX_METADATA_TOTAL {
+                    return Err(ArchiveError::TooManyEntries {
+                        path: self.path.to_path_buf(),
                         entry: shown,
-                        size: metadata_total,
                         limit: MAX_METADATA_TOTAL,
                     });
                 }
+                // Bounded: is_metadata checked size <= MAX_METADATA, and the stream reads no
+                // further than the entry's end.
                 let mut all = head;
-                entry.read_to_end(&mut all).map_err(stream_err)?;
-                scanned.files.insert(name, Bytes::from(all));
+                tar.read_to_end(&mut all).map_err(|e| self.stream_err(e))?;
+                if (all.len() as u64) < size {
+                    return Err(self.cut_short(&shown, all.len() as u64, size));
+                }
+                self.scanned.files.insert(name, Bytes::from(all));
                 continue;
             }
             let layer = match head.as_slice() {
                 [0x1f, 0x8b, ..] => LayerKind::Gzip,
                 [0x28, 0xb5, 0x2f, 0xfd, ..] => {
                     return Err(ArchiveError::NotAnArchive {
-                        path: path.to_path_buf(),
+                        path: self.path.to_path_buf(),
                         what: format!(
                             "{shown} is zstd-compressed; ferry checks every layer against its diff_id and reads gzip or uncompressed layers only"
                         ),
@@ -449,84 +408,57 @@ pub fn scan(path: &Path, opts: &Options) -> Result<Scanned, ArchiveError> {
                 }
                 _ => LayerKind::Tar,
             };
-            // The worker takes a turn, then the layer's chunks.
-            token_rx
-                .recv()
-                .map_err(|_| stream_err(io::Error::other("workers stopped")))?;
-            let in_place =
-                (!gzip && (layer == LayerKind::Gzip || opts.compress.is_none())).then_some(offset);
+            let in_place = (!self.gzip
+                && (layer == LayerKind::Gzip || self.opts.compress.is_none()))
+            .then_some(entry.offset);
             let job = Job {
-                entry: name.clone(),
+                entry: name,
                 kind: layer,
+                size,
                 in_place,
-                spool: opts.spool_dir.join(format!("{n}.blob")),
             };
-            let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(CHANNEL);
-            let (o, u, t) = (opts.clone(), used.clone(), token_tx.clone());
-            workers.push(std::thread::spawn(move || {
-                let r = work(job, rx, &o, &u);
-                let _ = t.send(());
-                r
-            }));
+            // Waits for a free worker, then streams the layer's chunks to it.
+            let tx = self.pool.submit(job).ok_or_else(|| self.stopped())?;
             let mut chunk = head;
             let mut sent = 0u64;
             loop {
-                while chunk.len() < CHUNK {
+                // No bigger than what is left of the entry: a small one allocates little.
+                let want = usize::try_from((size - sent).min(CHUNK as u64)).unwrap_or(CHUNK);
+                while chunk.len() < want {
                     let filled = chunk.len();
-                    chunk.resize(CHUNK, 0);
-                    let n = read_some(&mut entry, &mut chunk[filled..]).map_err(stream_err)?;
+                    chunk.resize(want, 0);
+                    let n = read_some(&mut tar, &mut chunk[filled..])
+                        .map_err(|e| self.stream_err(e))?;
                     chunk.truncate(filled + n);
                     if n == 0 {
                         break;
                     }
                 }
-                let done = chunk.len() < CHUNK;
-                sent += chunk.len() as u64;
-                if !chunk.is_empty() && tx.send(std::mem::take(&mut chunk)).is_err() {
-                    // The worker failed: its error is collected below and wins.
-                    return Err(stream_err(io::Error::other("a layer worker stopped")));
+                let got = chunk.len();
+                sent += got as u64;
+                if got > 0 && tx.send(std::mem::take(&mut chunk)).is_err() {
+                    // The worker failed: its error is collected and wins.
+                    return Err(self.stopped());
                 }
-                if done {
-                    if sent < size {
-                        return Err(stream_err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("entry {shown} is cut short ({sent} of {size} bytes)"),
-                        )));
-                    }
+                if sent >= size {
                     break;
+                }
+                if got < want {
+                    return Err(self.cut_short(&shown, sent, size));
                 }
             }
         }
         // The rest of the stream: a gzip trailer (its CRC covers every byte).
-        let mut rest = archive.into_inner();
-        io::copy(&mut rest, &mut io::sink()).map_err(stream_err)?;
+        let mut rest = tar.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(|e| self.stream_err(e))?;
         Ok(())
-    })();
-    // Every worker is joined, also after a failure, so none outlives the scan. A worker's
-    // error is the cause of a stopped scan, so it wins.
-    let mut worker_err = None;
-    for w in workers {
-        match w.join() {
-            Ok(Ok(blob)) => {
-                scanned.blobs.insert(blob.entry.clone(), Arc::new(blob));
-            }
-            Ok(Err(e)) => {
-                worker_err.get_or_insert_with(|| worker_error(path, opts, e));
-            }
-            Err(_) => {
-                worker_err.get_or_insert_with(|| ArchiveError::Io {
-                    action: "read",
-                    path: path.to_path_buf(),
-                    source: io::Error::other("a layer worker stopped"),
-                });
-            }
-        }
     }
-    let first_err = worker_err.or(outcome.err());
-    scanned.spooled = used.load(Ordering::Relaxed);
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(scanned),
+
+    fn cut_short(&self, shown: &str, got: u64, size: u64) -> ArchiveError {
+        self.stream_err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("entry {shown} is cut short ({got} of {size} bytes)"),
+        ))
     }
 }
 

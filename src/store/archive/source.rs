@@ -134,7 +134,7 @@ impl Source for ArchiveSource {
                     Where::InPlace(at) => {
                         file_range(self.path.clone(), at + offset, l.size - offset)
                     }
-                    Where::Spooled(p) => file_range(p.clone(), offset, l.size - offset),
+                    Where::Spooled(p) => file_range(p.to_path_buf(), offset, l.size - offset),
                 }
             }
             None => {

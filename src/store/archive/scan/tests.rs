@@ -1,4 +1,5 @@
-//! Unit tests of `store/archive/scan.rs`: names, links and bounds of untrusted archives.
+//! Unit tests of `store/archive/scan.rs`: names, links, extension headers and bounds of
+//! untrusted archives.
 
 use super::*;
 
@@ -108,4 +109,124 @@ fn small_tar() -> Vec<u8> {
     h.set_cksum();
     b.append(&h, &b"abc"[..]).expect("append");
     b.into_inner().expect("tar")
+}
+
+/// A raw header block.
+fn block(name: &str, kind: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_path(name).expect("name");
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_cksum();
+    h.as_bytes().to_vec()
+}
+
+/// `data` padded to whole blocks.
+fn padded(data: &[u8]) -> Vec<u8> {
+    let mut v = data.to_vec();
+    v.resize(data.len().div_ceil(512) * 512, 0);
+    v
+}
+
+fn pax(records: &[(&str, &str)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in records {
+        let rest = format!(" {k}={v}\n");
+        let mut len = rest.len() + 1;
+        while format!("{len}{rest}").len() != len {
+            len += 1;
+        }
+        out.extend(format!("{len}{rest}").into_bytes());
+    }
+    out
+}
+
+#[test]
+fn long_names_links_and_pax_records_are_applied_as_go_applies_them() {
+    let long = format!("{}/layer.tar", "d".repeat(150));
+    let layer = small_tar();
+    let mut t = Vec::new();
+    // GNU long name for a layer.
+    t.extend(block(
+        "././@LongLink",
+        tar::EntryType::GNULongName,
+        long.len() as u64 + 1,
+    ));
+    t.extend(padded(format!("{long}\0").as_bytes()));
+    t.extend(block("short", tar::EntryType::Regular, layer.len() as u64));
+    t.extend(padded(&layer));
+    // GNU long link for a symlink to it.
+    let target = format!("../{long}");
+    t.extend(block(
+        "././@LongLink",
+        tar::EntryType::GNULongLink,
+        target.len() as u64,
+    ));
+    t.extend(padded(target.as_bytes()));
+    t.extend(block("x/link.tar", tar::EntryType::Symlink, 0));
+    // A PAX path and size win over the header's (a size field of 0, as Go writes for
+    // sizes too big for it).
+    let body = b"[]";
+    let rec = pax(&[("path", "manifest.json"), ("size", "2")]);
+    t.extend(block(
+        "PaxHeaders/x",
+        tar::EntryType::XHeader,
+        rec.len() as u64,
+    ));
+    t.extend(padded(&rec));
+    t.extend(block("ignored", tar::EntryType::Regular, 0));
+    t.extend(padded(body));
+    t.extend([0u8; 1024]);
+    let s = scan_bytes(&t).expect("scan");
+    assert!(s.blobs.contains_key(&long), "{:?}", s.blobs.keys());
+    assert_eq!(s.resolve("x/link.tar").expect("resolve"), long);
+    assert_eq!(
+        s.file("manifest.json").expect("file").map(|b| &b[..]),
+        Some(&body[..])
+    );
+}
+
+#[test]
+fn an_oversized_extension_header_is_refused_before_it_is_read() {
+    for kind in [
+        tar::EntryType::GNULongName,
+        tar::EntryType::GNULongLink,
+        tar::EntryType::XHeader,
+    ] {
+        // Only the header: the refusal comes before any of its data would be read.
+        let mut t = block("././@LongLink", kind, stream::MAX_EXTENSION + 1);
+        t.extend([0u8; 1024]);
+        let e = scan_bytes(&t).expect_err("refused").to_string();
+        assert!(
+            e.contains("@LongLink") && e.contains(&stream::MAX_EXTENSION.to_string()),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_dangling_or_doubled_extension_header_is_a_bad_tar() {
+    let mut t = block("././@LongLink", tar::EntryType::GNULongName, 2);
+    t.extend(padded(b"a\0"));
+    t.extend([0u8; 1024]);
+    assert!(
+        scan_bytes(&t)
+            .expect_err("refused")
+            .to_string()
+            .contains("describes no entry")
+    );
+    let mut t = Vec::new();
+    for _ in 0..2 {
+        t.extend(block("././@LongLink", tar::EntryType::GNULongName, 2));
+        t.extend(padded(b"a\0"));
+    }
+    t.extend(block("b", tar::EntryType::Regular, 0));
+    t.extend([0u8; 1024]);
+    assert!(
+        scan_bytes(&t)
+            .expect_err("refused")
+            .to_string()
+            .contains("two GNU long-name headers")
+    );
 }
