@@ -17,6 +17,7 @@ mod http_version;
 mod images;
 mod import;
 mod kdm;
+mod kdm_hostile;
 mod lock;
 mod lying;
 mod registry_client;
