@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of ferry. Installs what the tests need when it is missing:
 # Debian packages for the real registry (CNCF distribution), the oracles (skopeo, umoci,
-# oci-image-tool), htpasswd, and the clients an RKE site pulls with (Docker Engine, podman,
+# oci-image-tool), htpasswd, GNU time, and the clients an RKE site pulls with (Docker Engine, podman,
 # containerd's ctr) plus a static busybox to build a runnable image from. Safe to run on a
 # fresh Debian/Ubuntu machine as root or with sudo.
 set -euo pipefail
@@ -11,8 +11,9 @@ need=()
 for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci oci-image-tool:oci-image-tool htpasswd:apache2-utils; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair##*:}")
 done
-# Packages whose commands do not say whether they are there (busybox may be the dynamic one).
-for pkg in docker.io podman containerd busybox-static; do
+# Packages whose commands do not say whether they are there (busybox may be the dynamic one;
+# `time` is also a shell keyword: GNU time, /usr/bin/time, measures peak RSS in tests/it).
+for pkg in docker.io podman containerd busybox-static time; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -64,7 +65,7 @@ if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
   else
     fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz)
   fi
-  for target in reference manifest bundle_reader archive_scan parts serve_request; do
+  for target in reference manifest bundle_reader archive_scan catalog parts serve_request; do
     mkdir -p "fuzz/corpus/$target" "fuzz/regressions/$target"
     (cd fuzz && "${fuzz[@]}" run --dev --sanitizer none "$target" "corpus/$target" "seeds/$target" "regressions/$target" \
       -- -max_total_time="${FERRY_FUZZ_SECONDS:-10}")

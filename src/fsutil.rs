@@ -38,18 +38,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// `max` bytes: a larger one is an `InvalidData` error that says the size, instead of a read
 /// that fills memory with whatever the path names (a device, a log, the wrong file).
 pub fn read_small_bytes(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read as _;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(max + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("it is larger than {max} bytes, which no such file is"),
-        ));
-    }
-    Ok(bytes)
+    crate::bounded::read(path, max).map_err(|e| match e {
+        crate::bounded::ReadError::Io(e) => e,
+        too_large => std::io::Error::new(std::io::ErrorKind::InvalidData, too_large.to_string()),
+    })
 }
 
 /// [`read_small_bytes`], as UTF-8 text.

@@ -22,6 +22,7 @@
 //! - `main.rs` only parses arguments, runs a command and maps the result to an exit code.
 #![deny(missing_docs)]
 
+pub mod bounded;
 pub mod chain;
 pub mod cli;
 pub mod commands;

@@ -4,8 +4,10 @@
 //! Two input shapes, one model: the catalog embedded in ferry (`data/system-images.json`,
 //! extracted from KDM release-v2.9, the data RKE v1.6.3 ships) and KDM's own generated
 //! `data.json` (what RKE embeds and what `RANCHER_METADATA_URL` points at). Both are read into
-//! [`RawMetadata`], and [`Catalog::derive`] applies RKE's rules (`metadata/metadata.go`,
-//! `initK8sRKESystemImages`) to it for a given RKE version.
+//! [`RawMetadata`] from bytes, in one bounded pass ([`parse`]: version and field caps, unknown
+//! fields counted, not stored), and [`Catalog::derive`] applies RKE's rules
+//! (`metadata/metadata.go`, `initK8sRKESystemImages`) to it for a given RKE version. A local
+//! file is read under the same size cap as a download ([`super::remote::MAX_BYTES`]).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -13,9 +15,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::fields::{FIELDS, Field};
+use super::fields::Field;
 use super::goversion;
-use super::remote::{RemoteError, RemoteOptions};
+use super::remote::{MAX_BYTES, RemoteError, RemoteOptions};
+use crate::bounded;
+
+pub mod parse;
+
+pub use parse::{Limit, MAX_IMAGE_FIELDS, MAX_VERSIONS, ParseError, UnknownFields};
 
 /// The embedded catalog (KDM release-v2.9 @ 14e0dc43, the data of RKE v1.6.3).
 pub const EMBEDDED_CATALOG: &str = include_str!("../../data/system-images.json");
@@ -46,6 +53,31 @@ impl std::fmt::Display for MetadataSource {
 /// Why a catalog could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum MetadataError {
+    /// The file is larger than [`MAX_BYTES`].
+    #[error(
+        "metadata file {path} is larger than {} ({size}), ferry's limit for metadata (KDM's data.json is a few MiB); check that --metadata or RANCHER_METADATA_URL names a data.json",
+        bounded::size_text(*cap)
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size, as text (`67108865 bytes`, or `more` when it grew while read).
+        size: String,
+        /// The cap.
+        cap: u64,
+    },
+    /// The data goes past one of the catalog's caps.
+    #[error(
+        "{source_name} has more than {} {}, ferry's limit (real KDM data has a few hundred versions and about 10,000 image fields); check that --metadata or RANCHER_METADATA_URL names KDM's data.json",
+        super::thousands(limit.cap as u64),
+        limit.what
+    )]
+    Limit {
+        /// Where the data came from.
+        source_name: String,
+        /// The cap passed.
+        limit: Limit,
+    },
     /// The file could not be read.
     #[error(
         "cannot read metadata file {path}: {source}; check the path given to --metadata or RANCHER_METADATA_URL"
@@ -100,29 +132,34 @@ pub struct VersionInfo {
     pub deprecate_rke_version: String,
 }
 
-/// The part of either metadata shape that ferry reads; every other key is ignored.
-#[derive(Debug, Deserialize)]
+/// The part of either metadata shape that ferry reads; every other key is ignored. Keys:
+/// `K8sVersionRKESystemImages`, `K8sVersionInfo` (optional), `RKEDefaultK8sVersions`, or the
+/// embedded catalog's snake_case spellings.
+#[derive(Debug)]
 pub struct RawMetadata {
-    /// Kubernetes version → data.json field key → image.
-    #[serde(
-        rename = "K8sVersionRKESystemImages",
-        alias = "k8s_version_rke_system_images"
-    )]
-    pub images: BTreeMap<String, BTreeMap<String, String>>,
+    /// Kubernetes version → its non-empty known image fields, in struct order.
+    pub images: BTreeMap<String, VersionImages>,
     /// Version limits keyed by exact version or by `vX.Y` minor.
-    #[serde(rename = "K8sVersionInfo", alias = "k8s_version_info", default)]
     pub version_info: BTreeMap<String, VersionInfo>,
     /// RKE release (without `v`) → default Kubernetes version, plus a `default` key.
-    #[serde(rename = "RKEDefaultK8sVersions", alias = "rke_default_k8s_versions")]
     pub default_versions: BTreeMap<String, String>,
+    /// Image fields RKE's struct does not have, over all versions: ignored.
+    pub unknown_fields: UnknownFields,
 }
 
 impl RawMetadata {
-    /// Parses either shape from JSON text; `name` is used in errors.
-    pub fn from_json(text: &str, name: &str) -> Result<RawMetadata, MetadataError> {
-        serde_json::from_str(text).map_err(|e| MetadataError::Shape {
-            path: name.to_string(),
-            detail: e.to_string(),
+    /// Parses either shape from bytes in one bounded pass ([`parse`]); `name` is used in
+    /// errors. This is the entry point the fuzz target drives.
+    pub fn from_slice(bytes: &[u8], name: &str) -> Result<RawMetadata, MetadataError> {
+        parse::from_slice(bytes).map_err(|e| match e {
+            ParseError::Limit { limit } => MetadataError::Limit {
+                source_name: name.to_string(),
+                limit,
+            },
+            ParseError::Json(e) => MetadataError::Shape {
+                path: name.to_string(),
+                detail: e.to_string(),
+            },
         })
     }
 }
@@ -161,8 +198,8 @@ pub struct Catalog {
     /// Versions deprecated for this RKE release.
     bad: Vec<String>,
     images: BTreeMap<String, VersionImages>,
-    /// data.json keys ferry does not know (a newer RKE struct); reported as a warning.
-    unknown_keys: Vec<String>,
+    /// data.json image fields ferry does not know (a newer RKE struct); one warning.
+    unknown_fields: UnknownFields,
 }
 
 /// Sorts Kubernetes versions ascending the way RKE compares them.
@@ -205,28 +242,34 @@ impl Catalog {
     ) -> Result<Catalog, MetadataError> {
         match location {
             None => {
-                let raw = RawMetadata::from_json(EMBEDDED_CATALOG, "embedded catalog")?;
+                let raw =
+                    RawMetadata::from_slice(EMBEDDED_CATALOG.as_bytes(), "the embedded catalog")?;
                 Catalog::derive(raw, MetadataSource::Embedded, rke_version)
             }
             Some(url) if super::remote::is_url(url) => {
-                let shown = super::remote::redact_text(url);
                 let (raw, shown) = super::remote::load(url, remote, |text| {
-                    RawMetadata::from_json(text, &shown).map_err(|e| match e {
-                        MetadataError::Shape { detail, .. } => detail,
-                        other => other.to_string(),
-                    })
+                    parse::from_slice(text.as_bytes()).map_err(|e| e.to_string())
                 })?;
                 Catalog::derive(raw, MetadataSource::Url(shown), rke_version)
             }
             Some(p) => {
                 let p = p.strip_prefix("file://").unwrap_or(p);
                 let path = Path::new(p);
-                let text = std::fs::read_to_string(path).map_err(|source| MetadataError::Read {
-                    path: path.to_path_buf(),
-                    source,
+                let bytes = bounded::read(path, MAX_BYTES).map_err(|e| match e {
+                    bounded::ReadError::Io(source) => MetadataError::Read {
+                        path: path.to_path_buf(),
+                        source,
+                    },
+                    bounded::ReadError::TooLarge { size, cap } => MetadataError::TooLarge {
+                        path: path.to_path_buf(),
+                        size: size.map_or("more".into(), |n| format!("{n} bytes")),
+                        cap,
+                    },
                 })?;
-                let raw = RawMetadata::from_json(&text, &path.display().to_string())?;
-                Catalog::derive(raw, MetadataSource::File(path.to_path_buf()), rke_version)
+                let source = MetadataSource::File(path.to_path_buf());
+                let raw = RawMetadata::from_slice(&bytes, &source.to_string())?;
+                drop(bytes);
+                Catalog::derive(raw, source, rke_version)
             }
         }
     }
@@ -263,13 +306,12 @@ impl Catalog {
         let mut bad = Vec::new();
         let mut newest_per_minor: BTreeMap<String, String> = BTreeMap::new();
         let mut images = BTreeMap::new();
-        let mut unknown_keys = std::collections::BTreeSet::new();
-        for (version, fields) in &raw.images {
-            if let Some(info) = raw.version_info.get(version) {
+        for (version, version_images) in raw.images {
+            if let Some(info) = raw.version_info.get(&version) {
                 if !info.deprecate_rke_version.is_empty()
                     && goversion::compare(&rke, &info.deprecate_rke_version) != Ordering::Less
                 {
-                    bad.push(version.clone());
+                    bad.push(version);
                     continue;
                 }
                 if !info.min_rke_version.is_empty()
@@ -279,20 +321,9 @@ impl Catalog {
                 }
             }
             available.push(version.clone());
-            let mut values = Vec::new();
-            for field in FIELDS.iter() {
-                if let Some(v) = fields.get(field.json).filter(|v| !v.is_empty()) {
-                    values.push((field, v.clone()));
-                }
-            }
-            for key in fields.keys() {
-                if Field::by_json(key).is_none() {
-                    unknown_keys.insert(key.clone());
-                }
-            }
-            images.insert(version.clone(), VersionImages { values });
+            let minor = minor_of(&version);
+            images.insert(version.clone(), version_images);
 
-            let minor = minor_of(version);
             if let Some(max) = raw.version_info.get(&minor)
                 && !max.max_rke_version.is_empty()
                 && goversion::compare(&rke, &max.max_rke_version) == Ordering::Greater
@@ -301,10 +332,10 @@ impl Catalog {
             }
             let replace = match newest_per_minor.get(&minor) {
                 None => true,
-                Some(curr) => goversion::compare(version, curr) == Ordering::Greater,
+                Some(curr) => goversion::compare(&version, curr) == Ordering::Greater,
             };
             if replace {
-                newest_per_minor.insert(minor, version.clone());
+                newest_per_minor.insert(minor, version);
             }
         }
         let mut current: Vec<String> = newest_per_minor.into_values().collect();
@@ -326,7 +357,7 @@ impl Catalog {
             current,
             bad,
             images,
-            unknown_keys: unknown_keys.into_iter().collect(),
+            unknown_fields: raw.unknown_fields,
         })
     }
 
@@ -360,9 +391,9 @@ impl Catalog {
         &self.bad
     }
 
-    /// data.json field keys this ferry does not know.
-    pub fn unknown_keys(&self) -> &[String] {
-        &self.unknown_keys
+    /// data.json image fields this ferry does not know (ignored): how many, the first names.
+    pub fn unknown_fields(&self) -> &UnknownFields {
+        &self.unknown_fields
     }
 
     /// The images of an accepted version.

@@ -1,6 +1,7 @@
 //! `cluster.yml`: the few keys of RKE's `RancherKubernetesEngineConfig` that decide which
 //! images `rke up` pulls and from where. Every other key (nodes, services options, addons …)
-//! is accepted and ignored, as RKE's own non-strict parser (`gopkg.in/yaml.v2`) would.
+//! is accepted and ignored, as RKE's own non-strict parser (`gopkg.in/yaml.v2`) would. The
+//! file is read only up to [`MAX_CLUSTER_BYTES`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,10 @@ use serde::Deserialize;
 use super::fields::Field;
 use crate::oci::reference::{Reference, RegistryPrefix};
 use crate::secret::Secret;
+
+/// The largest cluster.yml read. Real ones are a few KiB; even inline `addons` manifests
+/// stay far below this.
+pub const MAX_CLUSTER_BYTES: u64 = 4 << 20;
 
 /// Why a `cluster.yml` could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +26,23 @@ pub enum ClusterError {
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// Larger than [`MAX_CLUSTER_BYTES`].
+    #[error(
+        "cluster file {path} is larger than {}, ferry's limit for a cluster.yml (real ones are a few KiB); check the path given to --cluster",
+        crate::bounded::size_text(*cap)
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The cap.
+        cap: u64,
+    },
+    /// Not UTF-8 text.
+    #[error("cluster file {path} is not UTF-8 text; check the path given to --cluster")]
+    NotText {
+        /// The file.
+        path: PathBuf,
     },
     /// Not valid YAML, or a key of the wrong type.
     #[error(
@@ -150,9 +172,18 @@ pub struct ClusterConfig {
 impl ClusterConfig {
     /// Reads and validates a cluster.yml file.
     pub fn load(path: &Path) -> Result<ClusterConfig, ClusterError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ClusterError::Read {
+        let bytes = crate::bounded::read(path, MAX_CLUSTER_BYTES).map_err(|e| match e {
+            crate::bounded::ReadError::Io(source) => ClusterError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            crate::bounded::ReadError::TooLarge { cap, .. } => ClusterError::TooLarge {
+                path: path.to_path_buf(),
+                cap,
+            },
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| ClusterError::NotText {
             path: path.to_path_buf(),
-            source,
         })?;
         ClusterConfig::parse(&text, path)
     }

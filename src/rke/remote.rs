@@ -10,7 +10,9 @@
 //!   data; the cache is written atomically ([`cache`]);
 //! - a failed download falls back to the cached copy with a warning naming its age, and is an
 //!   error naming the URL, the cause and the fix when there is none;
-//! - `--offline` reads only the cache.
+//! - `--offline` reads only the cache;
+//! - an `https://` URL that redirects to `http://` is an error, never a fallback: the http URL
+//!   is not requested and nothing is cached.
 //!
 //! The download honours the proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …), trusts the system
 //! roots plus `--metadata-ca-file`, gives up after [`TIMEOUT`] and refuses more than
@@ -108,6 +110,16 @@ pub enum RemoteError {
         /// What went wrong.
         cause: String,
     },
+    /// An `https://` URL redirected to `http://`.
+    #[error(
+        "refusing the KDM metadata at {url}: the server redirected to the plain-HTTP URL {to}, and ferry never follows a redirect from https:// to http://, because the metadata decides which images get mirrored and anyone on the network path could change it; nothing was downloaded or cached. Give the final https:// URL, or have the server redirect to https://; if you do trust plain HTTP on that network, pass the http:// URL itself with --metadata"
+    )]
+    InsecureRedirect {
+        /// The URL asked for, redacted.
+        url: String,
+        /// Where it redirected, redacted.
+        to: String,
+    },
     /// `--offline` and nothing cached.
     #[error(
         "--offline: there is no cached copy of the KDM metadata at {url} ({where_}); run the same command once without --offline on a host that can reach the URL, or pass a local file with --metadata data.json"
@@ -161,10 +173,7 @@ impl MetadataUrl {
 
     /// The URL to print: scheme, host, port and path (no userinfo, query or fragment).
     pub fn shown(&self) -> String {
-        let mut u = self.url.clone();
-        u.set_query(None);
-        u.set_fragment(None);
-        u.to_string()
+        shown_url(&self.url)
     }
 
     /// The cache key: sha256 of the URL without userinfo.
@@ -173,9 +182,21 @@ impl MetadataUrl {
     }
 }
 
+/// `url` to print: scheme, host, port and path (no userinfo, query or fragment).
+pub(crate) fn shown_url(url: &Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}
+
 /// Decodes `%XX` escapes (userinfo in a URL is percent-encoded); anything else is kept.
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
+    // Bounded: the userinfo of a URL the user gave (argv or environment), and the output is
+    // never longer than the input.
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -214,6 +235,11 @@ pub fn redact_text(location: &str) -> String {
 pub(crate) enum Answer {
     /// `304 Not Modified`: the cached copy is current.
     NotModified,
+    /// A redirect from `https://` to this `http://` URL, not followed.
+    InsecureRedirect {
+        /// The http URL.
+        to: Url,
+    },
     /// A full answer.
     Fresh {
         /// The body.
@@ -308,6 +334,12 @@ pub(crate) fn load_with<T>(
         (None, None) => tracing::debug!("GET {shown}"),
     }
     let cause = match transport.get(url, etag, last_modified) {
+        Ok(Answer::InsecureRedirect { to }) => {
+            return Err(RemoteError::InsecureRedirect {
+                url: shown,
+                to: shown_url(&to),
+            });
+        }
         Ok(Answer::NotModified) => match (&cached, &cache) {
             (Some(entry), Some(dir)) => match parse(&entry.body) {
                 Ok(value) => {

@@ -61,11 +61,21 @@ impl Selection {
     pub fn resolve(args: &Select<'_>) -> anyhow::Result<Selection> {
         let remote = RemoteOptions::new(args.metadata_ca_files.to_vec(), args.offline);
         let catalog = Catalog::load_with(args.metadata, args.rke_version, &remote)?;
-        for key in catalog.unknown_keys() {
+        // One line however many there are: a hostile file can hold millions.
+        let unknown = catalog.unknown_fields();
+        if unknown.count > 0 {
+            let first: Vec<String> = unknown.first.iter().map(|n| format!("{n:?}")).collect();
+            let (what, first_word) = if unknown.count == 1 {
+                ("image field", "")
+            } else {
+                ("image fields", "first: ")
+            };
             tracing::warn!(
-                "{} has image field {key:?}, which RKE {} does not know; it is ignored",
+                "{} has {} {what} that RKE {} does not know ({first_word}{}); ignored",
                 catalog.source(),
-                catalog.rke_version()
+                super::thousands(unknown.count),
+                catalog.rke_version(),
+                first.join(", ")
             );
         }
         let cluster = match args.cluster {

@@ -1,6 +1,7 @@
 //! A static-file server on 127.0.0.1 (HTTPS with the test CA, or plain HTTP) that behaves like
 //! a CDN for one small set of files: a strong `ETag` per file, `304 Not Modified` for a
-//! matching `If-None-Match`, optional Basic auth, and a log of every request it answered. It
+//! matching `If-None-Match`, optional Basic auth, `302` redirects to any URL (another server,
+//! plain HTTP), and a log of every request it answered. It
 //! stands in for releases.rancher.com in the KDM metadata tests. Stops on Drop.
 
 use std::collections::BTreeMap;
@@ -31,6 +32,8 @@ struct State {
     files: BTreeMap<String, Vec<u8>>,
     log: Vec<Logged>,
     basic: Option<String>,
+    /// Path → the `Location` a `302 Found` sends.
+    redirects: BTreeMap<String, String>,
 }
 
 /// The server; see the module docs.
@@ -57,6 +60,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Reply {
         .is_some_and(|want| authorization.as_deref() != Some(want.as_str()))
     {
         Reply::new(401).header("WWW-Authenticate", "Basic realm=\"files\"")
+    } else if let Some(location) = st.redirects.get(req.path()) {
+        Reply::new(302).header("Location", location)
     } else {
         match st.files.get(req.path()) {
             None => Reply::new(404),
@@ -115,6 +120,15 @@ impl StaticServer {
             .expect("state")
             .files
             .insert(path.to_string(), body);
+    }
+
+    /// Answers `path` with `302 Found` and `Location: location` from now on (before any file).
+    pub fn redirect(&self, path: &str, location: &str) {
+        self.state
+            .lock()
+            .expect("state")
+            .redirects
+            .insert(path.to_string(), location.to_string());
     }
 
     /// The URL of `path` (`https://127.0.0.1:PORT/path`).

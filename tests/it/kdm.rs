@@ -12,24 +12,24 @@ use ferry_test_support::tls;
 use crate::support::Sandbox;
 
 /// The version the 2022 data names as RKE's default.
-const K: &str = "v1.24.8-rancher1-1";
+pub(crate) const K: &str = "v1.24.8-rancher1-1";
 
-fn kdm_path() -> PathBuf {
+pub(crate) fn kdm_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kdm-data-2022-11-21.json")
 }
 
-fn kdm_bytes() -> Vec<u8> {
+pub(crate) fn kdm_bytes() -> Vec<u8> {
     std::fs::read(kdm_path()).expect("read the KDM data.json fixture")
 }
 
 /// A sandbox with its own cache directory and the test CA in a file.
-struct Env {
-    sandbox: Sandbox,
-    ca: PathBuf,
+pub(crate) struct Env {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) ca: PathBuf,
 }
 
 impl Env {
-    fn new() -> Env {
+    pub(crate) fn new() -> Env {
         let sandbox = Sandbox::new();
         let dir = sandbox.path().join("ca");
         tls::write_ca_dir(&dir);
@@ -39,26 +39,26 @@ impl Env {
         }
     }
 
-    fn cache_home(&self) -> PathBuf {
+    pub(crate) fn cache_home(&self) -> PathBuf {
         self.sandbox.path().join("cache")
     }
 
-    fn cache_dir(&self) -> PathBuf {
+    pub(crate) fn cache_dir(&self) -> PathBuf {
         self.cache_home().join("ferry/metadata")
     }
 
-    fn ferry(&self) -> assert_cmd::Command {
+    pub(crate) fn ferry(&self) -> assert_cmd::Command {
         let mut cmd = self.sandbox.ferry();
         cmd.env("XDG_CACHE_HOME", self.cache_home());
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.ferry().args(args).output().expect("run ferry")
     }
 
     /// `ferry images --metadata-ca-file CA ARGS…`, which must succeed: (stdout, stderr).
-    fn images(&self, args: &[&str]) -> (String, String) {
+    pub(crate) fn images(&self, args: &[&str]) -> (String, String) {
         let ca = self.ca.to_str().expect("utf-8 path");
         let mut all = vec!["images", "--metadata-ca-file", ca];
         all.extend_from_slice(args);
@@ -77,7 +77,7 @@ impl Env {
     }
 
     /// The files of the cache directory.
-    fn cached_files(&self) -> Vec<PathBuf> {
+    pub(crate) fn cached_files(&self) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.cache_dir())
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -98,7 +98,7 @@ impl Env {
 }
 
 /// Asserts exit code 2 with a one-paragraph error and nothing on stdout; returns stderr.
-fn one_paragraph_error(out: &Output) -> String {
+pub(crate) fn one_paragraph_error(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(2), "expected exit 2: {stderr}");
     assert!(out.stdout.is_empty(), "nothing on stdout on error");

@@ -18,6 +18,7 @@ mod http_version;
 mod images;
 mod import;
 mod kdm;
+mod kdm_hostile;
 mod lock;
 mod lying;
 mod peers;

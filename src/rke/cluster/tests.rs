@@ -87,3 +87,22 @@ fn invalid_override_is_named() {
     let msg = e.to_string();
     assert!(msg.contains("system_images.etcd"), "{msg}");
 }
+
+#[test]
+fn a_cluster_file_over_the_cap_is_refused_before_reading() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cluster.yml");
+    let f = std::fs::File::create(&path).expect("create");
+    f.set_len(MAX_CLUSTER_BYTES + 1).expect("sparse");
+    let e = ClusterConfig::load(&path).unwrap_err();
+    assert!(matches!(e, ClusterError::TooLarge { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("cluster.yml") && msg.contains("4 MiB"),
+        "{msg}"
+    );
+
+    std::fs::write(&path, b"kubernetes_version: \xff\n").expect("write");
+    let e = ClusterConfig::load(&path).unwrap_err();
+    assert!(matches!(e, ClusterError::NotText { .. }), "{e}");
+}

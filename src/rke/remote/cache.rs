@@ -10,6 +10,10 @@
 //! names the body's sha256, so a body and meta from different downloads (a crash between the
 //! two renames, or two ferry runs at once) are never taken for a pair: such an entry reads as
 //! absent, and the next run downloads afresh.
+//!
+//! Reads are bounded like every other input: a meta file past [`MAX_META_BYTES`] or a body
+//! past [`super::MAX_BYTES`] (or past the size its meta names) reads as absent without being
+//! read whole.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -19,7 +23,12 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::bounded;
 use crate::env_vars::EnvVars;
+
+/// The largest meta file read. Ferry writes a few hundred bytes (URL, ETag, dates, sha256);
+/// this leaves room for a long URL and ETag.
+pub const MAX_META_BYTES: u64 = 1 << 20;
 
 /// `$XDG_CACHE_HOME/ferry/metadata`, else `$HOME/.cache/ferry/metadata`; `None` when neither
 /// is set.
@@ -123,7 +132,7 @@ impl Cache {
     /// ever a convenience, so a problem with it is logged, not fatal.
     pub fn read(&self, key: &str) -> Option<Entry> {
         let meta_path = self.meta_path(key);
-        let meta: Meta = match std::fs::read(&meta_path) {
+        let meta: Meta = match bounded::read(&meta_path, MAX_META_BYTES) {
             Ok(bytes) => match serde_json::from_slice(&bytes) {
                 Ok(m) => m,
                 Err(e) => {
@@ -134,19 +143,40 @@ impl Cache {
                     return None;
                 }
             },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(bounded::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return None;
+            }
             Err(e) => {
                 tracing::warn!("cannot read the cache entry {}: {e}", meta_path.display());
                 return None;
             }
         };
         let body_path = self.body_path(key);
-        let body = match std::fs::read(&body_path) {
+        // Never more than the meta names (a longer body does not match it anyway), and never
+        // more than a download may be.
+        let cap = meta.size.min(super::MAX_BYTES);
+        if meta.size > cap {
+            tracing::warn!(
+                "ignoring the cache entry {}: it names a body of {} bytes, more than ferry's limit for metadata",
+                meta_path.display(),
+                meta.size
+            );
+            return None;
+        }
+        let body = match bounded::read(&body_path, cap) {
             Ok(b) => b,
+            Err(bounded::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                return None;
+            }
+            Err(bounded::ReadError::TooLarge { .. }) => {
+                tracing::debug!(
+                    "cached copy {} is larger than its meta file says; ignored",
+                    body_path.display()
+                );
+                return None;
+            }
             Err(e) => {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!("cannot read the cached copy {}: {e}", body_path.display());
-                }
+                tracing::warn!("cannot read the cached copy {}: {e}", body_path.display());
                 return None;
             }
         };

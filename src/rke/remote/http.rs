@@ -1,14 +1,39 @@
 //! The one conditional GET of a metadata URL: system roots plus `--metadata-ca-file`, proxies
-//! from the environment, a total time limit and a size limit. Callers are synchronous (and
+//! from the environment, a total time limit and a size limit. Redirects are followed (10 at
+//! most) except from `https://` to `http://`: that one is not requested and is answered as
+//! [`Answer::InsecureRedirect`], since the catalog decides what gets mirrored and must not
+//! come over plaintext when the user asked for TLS. Callers are synchronous (and
 //! `lock`/`export` call from inside their runtime), so the request runs on a thread of its own
 //! with a small runtime.
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
+use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
+use reqwest::redirect::{Attempt, Policy};
 
 use super::{Answer, MetadataUrl, RemoteError, RemoteOptions, Transport};
+
+/// The most redirects followed (reqwest's default).
+const MAX_REDIRECTS: usize = 10;
+
+/// The largest `--metadata-ca-file` read (a system bundle of every public root is ~200 KiB).
+const MAX_CA_FILE_BYTES: u64 = 16 << 20;
+
+/// Follows redirects, but stops at one from https to http: the 3xx answer is then returned
+/// to [`HttpTransport::fetch`], which refuses it without requesting the http URL.
+fn redirect_policy(attempt: Attempt<'_>) -> reqwest::redirect::Action {
+    if attempt.previous().len() > MAX_REDIRECTS {
+        return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    let downgrade = attempt.url().scheme() == "http"
+        && attempt.previous().iter().any(|u| u.scheme() == "https");
+    if downgrade {
+        attempt.stop()
+    } else {
+        attempt.follow()
+    }
+}
 
 /// The transport over reqwest.
 pub(crate) struct HttpTransport {
@@ -26,9 +51,10 @@ impl HttpTransport {
                 path: path.clone(),
                 detail,
             };
-            let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let pem =
+                crate::bounded::read(path, MAX_CA_FILE_BYTES).map_err(|e| bad(e.to_string()))?;
             let found = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| bad(crate::error::flatten(&e)))?;
+                .map_err(|e| bad(crate::chain::flatten(&e)))?;
             if found.is_empty() {
                 return Err(bad("no PEM certificate found in it".into()));
             }
@@ -46,7 +72,8 @@ impl HttpTransport {
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(self.timeout)
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            .redirect(Policy::custom(redirect_policy));
         if !self.certs.is_empty() {
             b = b.tls_certs_merge(self.certs.clone());
         }
@@ -88,6 +115,18 @@ impl HttpTransport {
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Answer::NotModified);
         }
+        if status.is_redirection()
+            && resp.url().scheme() == "https"
+            && let Some(to) = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| resp.url().join(l).ok())
+                .filter(|u| u.scheme() == "http")
+        {
+            // Only the downgrade stops the policy; every other 3xx was followed.
+            return Ok(Answer::InsecureRedirect { to });
+        }
         if status != StatusCode::OK {
             let mut cause = format!("the server answered {status}");
             if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
@@ -114,7 +153,9 @@ impl HttpTransport {
         };
         let etag = header(ETAG);
         let last_modified = header(LAST_MODIFIED);
-        let mut body = Vec::new();
+        // Reserved once when the length is announced (at most max_bytes, checked above) so
+        // the buffer is not doubled past the body; a lying length is still caught below.
+        let mut body = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(fail)? {
             if (body.len() + chunk.len()) as u64 > self.max_bytes {
                 return Err(too_large());
@@ -131,7 +172,7 @@ impl HttpTransport {
 
 /// A reqwest error as one clause, without its URL (which may carry a query with a token).
 fn describe(e: reqwest::Error) -> String {
-    crate::error::flatten(&e.without_url())
+    crate::chain::flatten(&e.without_url())
 }
 
 impl Transport for HttpTransport {

@@ -356,3 +356,35 @@ fn answers_over_the_size_limit_are_refused_and_say_so() {
         (1000, format!("http://127.0.0.1:{port}/data.json"))
     );
 }
+
+/// A meta file naming a body over the size cap, or a body longer than its meta says, reads
+/// as absent without the body being read whole.
+#[test]
+fn cache_reads_are_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = Cache::new(dir.path());
+    let mut meta = Meta::new("https://x/data.json", None, None, T0, "{1}");
+    cache.store("k", &meta, "{1}").expect("store");
+    assert!(cache.read("k").is_some());
+
+    // The body grows past what its meta names (sparse: no disk, and never read).
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cache.body_path("k"))
+        .expect("open");
+    f.set_len(MAX_BYTES + 1).expect("grow");
+    assert!(cache.read("k").is_none());
+
+    // A meta naming a body larger than a download may be.
+    meta.size = MAX_BYTES + 1;
+    cache.write_meta("k", &meta).expect("meta");
+    assert!(cache.read("k").is_none());
+
+    // A meta file past its own cap.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(cache.meta_path("k"))
+        .expect("open");
+    f.set_len(super::cache::MAX_META_BYTES + 1).expect("grow");
+    assert!(cache.read("k").is_none());
+}

@@ -134,25 +134,17 @@ impl PartsFile {
     /// Reads and parses the parts file at `path`, reading at most [`MAX_PARTS_FILE`] bytes
     /// of it: the one way every command reads a `.parts` file.
     pub fn read(path: &Path) -> Result<PartsFile, BundleError> {
-        use std::io::Read as _;
-        let io = |source| BundleError::Io {
-            action: "read the parts file",
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(io)?;
-        let mut text = Vec::new();
-        file.take(MAX_PARTS_FILE + 1)
-            .read_to_end(&mut text)
-            .map_err(io)?;
-        if text.len() as u64 > MAX_PARTS_FILE {
-            return Err(BundleError::NotABundle {
+        let text = crate::bounded::read(path, MAX_PARTS_FILE).map_err(|e| match e {
+            crate::bounded::ReadError::Io(source) => BundleError::Io {
+                action: "read the parts file",
                 path: path.to_path_buf(),
-                what: format!(
-                    "a parts file of more than {MAX_PARTS_FILE} bytes is not one ferry wrote"
-                ),
-            });
-        }
+                source,
+            },
+            too_large => BundleError::NotABundle {
+                path: path.to_path_buf(),
+                what: format!("a parts file that {too_large} is not one ferry wrote"),
+            },
+        })?;
         Ok(PartsFile::parse(&String::from_utf8_lossy(&text), path)?)
     }
 
