@@ -1,6 +1,8 @@
 //! Every environment variable ferry reads, its own and other tools', declared once (as uv's
-//! `env_vars.rs` does): code names them through [`EnvVars`], `--help` shows them next to the
-//! flags they stand for, and the README lists them.
+//! `env_vars.rs` does): code names them through [`EnvVars`] and reads them only through
+//! [`EnvVars::var`] and [`EnvVars::var_os`], `--help` shows them next to the flags they stand
+//! for, and the README lists them. Tests hold all three to [`EnvVars::ALL`]: no other file of
+//! `src/` reads the environment, and the README's table names exactly these.
 
 /// The names of the environment variables ferry reads.
 pub struct EnvVars;
@@ -24,6 +26,8 @@ impl EnvVars {
     pub const NO_COLOR: &'static str = "NO_COLOR";
     /// The directory of docker's `config.json` (default `$HOME/.docker`).
     pub const DOCKER_CONFIG: &'static str = "DOCKER_CONFIG";
+    /// podman's and skopeo's auth file, read after docker's config (`auths` only).
+    pub const REGISTRY_AUTH_FILE: &'static str = "REGISTRY_AUTH_FILE";
     /// The home directory (for `~/.docker/config.json` and `~/.cache`).
     pub const HOME: &'static str = "HOME";
     /// Where `docker-credential-*` helpers are looked for.
@@ -49,4 +53,50 @@ impl EnvVars {
     pub const ALL_PROXY: &'static str = "ALL_PROXY";
     /// Hosts reached without a proxy (also `no_proxy`), e.g. `127.0.0.1,localhost`.
     pub const NO_PROXY: &'static str = "NO_PROXY";
+
+    /// Every name above (the HTTP client also reads the lower-case proxy spellings).
+    pub const ALL: &'static [&'static str] = &[
+        Self::FERRY_LOG,
+        Self::FERRY_RKE_VERSION,
+        Self::FERRY_USERNAME,
+        Self::FERRY_PASSWORD,
+        Self::RANCHER_METADATA_URL,
+        Self::XDG_CACHE_HOME,
+        Self::NO_COLOR,
+        Self::DOCKER_CONFIG,
+        Self::REGISTRY_AUTH_FILE,
+        Self::HOME,
+        Self::PATH,
+        Self::AWS_ACCESS_KEY_ID,
+        Self::AWS_SECRET_ACCESS_KEY,
+        Self::AWS_SESSION_TOKEN,
+        Self::AWS_ENDPOINT_URL_ECR,
+        Self::AWS_ENDPOINT_URL,
+        Self::AWS_IGNORE_CONFIGURED_ENDPOINT_URLS,
+        Self::HTTPS_PROXY,
+        Self::HTTP_PROXY,
+        Self::ALL_PROXY,
+        Self::NO_PROXY,
+    ];
+
+    /// The value of `name` (one of [`Self::ALL`]) when it is set and valid UTF-8.
+    pub fn var(name: &str) -> Option<String> {
+        debug_assert!(
+            Self::ALL.contains(&name),
+            "{name} is not declared in EnvVars"
+        );
+        std::env::var(name).ok()
+    }
+
+    /// The value of `name` (one of [`Self::ALL`]) when it is set, in any encoding.
+    pub fn var_os(name: &str) -> Option<std::ffi::OsString> {
+        debug_assert!(
+            Self::ALL.contains(&name),
+            "{name} is not declared in EnvVars"
+        );
+        std::env::var_os(name)
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -46,14 +46,13 @@ fn init_logging(verbose: u8, quiet: bool, json: bool) {
         (false, 2) => "warn,rustls_platform_verifier=off,ferry=debug",
         (false, _) => "warn,rustls_platform_verifier=off,ferry=trace",
     };
-    let filter = std::env::var(EnvVars::FERRY_LOG)
-        .ok()
+    let filter = EnvVars::var(EnvVars::FERRY_LOG)
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
     // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
     use std::io::IsTerminal as _;
     let colour = std::io::stderr().is_terminal()
-        && std::env::var_os(EnvVars::NO_COLOR).is_none_or(|v| v.is_empty());
+        && EnvVars::var_os(EnvVars::NO_COLOR).is_none_or(|v| v.is_empty());
     let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -36,7 +36,7 @@ pub async fn prepare(
     if !args.ecr_create_repos || todo.is_empty() {
         return Ok(todo);
     }
-    let env = |k: &str| std::env::var(k).ok();
+    let env = crate::env_vars::EnvVars::var;
     let cluster_keys = super::target::ecr_cluster_keys(cluster);
     let Some(keys) = keys_for_registry(&cluster_keys, host, env) else {
         tracing::info!(

@@ -108,7 +108,7 @@ fn with_ecr(
     Arc::new(EcrCredentialSource::new(
         chain,
         ecr_cluster_keys(cluster),
-        |k| std::env::var(k).ok(),
+        crate::env_vars::EnvVars::var,
     ))
 }
 

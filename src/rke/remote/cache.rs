@@ -34,8 +34,8 @@ pub const MAX_META_BYTES: u64 = 1 << 20;
 /// is set.
 pub fn default_dir() -> Option<PathBuf> {
     dir_from(
-        std::env::var_os(EnvVars::XDG_CACHE_HOME),
-        std::env::var_os(EnvVars::HOME),
+        EnvVars::var_os(EnvVars::XDG_CACHE_HOME),
+        EnvVars::var_os(EnvVars::HOME),
     )
 }
 

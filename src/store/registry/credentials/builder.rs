@@ -33,7 +33,7 @@ impl CredentialChain {
         CredentialChainBuilder {
             explicit: Vec::new(),
             target: None,
-            env: Box::new(|k| std::env::var(k).ok()),
+            env: Box::new(crate::env_vars::EnvVars::var),
             cluster: Vec::new(),
             docker_config: true,
             helper_timeout: DEFAULT_HELPER_TIMEOUT,
@@ -127,7 +127,7 @@ impl CredentialChainBuilder {
             } else if let Some(home) = get(EnvVars::HOME) {
                 config_files.push(PathBuf::from(home).join(".docker").join("config.json"));
             }
-            if let Some(file) = get("REGISTRY_AUTH_FILE") {
+            if let Some(file) = get(crate::env_vars::EnvVars::REGISTRY_AUTH_FILE) {
                 config_files.push(PathBuf::from(file));
             }
         }
