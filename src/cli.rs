@@ -403,8 +403,8 @@ pub struct RegistryArgs {
     /// HTTP version towards registries: 1.1 (a pool of up to --per-host connections per
     /// host, the default: measured faster for bulk transfers), or 2 (HTTP/2 where the
     /// server offers it over TLS: every transfer multiplexed on one connection).
-    #[arg(long, value_name = "1.1|2", default_value = "1.1", value_parser = ["1.1", "2"])]
-    pub http: String,
+    #[arg(long, value_name = "1.1|2", default_value = "1.1")]
+    pub http: HttpVersion,
 }
 
 /// The target registry and its credentials: shared by `import` and `verify`.
@@ -551,6 +551,26 @@ pub struct ExportArgs {
     pub json: bool,
 }
 
+/// `--http`: the HTTP version towards registries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HttpVersion {
+    /// A pool of HTTP/1.1 connections, one transfer each.
+    #[value(name = "1.1")]
+    Http1,
+    /// HTTP/2 where the server offers it over TLS, every transfer on one connection.
+    #[value(name = "2")]
+    Http2,
+}
+
+/// `--layer-compression`: what happens to an archive's uncompressed layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayerCompression {
+    /// gzip them while importing.
+    Gzip,
+    /// Push them as they are.
+    None,
+}
+
 /// A `--split` size: a size (`4GiB`, `700MB`) or `fat32` (4 GiB − 1 byte, FAT32's largest file).
 pub fn parse_split(s: &str) -> Result<u64, String> {
     if s.trim().eq_ignore_ascii_case("fat32") {
@@ -583,8 +603,8 @@ pub struct ImportArgs {
     /// (`none`, for registries and clients that take uncompressed layers). The layer content
     /// is unchanged either way; the digests differ from the registry the images came from,
     /// so write --lock-out to verify them later.
-    #[arg(long, value_name = "gzip|none", default_value = "gzip", value_parser = ["gzip", "none"])]
-    pub layer_compression: String,
+    #[arg(long, value_name = "gzip|none", default_value = "gzip")]
+    pub layer_compression: LayerCompression,
 
     /// gzip level for those layers, 1 (fastest, the default) to 9 (smallest).
     #[arg(long, value_name = "1-9", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]

@@ -52,7 +52,7 @@ pub fn registries(
         per_host: args.per_host as usize,
         attempts: args.retries,
         stall_timeout: Duration::from_secs(args.stall_timeout),
-        http1_only: args.http != "2",
+        http1_only: args.http != crate::cli::HttpVersion::Http2,
         ..ClientOptions::default()
     };
     Ok(Registries::new(opts, credentials)?)

@@ -79,7 +79,8 @@ pub async fn run(
     let spool = archive::spool::SpoolDir::new_in(&base)
         .with_context(|| format!("cannot create a spool directory in {}", base.display()))?;
     let limit = args.spool_limit.unwrap_or_else(|| free_space(spool.path()));
-    let compress = (args.layer_compression == "gzip").then_some(args.gzip_level);
+    let compress =
+        (args.layer_compression == crate::cli::LayerCompression::Gzip).then_some(args.gzip_level);
     if gzip {
         printer.say(format!(
             "{} is gzip-compressed, so it is read once as a stream and its layers are kept{} in {} until the images are known (at most {}; --spool-dir, --spool-limit)",

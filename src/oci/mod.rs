@@ -2,6 +2,7 @@
 //! platforms. No I/O happens here.
 
 pub mod archive;
+pub mod compression;
 pub mod digest;
 pub mod filter;
 pub mod manifest;

@@ -28,5 +28,6 @@ pub fn is_gzip(path: &std::path::Path) -> std::io::Result<bool> {
     let mut magic = [0u8; 2];
     let mut f = std::fs::File::open(path)?;
     let n = f.read(&mut magic)?;
-    Ok(n == 2 && magic == [0x1f, 0x8b])
+    Ok(crate::oci::compression::Compression::sniff(&magic[..n])
+        == Some(crate::oci::compression::Compression::Gzip))
 }

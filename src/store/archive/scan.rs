@@ -10,6 +10,7 @@
 //! capped; names and link targets must stay inside it; metadata files, and what is kept
 //! per entry, are bounded; links are followed a bounded number of times.
 
+use crate::oci::compression::Compression;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek};
@@ -203,7 +204,7 @@ pub fn scan(path: &Path, opts: &Options) -> Result<Scanned, ArchiveError> {
     let mut magic = [0u8; 2];
     let got = file.read(&mut magic).map_err(io_err("read"))?;
     file.rewind().map_err(io_err("read"))?;
-    let gzip = got == 2 && magic == [0x1f, 0x8b];
+    let gzip = Compression::sniff(&magic[..got]) == Some(Compression::Gzip);
     let counted = Counting {
         inner: BufReader::with_capacity(1024 * 1024, file),
         count: opts.progress.clone(),
@@ -396,9 +397,9 @@ impl Reader<'_> {
                 self.scanned.files.insert(name, Bytes::from(all));
                 continue;
             }
-            let layer = match head.as_slice() {
-                [0x1f, 0x8b, ..] => LayerKind::Gzip,
-                [0x28, 0xb5, 0x2f, 0xfd, ..] => {
+            let layer = match Compression::sniff(&head) {
+                Some(Compression::Gzip) => LayerKind::Gzip,
+                Some(Compression::Zstd) => {
                     return Err(ArchiveError::NotAnArchive {
                         path: self.path.to_path_buf(),
                         what: format!(

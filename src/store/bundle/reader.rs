@@ -518,13 +518,7 @@ fn not_a_tar(file: &Volume, len: u64) -> Option<String> {
     if file.read_exact_at(&mut first[..n], 0).is_err() {
         return None;
     }
-    let kind = match first {
-        [0x1f, 0x8b, ..] => Some("gzip"),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd"),
-        [b'B', b'Z', b'h', ..] => Some("bzip2"),
-        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Some("xz"),
-        _ => None,
-    };
+    let kind = crate::oci::compression::Compression::sniff(&first[..n]).map(|c| c.name());
     if let Some(kind) = kind {
         return Some(format!(
             "it is {kind}-compressed (decompress it first if it holds a bundle; a `docker save` archive is not a ferry bundle)"

@@ -204,24 +204,6 @@ impl Registry {
             })
     }
 
-    /// HEAD a blob: its size when present, `None` when absent.
-    pub async fn blob_exists(
-        &self,
-        repository: &str,
-        digest: &Digest,
-    ) -> Result<Option<u64>, RegistryError> {
-        let scopes = [Scope::pull(repository)];
-        let req = Req::new(Method::HEAD, self.blob_url(repository, digest)?, &scopes);
-        let (resp, _permit) = self.send(&req).await?;
-        match resp.status() {
-            StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(resp.content_length().unwrap_or(0))),
-            _ => Err(self
-                .unexpected(resp, &Method::HEAD, repository, "pull")
-                .await),
-        }
-    }
-
     /// Proves a blob can be served, at about the cost of a HEAD: a `GET` of its first byte
     /// (`Range: bytes=0-0`), which the registry answers from storage. A HEAD is not enough:
     /// distribution answers it from its blob-descriptor cache after the data is gone, and
