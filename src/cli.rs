@@ -574,7 +574,7 @@ pub enum LayerCompression {
 /// A `--split` size: a size (`4GiB`, `700MB`) or `fat32` (4 GiB − 1 byte, FAT32's largest file).
 pub fn parse_split(s: &str) -> Result<u64, String> {
     if s.trim().eq_ignore_ascii_case("fat32") {
-        return Ok(crate::store::bundle::parts::FAT32_MAX_FILE);
+        return Ok(crate::store::bundle::FAT32_MAX_FILE);
     }
     parse_size(s)
 }

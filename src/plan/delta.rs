@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::image::ResolvedImage;
 use crate::oci::digest::Digest;
 use crate::oci::manifest::Manifest;
-use crate::store::bundle::delta::{DELTA_FORMAT, DeltaInfo, LeftOut};
+use crate::store::bundle::{DELTA_FORMAT, DeltaInfo, LeftOut};
 
 /// The older image set of a delta.
 #[derive(Debug, Clone)]

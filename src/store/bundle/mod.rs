@@ -35,9 +35,11 @@ pub mod writer;
 #[cfg(test)]
 pub(crate) mod testutil;
 
+pub use delta::{DELTA_FORMAT, DeltaInfo, LeftOut};
 pub use error::BundleError;
 pub use index::{DockerEntry, docker_manifest_json, index_json, oci_layout_bytes, plan};
 pub use layout::{EntryKind, Plan, PlannedEntry};
+pub use parts::FAT32_MAX_FILE;
 pub use reader::{BlobLocation, BlobReader, BundleReader};
 pub use writer::{BundleWriter, SlotSink};
 

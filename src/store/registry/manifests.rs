@@ -22,7 +22,11 @@ fn accept() -> (reqwest::header::HeaderName, HeaderValue) {
 }
 
 impl Registry {
-    fn manifest_url(&self, repository: &str, reference: &str) -> Result<url::Url, RegistryError> {
+    pub(crate) fn manifest_url(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<url::Url, RegistryError> {
         self.base
             .join(&format!("v2/{repository}/manifests/{reference}"))
             .map_err(|e| RegistryError::Protocol {

@@ -186,14 +186,7 @@ impl Registry {
         repository: &str,
         reference: &str,
     ) -> Result<Option<Quota>, RegistryError> {
-        let url = self
-            .base
-            .join(&format!("v2/{repository}/manifests/{reference}"))
-            .map_err(|e| RegistryError::Protocol {
-                registry: self.name.clone(),
-                what: format!("{repository}:{reference}"),
-                detail: e.to_string(),
-            })?;
+        let url = self.manifest_url(repository, reference)?;
         let scopes = [Scope::pull(repository)];
         let req = Req::new(Method::HEAD, url, &scopes)
             .header(ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));

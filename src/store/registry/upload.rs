@@ -124,11 +124,7 @@ impl Registry {
         digest: &Digest,
     ) -> Result<bool, RegistryError> {
         let scopes = [Scope::push(repository)];
-        let req = Req::new(
-            Method::HEAD,
-            self.url(&format!("v2/{repository}/blobs/{digest}"))?,
-            &scopes,
-        );
+        let req = Req::new(Method::HEAD, self.blob_url(repository, digest)?, &scopes);
         let (resp, _permit) = self.send(&req).await?;
         match resp.status() {
             StatusCode::NOT_FOUND => Ok(false),
@@ -148,7 +144,7 @@ impl Registry {
         let scopes = [Scope::push(repository)];
         let req = Req::new(
             Method::HEAD,
-            self.url(&format!("v2/{repository}/manifests/{reference}"))?,
+            self.manifest_url(repository, reference)?,
             &scopes,
         )
         .header(
@@ -567,7 +563,7 @@ impl Registry {
         let body = move || reqwest::Body::from(bytes.clone());
         let mut req = Req::new(
             Method::PUT,
-            self.url(&format!("v2/{repository}/manifests/{reference}"))?,
+            self.manifest_url(repository, reference)?,
             &scopes,
         )
         .header(CONTENT_TYPE, header_value(media_type)?);
