@@ -34,7 +34,7 @@ pub fn pairs(failures: &[Failure]) -> impl Iterator<Item = (&str, &str)> {
 
 /// The registry pool for a run: `endpoints` say where registries are reached (`--upstream`,
 /// or the target of an import).
-pub fn registries(
+pub fn registry_pool(
     args: &RegistryArgs,
     endpoints: Vec<(String, url::Url)>,
     credentials: Arc<dyn CredentialSource>,
@@ -69,7 +69,7 @@ pub fn upstream_registries(
         .iter()
         .map(|u| config::parse_upstream(u).with_context(|| format!("--upstream {u:?}")))
         .collect::<anyhow::Result<_>>()?;
-    registries(
+    registry_pool(
         args,
         endpoints,
         Arc::new(CredentialChain::builder().build()),

@@ -37,7 +37,7 @@ pub async fn prepare(
         return Ok(todo);
     }
     let env = crate::env_vars::EnvVars::var;
-    let cluster_keys = super::target::ecr_cluster_keys(cluster);
+    let cluster_keys = super::target_registry::ecr_cluster_keys(cluster);
     let Some(keys) = keys_for_registry(&cluster_keys, host, env) else {
         tracing::info!(
             "registry {host}: no AWS keys (cluster.yml ecr_credential_plugin or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), so ferry cannot create missing ECR repositories; a push into a repository that does not exist will fail"

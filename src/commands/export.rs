@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::common::{self, Failure};
 use super::printer::{Printer, human_bytes};
-use super::render::BarReporter;
+use super::progress_bar::BarReporter;
 use crate::cli::ExportArgs;
 use crate::copy::{Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};

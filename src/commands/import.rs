@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::common::{self, Failure};
 use super::printer::{Printer, human_bytes};
-use super::render::BarReporter;
-use super::target;
+use super::progress_bar::BarReporter;
+use super::target_registry;
 use crate::cli::ImportArgs;
 use crate::copy::{CopyError, Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};
@@ -73,11 +73,16 @@ pub(super) fn tally(
 /// Runs `ferry import`.
 pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let started = Instant::now();
-    let (Some(target), cluster) = target::target_of(&args.target)? else {
+    let (Some(target), cluster) = target_registry::target_of(&args.target)? else {
         anyhow::bail!("say where to push: --to HOST[:PORT][/PATH] or --cluster cluster.yml");
     };
     let bundle = open_bundle(&args.bundle)?;
-    let registries = target::registries(&args.registry, &args.target, &target, cluster.as_ref())?;
+    let registries = target_registry::target_registries(
+        &args.registry,
+        &args.target,
+        &target,
+        cluster.as_ref(),
+    )?;
     let dest = RegistryDestination::new(registries.get(target.host())?, args.chunk_size);
     let Some(mut source) = bundle else {
         return super::import_archive::run(args, printer, &target, cluster.as_ref(), &dest).await;

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use super::common;
 use super::import::{Summary, report};
 use super::printer::{Printer, human_bytes};
-use super::render::BarReporter;
+use super::progress_bar::BarReporter;
 use crate::cli::ImportArgs;
 use crate::copy::{Engine, Job};
 use crate::error::Exit;

@@ -16,10 +16,10 @@ pub mod import;
 pub mod import_archive;
 pub mod lock;
 pub mod printer;
-pub mod render;
+pub mod progress_bar;
 pub mod serve;
 pub mod since;
-pub mod target;
+pub mod target_registry;
 pub mod verify;
 
 use printer::Printer;

@@ -6,7 +6,7 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use super::printer::Printer;
-use super::{common, target};
+use super::{common, target_registry};
 use crate::cli::VerifyArgs;
 use crate::error::Exit;
 use crate::oci::digest::Digest;
@@ -42,7 +42,7 @@ struct DeltaReport {
 
 /// Runs `ferry verify`.
 pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let (target, cluster) = target::target_of(&args.target)?;
+    let (target, cluster) = target_registry::target_of(&args.target)?;
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
     // A split bundle checked offline: every part against its sum first, so a bad part is
     // named even when it keeps the bundle from being opened at all.
@@ -80,8 +80,12 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     };
     let report = match (target, source) {
         (Some(target), _) => {
-            let registries =
-                target::registries(&args.registry, &args.target, &target, cluster.as_ref())?;
+            let registries = target_registry::target_registries(
+                &args.registry,
+                &args.target,
+                &target,
+                cluster.as_ref(),
+            )?;
             let depth = if args.deep {
                 Depth::Rehash
             } else {

@@ -32,7 +32,7 @@ pub fn target_of(args: &TargetArgs) -> anyhow::Result<(Option<Target>, Option<Cl
 }
 
 /// The registry pool for `target`: its endpoint, and its credentials.
-pub fn registries(
+pub fn target_registries(
     registry: &RegistryArgs,
     args: &TargetArgs,
     target: &Target,
@@ -60,7 +60,7 @@ pub fn registries(
         }
     }
     let chain: Arc<dyn CredentialSource> = Arc::new(b.build());
-    common::registries(
+    common::registry_pool(
         registry,
         vec![(target.host().to_string(), target.endpoint.clone())],
         with_ecr(chain, cluster),
