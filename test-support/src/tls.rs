@@ -96,7 +96,7 @@ pub fn token_signer() -> &'static Leaf {
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// A rustls client config that trusts only the test CA.

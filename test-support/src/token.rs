@@ -21,10 +21,10 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::json;
 
 use super::http::{self, Reply, Request, Server};
@@ -303,10 +303,11 @@ fn sign(st: &mut State, audience: &str, account: Option<&str>, access: &[Access]
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()),
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
     );
-    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &leaf.key_pkcs8)
+    let rng = SystemRandom::new();
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &leaf.key_pkcs8, &rng)
         .expect("token signing key");
     let sig = key
-        .sign(&SystemRandom::new(), signing_input.as_bytes())
+        .sign(&rng, signing_input.as_bytes())
         .expect("sign token");
     (
         format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref())),
