@@ -1,5 +1,6 @@
 //! [`Secret`]: a string that never prints. Passwords, tokens and AWS keys live in this type
 //! from the moment they are read, so a `{:?}` in a log line or an error cannot leak them.
+//! [`redact_url`]: a URL as it may be printed.
 
 use serde::{Deserialize, Deserializer};
 
@@ -51,3 +52,14 @@ impl<'de> Deserialize<'de> for Secret {
 
 #[cfg(test)]
 mod tests;
+
+/// A URL safe to print: scheme, host, port and path only (no userinfo, query or fragment,
+/// where logins and signed tokens travel).
+pub fn redact_url(url: &url::Url) -> String {
+    let mut u = url.clone();
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    u.set_query(None);
+    u.set_fragment(None);
+    u.to_string()
+}

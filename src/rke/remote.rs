@@ -184,12 +184,7 @@ impl MetadataUrl {
 
 /// `url` to print: scheme, host, port and path (no userinfo, query or fragment).
 pub(crate) fn shown_url(url: &Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
+    crate::secret::redact_url(url)
 }
 
 /// Decodes `%XX` escapes (userinfo in a URL is percent-encoded); anything else is kept.

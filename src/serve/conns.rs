@@ -279,31 +279,30 @@ impl Table {
     ) -> Option<String> {
         let d: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
         let l = &self.limits;
-        let mut parts = Vec::new();
-        if d[0] > 0 {
-            parts.push(format!(
-                "{} refused from addresses that held {} connections already (--max-connections-per-client)",
-                d[0], l.per_client
-            ));
-        }
-        if d[1] > 0 {
-            parts.push(format!(
-                "{} silent connections closed to make room for new ones ({} pending at most, --max-pending)",
-                d[1], l.max_pending
-            ));
-        }
-        if d[2] > 0 {
-            parts.push(format!(
-                "{} idle connections closed to make room ({} at most, --max-connections)",
-                d[2], l.max_active
-            ));
-        }
-        if d[3] > 0 {
-            parts.push(format!(
-                "{} requests answered 503: all {} connections were transferring (--max-connections)",
-                d[3], l.max_active
-            ));
-        }
+        let what = [
+            format!(
+                "refused from addresses that held {} connections already (--max-connections-per-client)",
+                l.per_client
+            ),
+            format!(
+                "silent connections closed to make room for new ones ({} pending at most, --max-pending)",
+                l.max_pending
+            ),
+            format!(
+                "idle connections closed to make room ({} at most, --max-connections)",
+                l.max_active
+            ),
+            format!(
+                "requests answered 503: all {} connections were transferring (--max-connections)",
+                l.max_active
+            ),
+        ];
+        let parts: Vec<String> = d
+            .iter()
+            .zip(&what)
+            .filter(|(n, _)| **n > 0)
+            .map(|(n, text)| format!("{n} {text}"))
+            .collect();
         if parts.is_empty() {
             return None;
         }

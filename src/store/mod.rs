@@ -18,6 +18,7 @@ pub mod error;
 pub mod memory;
 pub mod registry;
 pub mod stream;
+pub mod tar_header;
 
 pub use error::StoreError;
 pub use stream::ByteStream;

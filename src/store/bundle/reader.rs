@@ -532,40 +532,13 @@ fn not_a_tar(file: &Volume, len: u64) -> Option<String> {
             "it is only {len} bytes, less than one tar header (cut short, or not a bundle; copy it again)"
         ));
     }
-    if !header_checksum_ok(&first) {
+    if !crate::store::tar_header::checksum_ok(&first) {
         return Some(format!(
             "it does not start with a tar header ({len} bytes, beginning {:?})",
             String::from_utf8_lossy(&first[..n.min(16)])
         ));
     }
     None
-}
-
-/// True when the block's stored checksum matches its bytes (the checksum field counted as
-/// spaces), as every tar reader checks.
-fn header_checksum_ok(block: &[u8; 512]) -> bool {
-    let field = &block[148..156];
-    let digits: String = field
-        .iter()
-        .skip_while(|&&b| b == b' ')
-        .take_while(|&&b| (b'0'..=b'7').contains(&b))
-        .map(|&b| char::from(b))
-        .collect();
-    let Ok(stored) = u32::from_str_radix(&digits, 8) else {
-        return false;
-    };
-    let sum: u32 = block
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    stored == sum
 }
 
 /// Why an entry of this type cannot carry this name, if it cannot.

@@ -10,12 +10,7 @@ use crate::oci::manifest::ManifestError;
 
 /// A URL safe to print: scheme, host, port and path only.
 pub fn redact(url: &Url) -> String {
-    let mut u = url.clone();
-    let _ = u.set_username("");
-    let _ = u.set_password(None);
-    u.set_query(None);
-    u.set_fragment(None);
-    u.to_string()
+    crate::secret::redact_url(url)
 }
 
 /// One entry of a distribution-spec error body: `{"errors":[{"code","message"}]}`.

@@ -78,23 +78,6 @@ fn padding(size: u64) -> u64 {
     (BLOCK - size % BLOCK) % BLOCK
 }
 
-/// Whether a header block's stored checksum matches its bytes (the field counted as spaces).
-fn checksum_ok(header: &Header) -> bool {
-    let bytes = header.as_bytes();
-    let sum: u32 = bytes
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| {
-            if (148..156).contains(&i) {
-                32
-            } else {
-                u32::from(b)
-            }
-        })
-        .sum();
-    header.cksum().is_ok_and(|c| c == sum)
-}
-
 /// The extension headers read so far for the next entry.
 #[derive(Default)]
 struct Pending {
@@ -204,7 +187,7 @@ impl<R: Read> TarStream<R> {
                 return Ok(None);
             }
             let header = Header::from_byte_slice(&block);
-            if !checksum_ok(header) {
+            if !crate::store::tar_header::checksum_ok(header.as_bytes()) {
                 return Err(StreamError::Malformed(
                     "archive header checksum mismatch".into(),
                 ));
