@@ -253,7 +253,7 @@ fn probe(
         return (Vec::new(), 1);
     };
     rt.block_on(async {
-        ferry::tls::install();
+        ferry_base::tls::install();
         let mut b = reqwest::Client::builder().no_proxy();
         if !ca.is_empty() {
             b = b.tls_certs_merge(ca);
@@ -325,7 +325,7 @@ async fn main() -> Result<()> {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let per_client = args.per_client.unwrap_or(images.len()).min(images.len());
     let mut clients = FuturesUnordered::new();
-    ferry::tls::install();
+    ferry_base::tls::install();
     for i in 0..args.clients {
         let mut b = reqwest::Client::builder()
             .no_proxy()

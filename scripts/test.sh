@@ -41,7 +41,7 @@ fi
 # Every test server binds 127.0.0.1; make sure no proxy setting sends loopback traffic elsewhere.
 export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}" no_proxy="127.0.0.1,localhost,::1${no_proxy:+,$no_proxy}"
 
-cargo test --locked --all-targets "$@"
+cargo test --locked --workspace --all-targets "$@"
 
 # The benchmark's arithmetic (medians, ratios, targets) has tests of its own.
 python3 -m unittest discover -s scripts -p 'test_*.py'

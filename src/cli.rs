@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::env_vars::EnvVars;
-use crate::oci::platform::Platform;
+use ferry_base::env_vars::EnvVars;
+use ferry_oci::platform::Platform;
 
 const ABOUT: &str = "Carry RKE system images across an air gap";
 
@@ -285,7 +285,7 @@ pub struct CatalogArgs {
 
     /// Apply the version rules of this RKE release (default Kubernetes version, supported and
     /// current versions).
-    #[arg(long, value_name = "VERSION", default_value = crate::rke::DEFAULT_RKE_VERSION, env = EnvVars::FERRY_RKE_VERSION)]
+    #[arg(long, value_name = "VERSION", default_value = ferry_rke::DEFAULT_RKE_VERSION, env = EnvVars::FERRY_RKE_VERSION)]
     pub rke_version: String,
 }
 
@@ -320,8 +320,8 @@ pub struct SelectArgs {
 
 impl SelectArgs {
     /// The selection these flags ask for.
-    pub fn select(&self) -> crate::rke::Select<'_> {
-        crate::rke::Select {
+    pub fn select(&self) -> ferry_rke::Select<'_> {
+        ferry_rke::Select {
             metadata: self.catalog.metadata.as_deref(),
             metadata_ca_files: &self.catalog.metadata_ca_file,
             offline: self.catalog.offline,
@@ -574,7 +574,7 @@ pub enum LayerCompression {
 /// A `--split` size: a size (`4GiB`, `700MB`) or `fat32` (4 GiB − 1 byte, FAT32's largest file).
 pub fn parse_split(s: &str) -> Result<u64, String> {
     if s.trim().eq_ignore_ascii_case("fat32") {
-        return Ok(crate::store::bundle::FAT32_MAX_FILE);
+        return Ok(ferry_store::bundle::FAT32_MAX_FILE);
     }
     parse_size(s)
 }

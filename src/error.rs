@@ -52,7 +52,7 @@ pub fn render(err: &anyhow::Error) -> String {
 }
 
 /// Kept here for callers not yet moved: the error chain belongs to no layer in particular.
-pub use crate::chain::flatten;
+pub use ferry_base::chain::flatten;
 
 /// Failures grouped by cause, in order of first appearance: a registry that is down is one
 /// cause for every image, said once.

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ferry::cli::{Cli, Command};
-use ferry::env_vars::EnvVars;
 use ferry::error::{ERROR_EXIT_CODE, render};
+use ferry_base::env_vars::EnvVars;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
         // process::exit runs no destructors: the spool directories go here.
-        ferry::store::archive::spool::remove_all_now();
+        ferry_store::archive::spool::remove_all_now();
         eprintln!(
             "error: ferry hit an internal error (a bug; please report it with the message above)"
         );

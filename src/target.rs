@@ -6,9 +6,9 @@
 
 use anyhow::Context;
 
-use crate::oci::reference::{Reference, RegistryPrefix};
-use crate::rke::ClusterConfig;
-use crate::store::registry::config;
+use ferry_oci::reference::{Reference, RegistryPrefix};
+use ferry_rke::ClusterConfig;
+use ferry_store::registry::config;
 
 /// The target registry and how images are named there.
 #[derive(Debug, Clone)]

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 
-use ferry::store::archive::scan::{self, MAX_METADATA, Where};
-use ferry::store::archive::{Options, images};
+use ferry_store::archive::scan::{self, MAX_METADATA, Where};
+use ferry_store::archive::{Options, images};
 use libfuzzer_sys::fuzz_target;
 
 /// One scratch dir per fuzzing process: the archive file and a spool dir beside it, under

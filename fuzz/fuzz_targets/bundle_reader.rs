@@ -10,7 +10,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ferry::store::bundle::{BundleError, BundleReader, METADATA_FILES};
+use ferry_store::bundle::{BundleError, BundleReader, METADATA_FILES};
 use libfuzzer_sys::fuzz_target;
 
 /// One scratch file per fuzzing process, rewritten for every input; under `fuzz/target/`
@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
             if name == "images.lock"
                 && let Ok(text) = std::str::from_utf8(bytes)
             {
-                let _ = ferry::plan::LockFile::parse(text, "images.lock");
+                let _ = ferry_plan::LockFile::parse(text, "images.lock");
             }
         }
     }
@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
         let blob = data
             .get(loc.offset as usize..end as usize)
             .expect("slice of the input");
-        let hashes_to_name = ferry::oci::digest::Digest::sha256_of(blob) == digest;
+        let hashes_to_name = ferry_oci::digest::Digest::sha256_of(blob) == digest;
         match reader.verify_blob(&digest) {
             Ok(()) => assert!(hashes_to_name, "{digest} verified but does not hash to it"),
             Err(BundleError::CorruptBlob { .. }) => {

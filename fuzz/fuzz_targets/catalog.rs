@@ -7,8 +7,8 @@
 //! Input: the bytes of a data.json.
 #![no_main]
 
-use ferry::rke::catalog::{MAX_IMAGE_FIELDS, MAX_VERSIONS, MetadataSource, RawMetadata};
-use ferry::rke::{Catalog, MetadataError};
+use ferry_rke::catalog::{MAX_IMAGE_FIELDS, MAX_VERSIONS, MetadataSource, RawMetadata};
+use ferry_rke::{Catalog, MetadataError};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,9 +5,9 @@
 //! Input: the manifest bytes (also tried as a digest string when UTF-8).
 #![no_main]
 
-use ferry::oci::digest::Digest;
-use ferry::oci::manifest::Manifest;
-use ferry::oci::media_types;
+use ferry_oci::digest::Digest;
+use ferry_oci::manifest::Manifest;
+use ferry_oci::media_types;
 use libfuzzer_sys::fuzz_target;
 
 const MEDIA_TYPES: [&str; 7] = [

@@ -5,7 +5,7 @@
 //! Input: `REFERENCE` or `REFERENCE\nPREFIX`.
 #![no_main]
 
-use ferry::oci::reference::{Reference, RegistryPrefix};
+use ferry_oci::reference::{Reference, RegistryPrefix};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &str| {

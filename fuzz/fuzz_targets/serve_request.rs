@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use ferry::serve::catalog::Catalog;
-use ferry::serve::check::Checks;
-use ferry::serve::{LogStyle, Served, serve_io};
-use ferry::store::bundle::BundleReader;
-use ferry::store::bundle::set::BundleSet;
-use ferry::store::bundle::source::BundleSource;
+use ferry_serve::catalog::Catalog;
+use ferry_serve::check::Checks;
+use ferry_serve::{LogStyle, Served, serve_io};
+use ferry_store::bundle::BundleReader;
+use ferry_store::bundle::set::BundleSet;
+use ferry_store::bundle::source::BundleSource;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

@@ -10,13 +10,13 @@ use serde::Serialize;
 
 use super::printer::Printer;
 use crate::cli::{RegistryArgs, SelectArgs, UpstreamArgs};
-use crate::oci::reference::Reference;
-use crate::plan::input;
-use crate::plan::resolve::{ResolvedImage, Resolver};
-use crate::rke::Selection;
-use crate::store::Source;
-use crate::store::registry::credentials::CredentialChain;
-use crate::store::registry::{ClientOptions, CredentialSource, Registries, config};
+use ferry_oci::reference::Reference;
+use ferry_plan::input;
+use ferry_plan::resolve::{ResolvedImage, Resolver};
+use ferry_rke::Selection;
+use ferry_store::Source;
+use ferry_store::registry::credentials::CredentialChain;
+use ferry_store::registry::{ClientOptions, CredentialSource, Registries, config};
 
 /// An image a command could not handle, and why (without the image's name).
 #[derive(Debug, Clone, Serialize)]
@@ -130,11 +130,11 @@ pub async fn resolve<S: Source>(
 
 /// The lock a bundle carries.
 pub fn bundle_lock(
-    source: &crate::store::bundle::source::BundleSource,
-) -> anyhow::Result<crate::plan::LockFile> {
+    source: &ferry_store::bundle::source::BundleSource,
+) -> anyhow::Result<ferry_plan::LockFile> {
     let reader = source.reader();
     let bytes = reader
-        .metadata(crate::store::bundle::IMAGES_LOCK)
+        .metadata(ferry_store::bundle::IMAGES_LOCK)
         .with_context(|| {
             format!(
                 "{} is not a ferry bundle: it has no images.lock; write bundles with `ferry export`",
@@ -143,14 +143,14 @@ pub fn bundle_lock(
         })?;
     let text = std::str::from_utf8(bytes)
         .with_context(|| format!("images.lock in {} is not UTF-8", reader.path().display()))?;
-    Ok(crate::plan::LockFile::parse(
+    Ok(ferry_plan::LockFile::parse(
         text,
         &format!("{} (images.lock)", reader.path().display()),
     )?)
 }
 
 /// The images of a lock, each pinned to the digest its bundle holds.
-pub fn lock_inputs(lock: &crate::plan::LockFile) -> anyhow::Result<Vec<(String, Reference)>> {
+pub fn lock_inputs(lock: &ferry_plan::LockFile) -> anyhow::Result<Vec<(String, Reference)>> {
     lock.images
         .iter()
         .map(|i| {

@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::StreamExt as _;
 
-use crate::copy::Job;
-use crate::oci::digest::Digest;
-use crate::oci::reference::Reference;
-use crate::store::bundle::delta::DeltaInfo;
-use crate::store::bundle::source::BundleSource;
-use crate::store::{Destination, ObjectKind};
 use crate::target::Target;
+use ferry_copy::Job;
+use ferry_oci::digest::Digest;
+use ferry_oci::reference::Reference;
+use ferry_store::bundle::delta::DeltaInfo;
+use ferry_store::bundle::source::BundleSource;
+use ferry_store::{Destination, ObjectKind};
 
 /// Where each left-out layer the jobs need is found in the target: `(layer, repository that
 /// holds it)` for the ones to mount from another repository. Fails, naming the images and

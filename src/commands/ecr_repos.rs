@@ -9,9 +9,9 @@
 use super::common::Failure;
 use super::printer::Printer;
 use crate::cli::ImportArgs;
-use crate::copy::Job;
-use crate::rke::ClusterConfig;
 use crate::target::Target;
+use ferry_copy::Job;
+use ferry_rke::ClusterConfig;
 
 /// The jobs of `todo` whose repositories exist (creating the missing ones); the others are
 /// added to `failed`. Returns `todo` untouched with `--ecr-create-repos=false`, for a target
@@ -25,7 +25,7 @@ pub async fn prepare(
     failed: &mut Vec<Failure>,
     printer: &Printer,
 ) -> anyhow::Result<Vec<Job>> {
-    use crate::store::registry::ecr::{
+    use ferry_store::registry::ecr::{
         endpoint_from_env, ensure_repositories, http_client, keys_for_registry, parse_ecr_host,
     };
 
@@ -36,7 +36,7 @@ pub async fn prepare(
     if !args.ecr_create_repos || todo.is_empty() {
         return Ok(todo);
     }
-    let env = crate::env_vars::EnvVars::var;
+    let env = ferry_base::env_vars::EnvVars::var;
     let cluster_keys = super::target_registry::ecr_cluster_keys(cluster);
     let Some(keys) = keys_for_registry(&cluster_keys, host, env) else {
         tracing::info!(

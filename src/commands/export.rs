@@ -12,16 +12,16 @@ use super::common::{self, Failure};
 use super::printer::{Printer, human_bytes};
 use super::progress_bar::BarReporter;
 use crate::cli::ExportArgs;
-use crate::copy::{Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};
-use crate::oci::reference::Reference;
-use crate::plan::LockFile;
-use crate::plan::bundle::{BundleContents, contents};
-use crate::plan::resolve::ResolvedImage;
-use crate::store::bundle::delta::DeltaInfo;
-use crate::store::bundle::{BundleWriter, plan};
-use crate::store::registry::ratelimit::{self, Need, Quota};
-use crate::store::registry::{Registries, Registry};
+use ferry_copy::{Engine, ImageStats, Job};
+use ferry_oci::reference::Reference;
+use ferry_plan::LockFile;
+use ferry_plan::bundle::{BundleContents, contents};
+use ferry_plan::resolve::ResolvedImage;
+use ferry_store::bundle::delta::DeltaInfo;
+use ferry_store::bundle::{BundleWriter, plan};
+use ferry_store::registry::ratelimit::{self, Need, Quota};
+use ferry_store::registry::{Registries, Registry};
 
 #[derive(Serialize)]
 struct Summary {
@@ -199,7 +199,7 @@ async fn check_pulls(
         Err(e) => {
             tracing::debug!(
                 "cannot read Docker Hub's pull rate limit ({}); going on without it",
-                crate::chain::flatten(&e)
+                ferry_base::chain::flatten(&e)
             );
             None
         }
@@ -247,7 +247,7 @@ async fn check_pulls(
 /// The images to export: the lock's (pinned to their digests), or the list's.
 fn inputs(args: &ExportArgs, lock: Option<&LockFile>) -> anyhow::Result<Vec<(String, Reference)>> {
     match lock {
-        Some(lock) => Ok(crate::plan::input::dedupe(
+        Some(lock) => Ok(ferry_plan::input::dedupe(
             lock.images
                 .iter()
                 .map(|i| {
@@ -266,7 +266,7 @@ fn inputs(args: &ExportArgs, lock: Option<&LockFile>) -> anyhow::Result<Vec<(Str
 /// sorts them by source; those that failed are added to `failed`.
 async fn resolve(
     args: &ExportArgs,
-    registries: &crate::store::registry::Registries,
+    registries: &ferry_store::registry::Registries,
     inputs: &[(String, Reference)],
     lock: Option<&LockFile>,
     printer: &Printer,
@@ -312,7 +312,7 @@ async fn resolve(
 /// it has served (the contents once planned, each image's bookkeeping once copied).
 async fn write(
     args: &ExportArgs,
-    registries: &crate::store::registry::Registries,
+    registries: &ferry_store::registry::Registries,
     resolved: Vec<ResolvedImage>,
     bundle: BundleContents,
     delta: Option<&DeltaInfo>,
@@ -362,7 +362,7 @@ async fn write(
             Ok(s) => stats += s,
             Err(e) => failed.push(Failure {
                 name: job.name().to_string(),
-                error: crate::chain::flatten(e.source.as_ref()),
+                error: ferry_base::chain::flatten(e.source.as_ref()),
             }),
         }
     }
@@ -379,7 +379,7 @@ async fn write(
         );
     }
     let parts = writer.finish()?.map(|p| Parts {
-        file: crate::store::bundle::parts::parts_path(&args.output)
+        file: ferry_store::bundle::parts::parts_path(&args.output)
             .display()
             .to_string(),
         parts: p
@@ -434,7 +434,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 args.json,
             )
             .await?;
-            let info = crate::plan::delta::delta_of(&resolved, &base);
+            let info = ferry_plan::delta::delta_of(&resolved, &base);
             leave_out(&mut bundle, &info);
             Some(info)
         }
@@ -573,7 +573,7 @@ fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Ex
 
 /// Distinct manifests (each a GET) of these images.
 fn distinct_manifests<'a>(
-    images: impl Iterator<Item = &'a crate::plan::resolve::ResolvedImage>,
+    images: impl Iterator<Item = &'a ferry_plan::resolve::ResolvedImage>,
 ) -> usize {
     images
         .flat_map(|r| r.manifests.iter().map(|m| &m.digest))

@@ -1,4 +1,4 @@
-//! `ferry images`: the RKE system image list (see [`crate::rke::selection`]).
+//! `ferry images`: the RKE system image list (see [`ferry_rke::selection`]).
 
 use anyhow::Context;
 use serde::Serialize;
@@ -6,10 +6,10 @@ use serde::Serialize;
 use super::printer::Printer;
 use crate::cli::ImagesArgs;
 use crate::error::Exit;
-use crate::oci::reference::RegistryPrefix;
-use crate::rke::list::ImageEntry;
-use crate::rke::selection::UniqueEntry;
-use crate::rke::{Catalog, MetadataSource, Selection};
+use ferry_oci::reference::RegistryPrefix;
+use ferry_rke::list::ImageEntry;
+use ferry_rke::selection::UniqueEntry;
+use ferry_rke::{Catalog, MetadataSource, Selection};
 
 #[derive(Serialize)]
 struct Json<'a> {

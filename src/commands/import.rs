@@ -11,11 +11,11 @@ use super::printer::{Printer, human_bytes};
 use super::progress_bar::BarReporter;
 use super::target_registry;
 use crate::cli::ImportArgs;
-use crate::copy::{CopyError, Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};
-use crate::store::bundle::source::BundleSource;
-use crate::store::bundle::{BundleError, BundleReader};
-use crate::store::registry::RegistryDestination;
+use ferry_copy::{CopyError, Engine, ImageStats, Job};
+use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::{BundleError, BundleReader};
+use ferry_store::registry::RegistryDestination;
 
 #[derive(Serialize, Default)]
 pub(super) struct Summary {
@@ -63,7 +63,7 @@ pub(super) fn tally(
             }
             Err(e) => failed.push(Failure {
                 name: job.name().to_string(),
-                error: crate::chain::flatten(e.source.as_ref()),
+                error: ferry_base::chain::flatten(e.source.as_ref()),
             }),
         }
     }
@@ -151,10 +151,10 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
 /// The ferry bundle at `path` (a split one too), or `None` when the file is another kind of
 /// archive (gzip-compressed, a `docker save` layout, an OCI layout without images.lock).
 fn open_bundle(path: &std::path::Path) -> anyhow::Result<Option<BundleSource>> {
-    if crate::store::bundle::parts::parts_file_for(path).is_some() {
+    if ferry_store::bundle::parts::parts_file_for(path).is_some() {
         return Ok(Some(BundleSource::new(BundleReader::open(path)?)));
     }
-    if crate::store::archive::is_gzip(path)
+    if ferry_store::archive::is_gzip(path)
         .with_context(|| format!("cannot read {}", path.display()))?
     {
         // rancher-images.tar.gz and the like.
@@ -166,7 +166,7 @@ fn open_bundle(path: &std::path::Path) -> anyhow::Result<Option<BundleSource>> {
         return Ok(Some(BundleSource::new(BundleReader::open(path)?)));
     }
     match BundleReader::open(path) {
-        Ok(r) if r.metadata(crate::store::bundle::IMAGES_LOCK).is_some() => {
+        Ok(r) if r.metadata(ferry_store::bundle::IMAGES_LOCK).is_some() => {
             Ok(Some(BundleSource::new(r)))
         }
         Ok(_) => Ok(None),
@@ -196,7 +196,7 @@ fn names_a_lock(path: &std::path::Path) -> bool {
         .any(|e| {
             let name = e.path_bytes();
             let name = name.strip_prefix(b"./").unwrap_or(&name);
-            name == crate::store::bundle::IMAGES_LOCK.as_bytes()
+            name == ferry_store::bundle::IMAGES_LOCK.as_bytes()
         })
 }
 
@@ -205,7 +205,7 @@ fn names_a_lock(path: &std::path::Path) -> bool {
 /// The lock goes once its images are listed, the list once they are resolved.
 async fn jobs_of(
     source: &BundleSource,
-    lock: crate::plan::LockFile,
+    lock: ferry_plan::LockFile,
     target: &crate::target::Target,
     printer: &Printer,
     jobs: usize,
@@ -216,7 +216,7 @@ async fn jobs_of(
     drop(inputs);
     let mut work = Vec::new();
     for img in resolved {
-        match crate::verify::bundle::image_problem(&img, source) {
+        match ferry_verify::bundle::image_problem(&img, source) {
             Some(p) => failed.push(Failure {
                 name: img.locked.name.clone(),
                 error: format!("{}; nothing of this image was pushed", p.detail),

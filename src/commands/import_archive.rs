@@ -16,12 +16,12 @@ use super::import::{Summary, report};
 use super::printer::{Printer, human_bytes};
 use super::progress_bar::BarReporter;
 use crate::cli::ImportArgs;
-use crate::copy::{Engine, Job};
 use crate::error::Exit;
-use crate::plan::LockFile;
-use crate::store::archive::{self, ArchiveSource, Options};
-use crate::store::registry::RegistryDestination;
 use crate::target::Target;
+use ferry_copy::{Engine, Job};
+use ferry_plan::LockFile;
+use ferry_store::archive::{self, ArchiveSource, Options};
+use ferry_store::registry::RegistryDestination;
 
 /// Free space kept in the spool directory's file system by default.
 const SPOOL_MARGIN: u64 = 1 << 30;
@@ -68,7 +68,7 @@ pub async fn run(
     args: &ImportArgs,
     printer: &Printer,
     target: &Target,
-    cluster: Option<&crate::rke::cluster::ClusterConfig>,
+    cluster: Option<&ferry_rke::cluster::ClusterConfig>,
     dest: &RegistryDestination,
 ) -> anyhow::Result<Exit> {
     let started = Instant::now();
@@ -114,13 +114,13 @@ pub async fn run(
         }
     ));
     let source = ArchiveSource::new(args.bundle.clone(), contents);
-    let inputs: Vec<(String, crate::oci::reference::Reference)> = source
+    let inputs: Vec<(String, ferry_oci::reference::Reference)> = source
         .contents()
         .images
         .iter()
         .flat_map(|i| i.names.iter().map(|n| (n.familiar(), n.clone())))
         .collect();
-    let inputs = crate::plan::input::dedupe(inputs);
+    let inputs = ferry_plan::input::dedupe(inputs);
     tracing::info!(
         "{}: {} ({} names); {} spooled",
         args.bundle.display(),
@@ -166,11 +166,11 @@ pub async fn run(
             .map(|(job, _)| job.image.locked.clone())
             .collect();
         let total =
-            crate::oci::manifest::sum_sizes(done.iter().map(|l| l.total_size)).unwrap_or(u64::MAX);
+            ferry_oci::manifest::sum_sizes(done.iter().map(|l| l.total_size)).unwrap_or(u64::MAX);
         let yaml = LockFile::new(done, total)
             .to_yaml()
             .context("cannot render the lock")?;
-        crate::fsutil::write_atomic(out, yaml.as_bytes())?;
+        ferry_base::fsutil::write_atomic(out, yaml.as_bytes())?;
         printer.say(format!(
             "wrote {} ({} image(s), the digests as pushed): check the registry with `ferry verify --lock {} --to {}`",
             out.display(),

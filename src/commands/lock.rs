@@ -1,5 +1,5 @@
 //! `ferry lock`: resolve the image list against the upstream registries and write
-//! `images.lock` (see [`crate::plan`]).
+//! `images.lock` (see [`ferry_plan`]).
 
 use std::time::Instant;
 
@@ -10,9 +10,9 @@ use super::common::{self, Failure};
 use super::printer::{Printer, human_bytes};
 use crate::cli::LockArgs;
 use crate::error::{Exit, causes_line};
-use crate::plan::LockFile;
-use crate::plan::resolve::total_unique;
-use crate::store::registry::RateLimit;
+use ferry_plan::LockFile;
+use ferry_plan::resolve::total_unique;
+use ferry_store::registry::RateLimit;
 
 #[derive(Serialize)]
 struct RegistryLimit {
@@ -53,7 +53,7 @@ pub async fn run(args: &LockArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let platforms = resolved.iter().map(|r| r.locked.platforms.len()).sum();
     let lock = LockFile::new(resolved.into_iter().map(|r| r.locked).collect(), total);
     let yaml = lock.to_yaml().context("cannot render the lock file")?;
-    crate::fsutil::write_atomic(&args.output, yaml.as_bytes())?;
+    ferry_base::fsutil::write_atomic(&args.output, yaml.as_bytes())?;
 
     let mut rate_limits: Vec<RegistryLimit> = registries
         .used()

@@ -35,7 +35,7 @@ impl Printer {
     /// (`ferry images | head`) is not an error.
     pub fn data(&self, output: Option<&Path>, text: &str) -> anyhow::Result<()> {
         match output {
-            Some(path) => crate::fsutil::write_atomic(path, text.as_bytes()),
+            Some(path) => ferry_base::fsutil::write_atomic(path, text.as_bytes()),
             None => {
                 let mut out = std::io::stdout().lock();
                 match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {

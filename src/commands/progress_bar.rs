@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use indicatif::ProgressBar;
 
 use super::printer::Printer;
-use crate::oci::digest::Digest;
-use crate::progress::Reporter;
+use ferry_copy::progress::Reporter;
+use ferry_oci::digest::Digest;
 
 /// Renders progress.
 pub struct BarReporter {

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use super::printer::Printer;
 use crate::cli::ServeArgs;
 use crate::error::Exit;
-use crate::serve::auth::Htpasswd;
-use crate::serve::catalog::Catalog;
-use crate::serve::check::Checks;
-use crate::serve::{LogStyle, Served, tls};
-use crate::store::bundle::BundleReader;
-use crate::store::bundle::set::BundleSet;
-use crate::store::bundle::source::BundleSource;
+use ferry_serve::auth::Htpasswd;
+use ferry_serve::catalog::Catalog;
+use ferry_serve::check::Checks;
+use ferry_serve::{LogStyle, Served, tls};
+use ferry_store::bundle::BundleReader;
+use ferry_store::bundle::set::BundleSet;
+use ferry_store::bundle::source::BundleSource;
 
 /// Opens a bundle to serve: a truncated one, or one whose structure is broken, is refused.
 fn open(path: &std::path::Path) -> anyhow::Result<BundleSource> {
@@ -21,7 +21,7 @@ fn open(path: &std::path::Path) -> anyhow::Result<BundleSource> {
     if let Some(t) = source.reader().truncated() {
         anyhow::bail!("cannot serve {}: {t}", path.display());
     }
-    if let Some(p) = crate::verify::bundle::structure(&source).first() {
+    if let Some(p) = ferry_verify::bundle::structure(&source).first() {
         anyhow::bail!(
             "cannot serve {}: {}; check it with `ferry verify {}`",
             path.display(),
@@ -77,7 +77,7 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
         });
     }
     let htpasswd = args.htpasswd.as_deref().map(Htpasswd::load).transpose()?;
-    let listener = crate::serve::bind(args.listen).await?;
+    let listener = ferry_serve::bind(args.listen).await?;
     let addr = listener.local_addr()?;
     let acceptor = match (&args.tls_self_signed, &args.tls_cert, &args.tls_key) {
         (Some(dir), _, _) => {
@@ -125,14 +125,14 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
             ),
         )?;
     }
-    let limits = crate::serve::Limits {
+    let limits = ferry_serve::Limits {
         max_active: args.max_connections as usize,
         max_pending: args.max_pending as usize,
         per_client: args.max_connections_per_client as usize,
         first_request: std::time::Duration::from_secs(args.first_request_timeout),
         idle: std::time::Duration::from_secs(args.idle_timeout),
     };
-    crate::serve::raise_fd_limit(limits.max_active + limits.max_pending + 64);
-    crate::serve::run(served, listener, acceptor, limits).await?;
+    ferry_serve::raise_fd_limit(limits.max_active + limits.max_pending + 64);
+    ferry_serve::run(served, listener, acceptor, limits).await?;
     Ok(Exit::Success)
 }

@@ -7,11 +7,11 @@ use anyhow::Context as _;
 
 use super::common;
 use super::printer::Printer;
-use crate::plan::LockFile;
-use crate::plan::delta::Base;
-use crate::store::bundle::source::BundleSource;
-use crate::store::bundle::{BundleError, BundleReader, IMAGES_LOCK};
-use crate::store::registry::Registries;
+use ferry_plan::LockFile;
+use ferry_plan::delta::Base;
+use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::{BundleError, BundleReader, IMAGES_LOCK};
+use ferry_store::registry::Registries;
 
 /// The older set at `path`: a bundle (`.tar`, `.parts`, a delta too) or a lock file.
 pub async fn base_of(
@@ -41,8 +41,9 @@ pub async fn base_of(
             (bytes, resolved, failed)
         }
         Err(BundleError::NotABundle { .. }) => {
-            let bytes = crate::fsutil::read_small_bytes(path, crate::fsutil::MAX_TEXT_FILE)
-                .with_context(|| format!("cannot read --since {}", path.display()))?;
+            let bytes =
+                ferry_base::fsutil::read_small_bytes(path, ferry_base::fsutil::MAX_TEXT_FILE)
+                    .with_context(|| format!("cannot read --since {}", path.display()))?;
             let lock = LockFile::load(path).with_context(|| {
                 format!(
                     "--since {} is neither a ferry bundle nor an images.lock",

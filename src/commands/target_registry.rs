@@ -10,11 +10,11 @@ use anyhow::Context;
 
 use super::common;
 use crate::cli::{RegistryArgs, TargetArgs};
-use crate::rke::ClusterConfig;
-use crate::secret::Secret;
-use crate::store::registry::credentials::CredentialChain;
-use crate::store::registry::{CredentialSource, Registries};
 use crate::target::Target;
+use ferry_base::secret::Secret;
+use ferry_rke::ClusterConfig;
+use ferry_store::registry::credentials::CredentialChain;
+use ferry_store::registry::{CredentialSource, Registries};
 
 /// The target the flags name (`None` when they name none), and the cluster.yml if given.
 pub fn target_of(args: &TargetArgs) -> anyhow::Result<(Option<Target>, Option<ClusterConfig>)> {
@@ -72,8 +72,8 @@ pub fn target_registries(
 #[cfg(feature = "ecr")]
 pub fn ecr_cluster_keys(
     cluster: Option<&ClusterConfig>,
-) -> Vec<(String, crate::store::registry::ecr::AwsKeys)> {
-    use crate::store::registry::ecr::AwsKeys;
+) -> Vec<(String, ferry_store::registry::ecr::AwsKeys)> {
+    use ferry_store::registry::ecr::AwsKeys;
     cluster
         .map(|c| {
             c.private_registries
@@ -104,11 +104,11 @@ fn with_ecr(
     chain: Arc<dyn CredentialSource>,
     cluster: Option<&ClusterConfig>,
 ) -> Arc<dyn CredentialSource> {
-    use crate::store::registry::ecr::EcrCredentialSource;
+    use ferry_store::registry::ecr::EcrCredentialSource;
     Arc::new(EcrCredentialSource::new(
         chain,
         ecr_cluster_keys(cluster),
-        crate::env_vars::EnvVars::var,
+        ferry_base::env_vars::EnvVars::var,
     ))
 }
 

@@ -1,5 +1,5 @@
 //! `ferry verify`: the lock against a registry, or a bundle offline. The walk is
-//! [`crate::verify`]; this file picks the store and prints the report.
+//! [`ferry_verify`]; this file picks the store and prints the report.
 
 use anyhow::Context;
 use futures_util::StreamExt as _;
@@ -9,14 +9,14 @@ use super::printer::Printer;
 use super::{common, target_registry};
 use crate::cli::VerifyArgs;
 use crate::error::Exit;
-use crate::oci::digest::Digest;
-use crate::oci::reference::Reference;
-use crate::plan::LockFile;
-use crate::store::Source;
-use crate::store::bundle::BundleReader;
-use crate::store::bundle::set::BundleSet;
-use crate::store::bundle::source::BundleSource;
-use crate::verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
+use ferry_oci::digest::Digest;
+use ferry_oci::reference::Reference;
+use ferry_plan::LockFile;
+use ferry_store::Source;
+use ferry_store::bundle::BundleReader;
+use ferry_store::bundle::set::BundleSet;
+use ferry_store::bundle::source::BundleSource;
+use ferry_verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
 
 #[derive(Serialize)]
 struct Report {
@@ -51,7 +51,7 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
         && let Some(parts_path) = args
             .bundle
             .as_deref()
-            .and_then(crate::store::bundle::parts::parts_file_for)
+            .and_then(ferry_store::bundle::parts::parts_file_for)
     {
         let (problems, usable) = bundle::parts(&parts_path, parallel).await?;
         if !usable {
@@ -248,7 +248,7 @@ async fn check<S: Source>(
     lock: &LockFile,
     at: &(dyn Fn(&Reference) -> Reference + Sync),
     depth: Depth,
-    corrupt: &std::collections::BTreeMap<crate::oci::digest::Digest, String>,
+    corrupt: &std::collections::BTreeMap<ferry_oci::digest::Digest, String>,
     parallel: usize,
 ) -> anyhow::Result<Vec<ImageReport>> {
     let mut refs = Vec::new();

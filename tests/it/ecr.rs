@@ -18,12 +18,12 @@ use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry::secret::Secret;
-use ferry::store::registry::ecr::{
+use ferry_base::secret::Secret;
+use ferry_store::registry::ecr::{
     AwsKeys, EcrCredentialSource, EcrError, EcrRegistry, EnsuredRepositories, ensure_repositories,
     get_authorization_token, parse_ecr_host, repository_exists,
 };
-use ferry::store::registry::{Anonymous, CredentialSource, Credentials};
+use ferry_store::registry::{Anonymous, CredentialSource, Credentials};
 use url::Url;
 
 use crate::support::{Sandbox, http};
@@ -243,7 +243,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn client() -> reqwest::Client {
-    ferry::tls::install();
+    ferry_base::tls::install();
     reqwest::Client::builder()
         .no_proxy()
         .build()

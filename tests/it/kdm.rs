@@ -448,9 +448,10 @@ fn changed_file_is_downloaded_again() {
     let (out, _) = env.images(&["--metadata", &url, "--list-versions"]);
     assert_eq!(out, format!("{K}\n"));
 
-    let newer =
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("data/system-images.json"))
-            .expect("read the embedded catalog");
+    let newer = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/ferry-rke/data/system-images.json"),
+    )
+    .expect("read the embedded catalog");
     srv.put("/data.json", newer.clone());
     srv.clear_log();
     let (out, _) = env.images(&["--metadata", &url, "--list-versions"]);

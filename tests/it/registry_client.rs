@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use ferry::oci::digest::Digest;
-use ferry::store::StoreError;
-use ferry::store::registry::{Anonymous, ClientOptions, Registries, RegistryError, config};
-use ferry::store::stream::collect_verified;
+use ferry_oci::digest::Digest;
+use ferry_store::StoreError;
+use ferry_store::registry::{Anonymous, ClientOptions, Registries, RegistryError, config};
+use ferry_store::stream::collect_verified;
 
 use crate::support::*;
 
@@ -97,7 +97,7 @@ fn a_stream_opened_at_an_offset_asks_for_the_rest_only() {
             blob.bytes.len() as u64,
             third as u64,
         );
-        ferry::store::stream::collect_unchecked(s)
+        ferry_store::stream::collect_unchecked(s)
             .await
             .expect("download")
     });
@@ -151,7 +151,7 @@ fn body_longer_than_descriptor_is_refused() {
         let regs = registries(&reg.url());
         let r = regs.get("docker.io").expect("registry");
         let s = r.blob_stream(&img.repository, &digest, 100, 0);
-        ferry::store::stream::collect_unchecked(s)
+        ferry_store::stream::collect_unchecked(s)
             .await
             .expect_err("must refuse")
     });

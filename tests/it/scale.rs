@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use ferry::oci::reference::Reference;
-use ferry::plan::resolve::Resolver;
-use ferry::store::registry::{Anonymous, ClientOptions, Registries, config};
+use ferry_oci::reference::Reference;
+use ferry_plan::resolve::Resolver;
+use ferry_store::registry::{Anonymous, ClientOptions, Registries, config};
 
 use crate::support::*;
 

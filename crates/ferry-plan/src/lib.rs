@@ -1,0 +1,14 @@
+//! From an image list to a resolved plan: [`input`] reads image lists, [`resolve`] turns each
+//! reference into digests and platforms through any [`ferry_store::Source`], and
+//! [`lockfile`] reads and writes `images.lock`, the contract between export, import and verify.
+
+#![deny(missing_docs)]
+
+pub mod bundle;
+pub mod delta;
+pub mod image;
+pub mod input;
+pub mod lockfile;
+pub mod resolve;
+
+pub use lockfile::{LockFile, LockedImage, LockedPlatform};
