@@ -1,4 +1,4 @@
-//! Hostile bundles (DESIGN.md invariants 2, 6, 8): variants of a real `ferry export` bundle,
+//! Hostile bundles (ARCHITECTURE.md, invariants 2, 6 and 8): variants of a real `ferry export` bundle,
 //! rewritten entry by entry with a raw ustar writer (so names, types and sizes the `tar` crate
 //! would refuse to write can be planted), each fed to BOTH `ferry import` (into a fresh
 //! registry) and `ferry verify`.

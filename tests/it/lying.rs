@@ -1,4 +1,4 @@
-//! Untrusted registries (DESIGN.md invariants 2, 5, 7). A lying upstream ([`LyingRegistry`]:
+//! Untrusted registries (ARCHITECTURE.md, invariants 2, 5 and 7). A lying upstream ([`LyingRegistry`]:
 //! a test-only wrapper for protocol lies a real registry will not produce) is caught by
 //! `ferry lock` and `ferry export`: wrong `Docker-Content-Digest`, bytes that do not match the
 //! digest asked for, blobs longer than their descriptor, a `Content-Length` that lies, endless

@@ -19,6 +19,7 @@ mod images;
 mod import;
 mod kdm;
 mod kdm_hostile;
+mod layers;
 mod lock;
 mod lying;
 mod peers;

@@ -4,7 +4,7 @@
 //! or answer read here is untrusted and read under a cap ([`ferry_base::bounded`], [`remote::MAX_BYTES`],
 //! the catalog's version and field caps).
 //!
-//! Reference: `RKE.md` in the shared docs (RKE v1.6.3, KDM release-v2.9).
+//! The rules follow RKE v1.6.3 and KDM release-v2.9 (`rancher/rke`, `rancher/kontainer-driver-metadata`).
 
 #![deny(missing_docs)]
 

@@ -1,5 +1,5 @@
 //! The bundle store: ONE uncompressed, deterministic tar holding an OCI image layout plus a
-//! docker-archive `manifest.json` and `images.lock` (see DESIGN.md, "The bundle").
+//! docker-archive `manifest.json` and `images.lock` (ARCHITECTURE.md, "Formats").
 //!
 //! - [`layout`] plans the whole file up front ([`Plan`]): every tar header, every offset, the
 //!   total size. Pure; same inputs give the same bytes.

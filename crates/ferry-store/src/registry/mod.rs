@@ -1,6 +1,9 @@
-//! ferry's own thin registry client on reqwest (why not oci-client: `PROTOCOL.md` §1), split
-//! by concern: [`config`] (endpoints, TLS, limits), [`auth`] (challenges, tokens,
-//! credentials), [`request`] (auth + retry + rate limits), [`manifests`], [`blobs`].
+//! ferry's own thin registry client on reqwest, split by concern: [`config`] (endpoints, TLS,
+//! limits), [`auth`] (challenges, tokens, credentials), [`request`] (auth + retry + rate
+//! limits), [`manifests`], [`blobs`]. It is ours rather than oci-client's because ferry's core
+//! is where a generic client is thin: resumable retried transfers both ways, cross-repository
+//! mounts with multi-scope tokens, per-registry TLS and HTTP tuning, token refresh over hours,
+//! flat memory whatever the layer size, and manifest pushes by digest.
 //!
 //! [`Registries`] hands out one [`Registry`] per registry name, all sharing one HTTP client and
 //! one global transfer limit; each registry adds its own per-host limit. A transfer holds its

@@ -1,6 +1,6 @@
 //! Docker Hub's pull rate limit, read before a run spends it: one manifest `HEAD` (which Docker
 //! Hub does not count) whose answer carries `RateLimit-Limit: 100;w=21600` and
-//! `RateLimit-Remaining: 76;w=21600` (`PROTOCOL.md` §3.2), the parsing of those headers, and
+//! `RateLimit-Remaining: 76;w=21600` (the window is in seconds), the parsing of those headers, and
 //! the one-line warning for a run that needs more manifest `GET`s than remain.
 //!
 //! Absent headers mean "no limit known" (a paid account, a mirror, another registry), never

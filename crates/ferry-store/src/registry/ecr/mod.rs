@@ -1,4 +1,4 @@
-//! AWS ECR logins without the AWS SDK (`PROTOCOL.md` §2, §3.3): one SigV4-signed
+//! AWS ECR logins without the AWS SDK (the SDK would bring dozens of crates for one call): one SigV4-signed
 //! `GetAuthorizationToken` call turns AWS keys into the Basic `AWS:<token>` login an ECR
 //! registry accepts for 12 hours. This covers RKE's `ecr_credential_plugin` (static keys plus
 //! an optional session token) and `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` in the
