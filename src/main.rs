@@ -6,7 +6,8 @@ use clap::Parser;
 use ferry::cli::{Cli, Command};
 use ferry::error::{ERROR_EXIT_CODE, render};
 use ferry_base::env_vars::EnvVars;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 fn main() -> ExitCode {
     // A panic on any thread is a bug: say so and stop, rather than leave a transfer waiting
@@ -46,21 +47,26 @@ fn init_logging(verbose: u8, quiet: bool, json: bool) {
         (false, 2) => "warn,rustls_platform_verifier=off,ferry=debug",
         (false, _) => "warn,rustls_platform_verifier=off,ferry=trace",
     };
+    // FERRY_LOG is a list of `target=level` (or a bare level for everything else); a target
+    // matches by prefix, so `ferry` covers every ferry crate (`ferry_store`, `ferry_serve`, ...).
     let filter = EnvVars::var(EnvVars::FERRY_LOG)
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(default));
+        .and_then(|f| f.parse::<Targets>().ok())
+        .unwrap_or_else(|| default.parse().expect("the default log filter parses"));
     // Colour only for a person at a terminal, and never when NO_COLOR is set (no-color.org).
     use std::io::IsTerminal as _;
     let colour = std::io::stderr().is_terminal()
         && EnvVars::var_os(EnvVars::NO_COLOR).is_none_or(|v| v.is_empty());
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(verbose >= 2);
     if json {
         // A long-running server's messages, as JSON lines with their time.
-        fmt.json().init();
+        tracing_subscriber::registry()
+            .with(layer.json().with_filter(filter))
+            .init();
     } else {
-        fmt.with_ansi(colour).without_time().init();
+        tracing_subscriber::registry()
+            .with(layer.with_ansi(colour).without_time().with_filter(filter))
+            .init();
     }
 }

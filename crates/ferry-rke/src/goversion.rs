@@ -14,7 +14,7 @@
 use std::cmp::Ordering;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 const MODIFIER: &str =
     r"[._-]?(?:(stable|beta|b|RC|alpha|a|patch|pl|p)(?:[.-]?(\d+))?)?([.-]?dev)?";
@@ -44,7 +44,7 @@ fn re(pattern: &str) -> Regex {
     Regex::new(pattern).unwrap_or_else(|e| panic!("invalid built-in pattern {pattern}: {e}"))
 }
 
-fn group<'a>(caps: &'a regex::Captures<'_>, i: usize) -> &'a str {
+fn group<'a>(caps: &'a regex_lite::Captures<'_>, i: usize) -> &'a str {
     caps.get(i).map_or("", |m| m.as_str())
 }
 

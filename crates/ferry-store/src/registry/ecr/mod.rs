@@ -15,10 +15,10 @@
 //!
 //! Keys, session tokens and login tokens live in [`Secret`]s; no message or log line of this
 //! module contains one (AWS error texts are scrubbed of the keys before they are shown, and the
-//! signer's own trace output is switched off while it signs).
+//! signer traces nothing).
 //!
 //! The parts: `host` (registry hosts and API endpoints), `keys` ([`AwsKeys`]), `sigv4`
-//! (signing), `api` (one signed call of the JSON API), `token` (the login call and its
+//! (the SigV4 algorithm, by hand on ring's HMAC), `api` (one signed call of the JSON API), `token` (the login call and its
 //! answer), `repos` (creating repositories), `error` ([`EcrError`] and what AWS's error codes
 //! mean), `source` ([`EcrCredentialSource`]).
 //!

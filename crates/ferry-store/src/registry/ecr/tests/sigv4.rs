@@ -1,5 +1,5 @@
-//! The signer against AWS's documented example, botocore and a from-scratch SigV4, and its
-//! trace output.
+//! The signer against AWS's documented example, botocore and a from-scratch SigV4, its dates,
+//! and its trace output.
 
 use sha2::{Digest, Sha256};
 
@@ -90,7 +90,7 @@ fn signer_matches_botocore_for_the_ecr_request() {
     assert!(token.2, "the session token header is marked sensitive");
 }
 
-/// aws-sigv4 traces the canonical request, session token included; ferry's TRACE logs
+/// Signing traces nothing that holds the session token: ferry's TRACE logs
 /// must not carry it.
 #[test]
 fn signing_logs_no_session_token() {
@@ -137,7 +137,7 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     outer.finalize().to_vec()
 }
 
-/// SigV4 re-derived from the specification, independently of aws-sigv4, for an endpoint
+/// SigV4 re-derived from the specification, independently of the signer, for an endpoint
 /// with a port (as in tests against a local emulator).
 #[test]
 fn signer_agrees_with_a_from_scratch_sigv4() {
@@ -176,4 +176,27 @@ fn signer_agrees_with_a_from_scratch_sigv4() {
             "AWS4-HMAC-SHA256 Credential=AKIAFERRYTEST/{scope}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={signature}"
         )
     );
+}
+
+/// The date in `x-amz-date` across a leap day, a year's end and the far future.
+#[test]
+fn dates_are_utc_calendar_dates() {
+    let date = |epoch| {
+        let added = sign(
+            "POST",
+            "https://api.ecr.us-west-2.amazonaws.com/",
+            &[],
+            b"",
+            ("us-west-2", "ecr"),
+            &keys(),
+            at(epoch),
+        )
+        .unwrap();
+        header(&added, "x-amz-date").unwrap().to_string()
+    };
+    assert_eq!(date(0), "19700101T000000Z");
+    assert_eq!(date(951_782_400), "20000229T000000Z");
+    assert_eq!(date(1_709_251_199), "20240229T235959Z");
+    assert_eq!(date(1_735_689_600), "20250101T000000Z");
+    assert_eq!(date(4_102_444_800), "21000101T000000Z");
 }
