@@ -17,6 +17,7 @@ pub mod error;
 #[cfg(test)]
 pub mod memory;
 pub mod registry;
+pub mod resolve;
 pub mod stream;
 pub mod tar_header;
 

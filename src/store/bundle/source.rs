@@ -13,6 +13,7 @@ use crate::oci::digest::Digest;
 use crate::oci::manifest::{Descriptor, MAX_MANIFEST_SIZE};
 use crate::oci::media_types;
 use crate::oci::reference::Reference;
+use crate::store::resolve;
 use crate::store::stream::{ByteStream, collect_verified};
 use crate::store::{FetchedManifest, ManifestHead, Source, StoreError};
 
@@ -244,24 +245,9 @@ impl Source for BundleSource {
         image: &Reference,
         digest: Option<&Digest>,
     ) -> Result<FetchedManifest, StoreError> {
-        let d = match digest.or(image.digest()) {
-            Some(d) => d.clone(),
-            None => match self.head(image).await?.and_then(|h| h.digest) {
-                Some(d) => d,
-                None => {
-                    return Err(StoreError::UnknownImage {
-                        image: image.to_string(),
-                        origin: self.origin(image),
-                    });
-                }
-            },
-        };
+        let d = resolve::manifest_digest(self, image, digest).await?;
         let Some(loc) = self.reader.blob(&d) else {
-            return Err(StoreError::Missing {
-                what: "manifest",
-                digest: d,
-                origin: self.origin(image),
-            });
+            return Err(resolve::missing_manifest(d, self.origin(image)));
         };
         if loc.size > MAX_MANIFEST_SIZE {
             return Err(StoreError::TooLarge {

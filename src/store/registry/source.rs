@@ -3,6 +3,7 @@
 use super::Registries;
 use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
+use crate::store::resolve::Wanted;
 use crate::store::{ByteStream, FetchedManifest, ManifestHead, Source, StoreError};
 
 impl Source for Registries {
@@ -22,10 +23,8 @@ impl Source for Registries {
         digest: Option<&Digest>,
     ) -> Result<FetchedManifest, StoreError> {
         let reg = self.get(image.registry())?;
-        let reference = match digest {
-            Some(d) => d.to_string(),
-            None => image.tag().unwrap_or("latest").to_string(),
-        };
+        // The registry resolves a tag itself, in the same GET.
+        let reference = Wanted::of(image, digest).to_string();
         Ok(reg.get_manifest(image.repository(), &reference).await?)
     }
 
