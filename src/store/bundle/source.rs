@@ -27,7 +27,7 @@ pub struct BundleSource {
     /// index.json: full reference → top-level descriptor (empty when unreadable).
     names: Arc<BTreeMap<String, Descriptor>>,
     /// A delta bundle's `ferry-delta.json` (or why it cannot be read).
-    delta: Arc<Result<Option<super::delta::DeltaInfo>, String>>,
+    delta: Arc<Result<Option<super::delta::DeltaInfo>, super::delta::DeltaError>>,
 }
 
 /// The media type a manifest declares in its body; indexes without `mediaType` are
@@ -83,7 +83,7 @@ impl BundleSource {
 
     /// What a delta bundle leaves out (`None` for a bundle that carries everything); an
     /// error when its `ferry-delta.json` cannot be read.
-    pub fn delta(&self) -> Result<Option<&super::delta::DeltaInfo>, String> {
+    pub fn delta(&self) -> Result<Option<&super::delta::DeltaInfo>, super::delta::DeltaError> {
         match self.delta.as_ref() {
             Ok(d) => Ok(d.as_ref()),
             Err(e) => Err(e.clone()),
