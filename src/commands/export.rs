@@ -287,10 +287,10 @@ async fn resolve(
     if !args.platforms.is_empty() {
         resolved.retain_mut(|img| match img.keep_platforms(&args.platforms) {
             Ok(()) => true,
-            Err(error) => {
+            Err(e) => {
                 failed.push(Failure {
                     name: img.locked.name.clone(),
-                    error,
+                    error: e.to_string(),
                 });
                 false
             }
@@ -423,7 +423,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     // The list and the lock have served: the resolved images carry what is left to do.
     let images = inputs.len();
     drop((inputs, lock_in));
-    let mut bundle = contents(&mut resolved, &args.docker_platform).map_err(anyhow::Error::msg)?;
+    let mut bundle = contents(&mut resolved, &args.docker_platform)?;
     let delta = match &args.since {
         Some(old) => {
             let base = super::since::base_of(

@@ -94,7 +94,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
 
     let images = lock.images.len();
     let (work, mut failed) = jobs_of(&source, lock, &target, printer, jobs).await?;
-    let delta = source.delta().map_err(anyhow::Error::msg)?;
+    let delta = source.delta()?;
     let mounts = match delta {
         Some(d) => super::delta_check::check(&source, d, &work, &dest, &target, jobs).await?,
         None => Vec::new(),

@@ -19,6 +19,23 @@ pub struct Selected {
     pub kept: Vec<Digest>,
 }
 
+/// Why no new index can be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    /// `--platform` selects none of the index's platforms.
+    #[error(
+        "none of its platforms ({}) is selected by --platform",
+        have.iter().map(Platform::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    NoneSelected {
+        /// The platforms the index has.
+        have: Vec<Platform>,
+    },
+    /// The index is not JSON (it was parsed before, so it is not what was parsed).
+    #[error("the index is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
 /// Keeps the entries of `children` (the parsed entries of `index`) whose platform `want`
 /// selects, and the attestations of those. `Ok(None)` when every entry is kept (the index
 /// stays as it is); an error naming the platforms there are when none is selected.
@@ -26,7 +43,7 @@ pub fn select_platforms(
     index: &[u8],
     children: &[Descriptor],
     want: &[Platform],
-) -> Result<Option<Selected>, String> {
+) -> Result<Option<Selected>, FilterError> {
     let chosen: Vec<&Digest> = children
         .iter()
         .filter(|c| {
@@ -37,14 +54,8 @@ pub fn select_platforms(
         .map(|c| &c.digest)
         .collect();
     if chosen.is_empty() {
-        let have: Vec<String> = children
-            .iter()
-            .filter_map(|c| c.platform.as_ref().map(|p| p.to_string()))
-            .collect();
-        return Err(format!(
-            "none of its platforms ({}) is selected by --platform",
-            have.join(", ")
-        ));
+        let have = children.iter().filter_map(|c| c.platform.clone()).collect();
+        return Err(FilterError::NoneSelected { have });
     }
     let keep = |c: &Descriptor| {
         chosen.contains(&&c.digest)
@@ -60,7 +71,7 @@ pub fn select_platforms(
     if kept.len() == children.len() {
         return Ok(None);
     }
-    let mut doc: serde_json::Value = serde_json::from_slice(index).map_err(|e| e.to_string())?;
+    let mut doc: serde_json::Value = serde_json::from_slice(index)?;
     if let Some(list) = doc.get_mut("manifests").and_then(|m| m.as_array_mut()) {
         list.retain(|e| {
             e["digest"]
@@ -68,7 +79,7 @@ pub fn select_platforms(
                 .is_some_and(|d| kept.iter().any(|k| k.as_str() == d))
         });
     }
-    let bytes = serde_json::to_vec(&doc).map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec(&doc)?;
     Ok(Some(Selected { bytes, kept }))
 }
 

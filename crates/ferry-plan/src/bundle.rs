@@ -30,6 +30,17 @@ pub struct BundleContents {
     pub per_image: u64,
 }
 
+/// Why the contents of a bundle cannot be put together.
+#[derive(Debug, thiserror::Error)]
+pub enum ContentsError {
+    /// The sizes overflow a `u64`.
+    #[error("the images' sizes add up to more than 16 EiB: a registry sent absurd sizes")]
+    SizeOverflow,
+    /// The lock cannot be written as YAML.
+    #[error("cannot render images.lock: {0}")]
+    Lock(#[from] serde_saphyr::ser::Error),
+}
+
 /// The contents of a bundle of `images` (sorted by source), with the docker-archive view of
 /// `docker_platform`. Each image's `objects` map moves into the bundle's (its digests are
 /// not copied; the images keep their manifests and blobs, all a copy needs). Fails only when
@@ -37,19 +48,17 @@ pub struct BundleContents {
 pub fn contents(
     images: &mut [ResolvedImage],
     docker_platform: &Platform,
-) -> Result<BundleContents, String> {
-    let overflow =
-        || "the images' sizes add up to more than 16 EiB: a registry sent absurd sizes".to_string();
-    let per_image = sum_sizes(images.iter().map(|r| r.locked.total_size)).ok_or_else(overflow)?;
+) -> Result<BundleContents, ContentsError> {
+    let per_image =
+        sum_sizes(images.iter().map(|r| r.locked.total_size)).ok_or(ContentsError::SizeOverflow)?;
     let mut objects: BTreeMap<Digest, u64> = BTreeMap::new();
     for r in images.iter_mut() {
         objects.extend(std::mem::take(&mut r.objects));
     }
     let images: &[ResolvedImage] = images;
-    let unique = sum_sizes(objects.values().copied()).ok_or_else(overflow)?;
+    let unique = sum_sizes(objects.values().copied()).ok_or(ContentsError::SizeOverflow)?;
     // The lock before the index and the docker view exist: it is the largest of the three.
-    let lock_yaml = LockFile::yaml_of(images.iter().map(|r| &r.locked), unique)
-        .map_err(|e| format!("cannot render images.lock: {e}"))?;
+    let lock_yaml = LockFile::yaml_of(images.iter().map(|r| &r.locked), unique)?;
     let index = images
         .iter()
         .map(|r| {

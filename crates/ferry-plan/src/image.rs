@@ -14,6 +14,29 @@ use ferry_oci::platform::Platform;
 use ferry_oci::reference::Reference;
 use ferry_store::FetchedManifest;
 
+/// Why an image cannot be narrowed to the platforms `export --platform` asks for.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformsError {
+    /// It was resolved to no manifest at all.
+    #[error("no manifest")]
+    NoManifest,
+    /// Its top-level manifest cannot be parsed.
+    #[error(transparent)]
+    Manifest(#[from] ferry_oci::manifest::ManifestError),
+    /// A single-platform image of another platform.
+    #[error("its only platform is {platform}, which --platform does not select")]
+    OnlyPlatform {
+        /// Its platform, as the lock gives it.
+        platform: String,
+    },
+    /// An index none of whose platforms is selected (or the new index cannot be written).
+    #[error(transparent)]
+    Filter(#[from] ferry_oci::filter::FilterError),
+    /// The sizes of what the new index reaches overflow.
+    #[error("its sizes add up to more than 16 EiB")]
+    SizeOverflow,
+}
+
 /// Everything an image consists of: its lock entry, its manifests and every blob.
 #[derive(Debug, Clone)]
 pub struct ResolvedImage {
@@ -38,12 +61,11 @@ impl ResolvedImage {
     /// Keeps only the platforms `want` selects (and their attestations): a new index, whose
     /// digest the lock records as `written_digest`, and only the manifests and blobs it still
     /// reaches. A single-platform image must be of a wanted platform.
-    pub fn keep_platforms(&mut self, want: &[Platform]) -> Result<(), String> {
+    pub fn keep_platforms(&mut self, want: &[Platform]) -> Result<(), PlatformsError> {
         let Some(top) = self.top().cloned() else {
-            return Err("no manifest".into());
+            return Err(PlatformsError::NoManifest);
         };
-        let parsed =
-            Manifest::parse(&top.bytes, &top.media_type, &top.digest).map_err(|e| e.to_string())?;
+        let parsed = Manifest::parse(&top.bytes, &top.media_type, &top.digest)?;
         let Manifest::Index {
             manifests: children,
         } = &parsed
@@ -57,9 +79,7 @@ impl ResolvedImage {
             if Platform::parse(&p).is_ok_and(|pp| want.iter().any(|w| pp.matches(w))) {
                 return Ok(());
             }
-            return Err(format!(
-                "its only platform is {p}, which --platform does not select"
-            ));
+            return Err(PlatformsError::OnlyPlatform { platform: p });
         };
         let Some(selected) = select_platforms(&top.bytes, children, want)? else {
             return Ok(());
@@ -111,7 +131,7 @@ impl ResolvedImage {
             .retain(|p| selected.kept.contains(&p.digest));
         self.locked.written_digest = Some(new_top.digest.clone());
         self.locked.total_size =
-            sum_sizes(objects.values().copied()).ok_or("its sizes add up to more than 16 EiB")?;
+            sum_sizes(objects.values().copied()).ok_or(PlatformsError::SizeOverflow)?;
         self.manifests = reached;
         self.blobs = blobs;
         self.objects = objects;

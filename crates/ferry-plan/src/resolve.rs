@@ -40,13 +40,58 @@ pub enum ResolveError {
         source: Arc<StoreError>,
     },
     /// The image's manifests break ferry's rules (malformed, inconsistent, too large).
-    #[error("{name}: {detail}")]
+    #[error("{name}: {source}")]
     Invalid {
         /// As listed.
         name: String,
         /// What is wrong.
-        detail: String,
+        source: InvalidImage,
     },
+}
+
+/// How an image's manifests break ferry's rules.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvalidImage {
+    /// A manifest cannot be parsed (shared by every image that names it).
+    #[error(transparent)]
+    Manifest(Arc<ferry_oci::manifest::ManifestError>),
+    /// Too many distinct objects.
+    #[error(
+        "manifest {digest} brings the image to more than {MAX_IMAGE_OBJECTS} distinct manifests and blobs; ferry refuses an image that large (no real image comes near it)"
+    )]
+    TooManyObjects {
+        /// The manifest that crossed the limit.
+        digest: Digest,
+    },
+    /// Indexes nested deeper than [`MAX_DEPTH`].
+    #[error("manifest {digest} nests indexes deeper than {MAX_DEPTH} levels")]
+    TooDeep {
+        /// The index at the limit that names more.
+        digest: Digest,
+    },
+    /// A child manifest's size is not the one its index gives.
+    #[error("manifest {digest} is {size} bytes but its index says {said}")]
+    SizeMismatch {
+        /// The child.
+        digest: Digest,
+        /// Its size.
+        size: u64,
+        /// The size the index gives.
+        said: u64,
+    },
+    /// A child manifest is served as another media type than its index gives.
+    #[error("manifest {digest} is served as {served} but its index says {said}")]
+    MediaTypeMismatch {
+        /// The child.
+        digest: Digest,
+        /// The media type it was served as.
+        served: String,
+        /// The one the index gives (without parameters).
+        said: String,
+    },
+    /// What a result slot holds before its image is resolved; never returned.
+    #[error("not resolved")]
+    Unresolved,
 }
 
 impl ResolveError {
@@ -67,7 +112,7 @@ impl ResolveError {
                 format!("not found ({source_ref} does not exist)")
             }
             ResolveError::Store { source, .. } => ferry_base::chain::flatten(source.as_ref()),
-            ResolveError::Invalid { detail, .. } => detail.clone(),
+            ResolveError::Invalid { source, .. } => source.to_string(),
         }
     }
 }
@@ -76,12 +121,12 @@ impl ResolveError {
 #[derive(Debug, Clone)]
 enum WalkError {
     Store(Arc<StoreError>),
-    Invalid(String),
+    Invalid(InvalidImage),
 }
 
-impl From<String> for WalkError {
-    fn from(s: String) -> WalkError {
-        WalkError::Invalid(s)
+impl From<InvalidImage> for WalkError {
+    fn from(e: InvalidImage) -> WalkError {
+        WalkError::Invalid(e)
     }
 }
 
@@ -92,9 +137,9 @@ impl WalkError {
                 name: name.to_string(),
                 source,
             },
-            WalkError::Invalid(detail) => ResolveError::Invalid {
+            WalkError::Invalid(source) => ResolveError::Invalid {
                 name: name.to_string(),
-                detail,
+                source,
             },
         }
     }
@@ -112,12 +157,11 @@ struct Graph {
 }
 
 impl Graph {
-    fn check_size(&self, m: &FetchedManifest, more: usize) -> Result<(), String> {
+    fn check_size(&self, m: &FetchedManifest, more: usize) -> Result<(), InvalidImage> {
         if self.objects.len().saturating_add(more) > MAX_IMAGE_OBJECTS {
-            return Err(format!(
-                "manifest {} brings the image to more than {MAX_IMAGE_OBJECTS} distinct manifests and blobs; ferry refuses an image that large (no real image comes near it)",
-                m.digest
-            ));
+            return Err(InvalidImage::TooManyObjects {
+                digest: m.digest.clone(),
+            });
         }
         Ok(())
     }
@@ -223,7 +267,7 @@ impl<'a, S: Source> Resolver<'a, S> {
         graph.walked.insert(m.digest.clone());
         graph.objects.insert(m.digest.clone(), m.bytes.len() as u64);
         let parsed = Manifest::parse(&m.bytes, &m.media_type, &m.digest)
-            .map_err(|e| WalkError::Invalid(e.to_string()))?;
+            .map_err(|e| InvalidImage::Manifest(Arc::new(e)))?;
         for blob in parsed.blobs() {
             graph.objects.insert(blob.digest.clone(), blob.size);
             graph.blobs.insert(blob.digest.clone(), blob.size);
@@ -237,10 +281,9 @@ impl<'a, S: Source> Resolver<'a, S> {
             }
         }
         if depth >= MAX_DEPTH && !parsed.children().is_empty() {
-            return Err(format!(
-                "manifest {} nests indexes deeper than {MAX_DEPTH} levels",
-                m.digest
-            )
+            return Err(InvalidImage::TooDeep {
+                digest: m.digest.clone(),
+            }
             .into());
         }
         graph.check_size(m, new.len())?;
@@ -374,7 +417,7 @@ impl<'a, S: Source> Resolver<'a, S> {
         results.resize_with(images.len(), || {
             Err(ResolveError::Invalid {
                 name: String::new(),
-                detail: String::new(),
+                source: InvalidImage::Unresolved,
             })
         });
         futures_util::stream::iter(images.iter().enumerate())
@@ -395,21 +438,21 @@ impl<'a, S: Source> Resolver<'a, S> {
     }
 }
 
-fn check_descriptor(desc: &Descriptor, got: &FetchedManifest) -> Result<(), String> {
+fn check_descriptor(desc: &Descriptor, got: &FetchedManifest) -> Result<(), InvalidImage> {
     if desc.size != got.bytes.len() as u64 {
-        return Err(format!(
-            "manifest {} is {} bytes but its index says {}",
-            desc.digest,
-            got.bytes.len(),
-            desc.size
-        ));
+        return Err(InvalidImage::SizeMismatch {
+            digest: desc.digest.clone(),
+            size: got.bytes.len() as u64,
+            said: desc.size,
+        });
     }
     let want = ferry_oci::media_types::strip_params(&desc.media_type);
     if want != got.media_type {
-        return Err(format!(
-            "manifest {} is served as {} but its index says {want}",
-            desc.digest, got.media_type
-        ));
+        return Err(InvalidImage::MediaTypeMismatch {
+            digest: desc.digest.clone(),
+            served: got.media_type.clone(),
+            said: want.to_string(),
+        });
     }
     Ok(())
 }

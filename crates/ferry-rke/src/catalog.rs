@@ -247,9 +247,8 @@ impl Catalog {
                 Catalog::derive(raw, MetadataSource::Embedded, rke_version)
             }
             Some(url) if super::remote::is_url(url) => {
-                let (raw, shown) = super::remote::load(url, remote, |text| {
-                    parse::from_slice(text.as_bytes()).map_err(|e| e.to_string())
-                })?;
+                let (raw, shown) =
+                    super::remote::load(url, remote, |text| parse::from_slice(text.as_bytes()))?;
                 Catalog::derive(raw, MetadataSource::Url(shown), rke_version)
             }
             Some(p) => {

@@ -82,23 +82,24 @@ impl Default for RemoteOptions {
 pub enum RemoteError {
     /// Not a usable URL.
     #[error(
-        "invalid metadata URL {url}: {detail}; give an http:// or https:// URL such as https://releases.rancher.com/kontainer-driver-metadata/release-v2.9/data.json, or a local file"
+        "invalid metadata URL {url}: {problem}; give an http:// or https:// URL such as https://releases.rancher.com/kontainer-driver-metadata/release-v2.9/data.json, or a local file"
     )]
     BadUrl {
         /// The URL as given, userinfo removed.
         url: String,
         /// What is wrong.
-        detail: String,
+        problem: UrlProblem,
     },
     /// A `--metadata-ca-file` cannot be used.
     #[error(
-        "cannot use --metadata-ca-file {path}: {detail}; give a PEM file holding the CA certificate of the metadata server"
+        "cannot use --metadata-ca-file {path}: {problem}; give a PEM file holding the CA certificate of the metadata server",
+        path = path.display()
     )]
     CaFile {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        detail: String,
+        problem: CaFileProblem,
     },
     /// The download failed and nothing is cached.
     #[error(
@@ -108,7 +109,7 @@ pub enum RemoteError {
         /// The URL, redacted.
         url: String,
         /// What went wrong.
-        cause: String,
+        cause: FetchError,
     },
     /// An `https://` URL redirected to `http://`.
     #[error(
@@ -132,6 +133,103 @@ pub enum RemoteError {
     },
 }
 
+/// What is wrong with a metadata URL.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlProblem {
+    /// Not a URL at all.
+    #[error(transparent)]
+    Parse(#[from] url::ParseError),
+    /// Another scheme than http or https.
+    #[error("scheme {scheme:?} is not http or https")]
+    Scheme {
+        /// The scheme given.
+        scheme: String,
+    },
+    /// No host.
+    #[error("it names no host")]
+    NoHost,
+}
+
+/// What is wrong with a `--metadata-ca-file`.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileProblem {
+    /// It cannot be read (or is too large to be one).
+    #[error(transparent)]
+    Read(#[from] ferry_base::bounded::ReadError),
+    /// It is not PEM.
+    #[error("{}", ferry_base::chain::flatten(.0))]
+    Pem(reqwest::Error),
+    /// It is PEM, but holds no certificate.
+    #[error("no PEM certificate found in it")]
+    Empty,
+}
+
+/// Why one download of metadata gave no usable answer, as one clause (the policy falls back
+/// to the cached copy on any of these).
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The HTTP client cannot be built.
+    #[error("cannot set up the HTTP client: {}", ferry_base::chain::flatten(.0))]
+    Client(reqwest::Error),
+    /// The download's own runtime cannot be started.
+    #[error("cannot start the download's runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The download's thread panicked.
+    #[error("the download thread stopped unexpectedly")]
+    Thread,
+    /// No complete answer within the time limit.
+    #[error(
+        "no complete answer within {} s (ferry's time limit for the metadata download)",
+        limit.as_secs()
+    )]
+    TimedOut {
+        /// The limit.
+        limit: Duration,
+    },
+    /// The request failed (connection, TLS, redirects); the error carries no URL.
+    #[error("{}", ferry_base::chain::flatten(.0))]
+    Request(reqwest::Error),
+    /// Another status than 200 or 304.
+    #[error("the server answered {status}{}", login_hint(*status))]
+    Status {
+        /// The status.
+        status: reqwest::StatusCode,
+    },
+    /// More than the size limit.
+    #[error(
+        "the answer is larger than {} MiB, ferry's limit for metadata (KDM's data.json is a few MiB); check that the URL names a data.json",
+        limit >> 20
+    )]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// `304 Not Modified` to a request that was not conditional.
+    #[error("the server answered 304 Not Modified to a request that named no cached copy")]
+    UnaskedNotModified,
+    /// `304 Not Modified`, but the cached copy does not parse.
+    #[error("the cached copy is unusable ({0})")]
+    CachedUnusable(Box<dyn std::error::Error + Send + Sync>),
+    /// An answer that is not text.
+    #[error("the answer is not UTF-8 text, so not a KDM data.json")]
+    NotText,
+    /// An answer that does not parse as metadata (a proxy's login page).
+    #[error("the answer is not RKE metadata: {0}")]
+    NotMetadata(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What to add to a 401 or 403.
+fn login_hint(status: reqwest::StatusCode) -> &'static str {
+    if matches!(
+        status,
+        reqwest::StatusCode::UNAUTHORIZED | reqwest::StatusCode::FORBIDDEN
+    ) {
+        " (if it needs a login, put it in the URL: https://USER:PASSWORD@HOST/…)"
+    } else {
+        ""
+    }
+}
+
 /// A metadata URL with its credentials kept apart from it.
 #[derive(Debug, Clone)]
 pub struct MetadataUrl {
@@ -144,19 +242,18 @@ pub struct MetadataUrl {
 impl MetadataUrl {
     /// Parses an `http://` or `https://` URL.
     pub fn parse(location: &str) -> Result<MetadataUrl, RemoteError> {
-        let bad = |detail: String| RemoteError::BadUrl {
+        let bad = |problem: UrlProblem| RemoteError::BadUrl {
             url: redact_text(location),
-            detail,
+            problem,
         };
-        let mut url = Url::parse(location.trim()).map_err(|e| bad(e.to_string()))?;
+        let mut url = Url::parse(location.trim()).map_err(|e| bad(e.into()))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(bad(format!(
-                "scheme {:?} is not http or https",
-                url.scheme()
-            )));
+            return Err(bad(UrlProblem::Scheme {
+                scheme: url.scheme().to_string(),
+            }));
         }
         if url.host_str().is_none_or(str::is_empty) {
-            return Err(bad("it names no host".into()));
+            return Err(bad(UrlProblem::NoHost));
         }
         let user = if url.username().is_empty() && url.password().is_none() {
             None
@@ -246,24 +343,31 @@ pub(crate) enum Answer {
     },
 }
 
-/// One conditional GET; `Err` is the cause of a failure, as one clause.
+/// One conditional GET; `Err` is the cause of a failure.
 pub(crate) trait Transport {
     fn get(
         &self,
         url: &MetadataUrl,
         etag: Option<&str>,
         last_modified: Option<&str>,
-    ) -> Result<Answer, String>;
+    ) -> Result<Answer, FetchError>;
 }
 
+/// What `parse` gives: the value, or what is wrong with the text.
+pub type Parsed<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
 /// Fetches the metadata at `location` by the module's policy; `parse` checks (and converts)
-/// the text, and its error is a description of what is wrong. Returns the parsed value and
-/// the URL to show.
-pub fn load<T>(
+/// the text, and its error says what is wrong with it. Returns the parsed value and the URL
+/// to show.
+pub fn load<T, E>(
     location: &str,
     opts: &RemoteOptions,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<(T, String), RemoteError> {
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<(T, String), RemoteError>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let parse = |text: &str| parse(text).map_err(Into::into);
     let url = MetadataUrl::parse(location)?;
     let transport = if opts.offline {
         None
@@ -295,7 +399,7 @@ pub(crate) fn load_with<T>(
     opts: &RemoteOptions,
     transport: Option<&dyn Transport>,
     now: u64,
-    parse: &dyn Fn(&str) -> Result<T, String>,
+    parse: &dyn Fn(&str) -> Parsed<T>,
 ) -> Result<T, RemoteError> {
     let shown = url.shown();
     let key = url.cache_key();
@@ -345,21 +449,20 @@ pub(crate) fn load_with<T>(
                     let mut meta = entry.meta.clone();
                     meta.checked_at = now;
                     if let Err(e) = dir.write_meta(&key, &meta) {
-                        tracing::warn!("{e:#}");
+                        tracing::warn!("{}", ferry_base::chain::flatten(&*e));
                     }
                     return Ok(value);
                 }
-                Err(detail) => format!("the cached copy is unusable ({detail})"),
+                Err(detail) => FetchError::CachedUnusable(detail),
             },
-            _ => "the server answered 304 Not Modified to a request that named no cached copy"
-                .to_string(),
+            _ => FetchError::UnaskedNotModified,
         },
         Ok(Answer::Fresh {
             body,
             etag,
             last_modified,
         }) => match String::from_utf8(body) {
-            Err(_) => "the answer is not UTF-8 text, so not a KDM data.json".to_string(),
+            Err(_) => FetchError::NotText,
             Ok(text) => match parse(&text) {
                 Ok(value) => {
                     tracing::info!("downloaded {shown} ({} bytes)", text.len());
@@ -372,13 +475,13 @@ pub(crate) fn load_with<T>(
                         if let Err(e) = dir.store(&key, &meta, &text) {
                             tracing::warn!(
                                 "{}; the download is used but not cached",
-                                format!("{e:#}")
+                                ferry_base::chain::flatten(&*e)
                             );
                         }
                     }
                     return Ok(value);
                 }
-                Err(detail) => format!("the answer is not RKE metadata: {detail}"),
+                Err(detail) => FetchError::NotMetadata(detail),
             },
         },
         Err(cause) => cause,
@@ -389,10 +492,10 @@ pub(crate) fn load_with<T>(
 /// After a failed download: the cached copy with a warning, else the error.
 fn fallback<T>(
     shown: &str,
-    cause: String,
+    cause: FetchError,
     cached: Option<Entry>,
     now: u64,
-    parse: &dyn Fn(&str) -> Result<T, String>,
+    parse: &dyn Fn(&str) -> Parsed<T>,
 ) -> Result<T, RemoteError> {
     if let Some(entry) = cached
         && let Ok(value) = parse(&entry.body)

@@ -14,7 +14,27 @@ use tokio::sync::OnceCell;
 use super::catalog::Catalog;
 use ferry_oci::digest::Digest;
 
-type Verdict = Arc<OnceCell<Result<(), String>>>;
+type Verdict = Arc<OnceCell<Result<(), Withdrawn>>>;
+
+/// Why a blob is withdrawn (cloned to every request that asks: the causes are shared).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Withdrawn {
+    /// No bundle of the set holds it.
+    #[error("no bundle holds it")]
+    Unheld,
+    /// The server stopped before the blob's turn came.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The background check found it corrupt, or could not read it.
+    #[error(transparent)]
+    Check(Arc<ferry_store::bundle::BundleError>),
+    /// The check's thread failed.
+    #[error(transparent)]
+    Thread(Arc<tokio::task::JoinError>),
+    /// Hashed while it was served, it did not match (or could not be read).
+    #[error(transparent)]
+    Served(Arc<std::io::Error>),
+}
 
 /// The check of every served blob.
 pub struct Checks {
@@ -47,19 +67,19 @@ impl Checks {
     }
 
     /// The verdict on `digest`, if it was checked: `Some(Err(why))` for a corrupt blob.
-    pub fn verdict(&self, digest: &Digest) -> Option<Result<(), String>> {
+    pub fn verdict(&self, digest: &Digest) -> Option<Result<(), Withdrawn>> {
         self.cell(digest).get().cloned()
     }
 
     /// Records the verdict of a blob hashed while it was served (only when none is known).
-    pub fn record(&self, digest: &Digest, verdict: Result<(), String>) {
+    pub fn record(&self, digest: &Digest, verdict: Result<(), Withdrawn>) {
         let cell = self.cell(digest);
         if cell.set(verdict.clone()).is_ok() {
             self.announce(digest, &verdict);
         }
     }
 
-    fn announce(&self, digest: &Digest, verdict: &Result<(), String>) {
+    fn announce(&self, digest: &Digest, verdict: &Result<(), Withdrawn>) {
         if let Err(why) = verdict {
             let users = self
                 .catalog
@@ -74,24 +94,27 @@ impl Checks {
     }
 
     /// Checks `digest` now (or waits for the check under way) and returns the verdict.
-    pub async fn ensure(&self, digest: &Digest) -> Result<(), String> {
+    pub async fn ensure(&self, digest: &Digest) -> Result<(), Withdrawn> {
         let cell = self.cell(digest);
         let mut fresh = false;
         let verdict = cell
             .get_or_init(|| async {
                 fresh = true;
                 let Some(bundle) = self.catalog.set.holding(digest).cloned() else {
-                    return Err("no bundle holds it".to_string());
+                    return Err(Withdrawn::Unheld);
                 };
                 let d = digest.clone();
                 let Ok(_permit) = self.hashing.acquire().await else {
-                    return Err("the server is shutting down".to_string());
+                    return Err(Withdrawn::ShuttingDown);
                 };
                 tokio::task::spawn_blocking(move || {
-                    bundle.reader().verify_blob(&d).map_err(|e| e.to_string())
+                    bundle
+                        .reader()
+                        .verify_blob(&d)
+                        .map_err(|e| Withdrawn::Check(Arc::new(e)))
                 })
                 .await
-                .unwrap_or_else(|e| Err(e.to_string()))
+                .unwrap_or_else(|e| Err(Withdrawn::Thread(Arc::new(e))))
             })
             .await
             .clone();

@@ -564,12 +564,17 @@ fn watch(
     let mut s = s;
     Box::pin(async_stream(move |tx| async move {
         while let Some(item) = s.next().await {
-            let failed = item.as_ref().err().map(|e| e.to_string());
+            let (item, failed) = match item {
+                Ok(b) => (Ok(b), None),
+                // The verdict keeps the error; the client, whose connection it cuts, gets
+                // its kind and text.
+                Err(e) => (Err(std::io::Error::new(e.kind(), e.to_string())), Some(e)),
+            };
             if tx.send(item).await.is_err() {
                 return;
             }
             if let Some(why) = failed {
-                checks.record(&digest, Err(why));
+                checks.record(&digest, Err(super::check::Withdrawn::Served(Arc::new(why))));
                 return;
             }
         }

@@ -19,6 +19,7 @@ pub mod error;
 #[cfg(any(test, feature = "testutil"))]
 pub mod memory;
 pub mod registry;
+pub mod resolve;
 pub mod stream;
 pub mod tar_header;
 

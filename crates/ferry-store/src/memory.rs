@@ -170,23 +170,11 @@ impl Source for MemoryStore {
         image: &Reference,
         digest: Option<&Digest>,
     ) -> Result<FetchedManifest, StoreError> {
-        let d = match digest {
-            Some(d) => d.clone(),
-            None => self
-                .head(image)
-                .await?
-                .and_then(|h| h.digest)
-                .ok_or_else(|| StoreError::UnknownImage {
-                    image: image.to_string(),
-                    origin: "memory".into(),
-                })?,
-        };
+        let d = super::resolve::manifest_digest(self, image, digest).await?;
         let st = self.lock();
-        let bytes = st
-            .content
-            .get(&d)
-            .cloned()
-            .ok_or_else(|| Self::missing(&d))?;
+        let Some(bytes) = st.content.get(&d).cloned() else {
+            return Err(super::resolve::missing_manifest(d, "memory".into()));
+        };
         Ok(FetchedManifest {
             media_type: st
                 .media_types

@@ -40,7 +40,7 @@ pub fn structure(source: &BundleSource) -> Vec<Problem> {
         general.push(Problem::new(Kind::MissingBlob, t.to_string()));
     }
     if let Err(e) = source.delta() {
-        general.push(Problem::new(Kind::Inconsistent, e));
+        general.push(Problem::new(Kind::Inconsistent, e.to_string()));
     }
     if reader.metadata(OCI_LAYOUT).is_none() {
         general.push(Problem::new(
@@ -206,7 +206,7 @@ pub fn image_problem(img: &ResolvedImage, source: &BundleSource) -> Option<Probl
     }
     let delta = match source.delta() {
         Ok(d) => d.map(|d| d.by_digest()),
-        Err(e) => return inconsistent(e),
+        Err(e) => return inconsistent(e.to_string()),
     };
     for (digest, size) in &img.blobs {
         match source.reader().blob(digest) {

@@ -12,7 +12,9 @@ use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED, LOCATION};
 use reqwest::redirect::{Attempt, Policy};
 
-use super::{Answer, MetadataUrl, RemoteError, RemoteOptions, Transport};
+use super::{
+    Answer, CaFileProblem, FetchError, MetadataUrl, RemoteError, RemoteOptions, Transport,
+};
 
 /// The most redirects followed (reqwest's default).
 const MAX_REDIRECTS: usize = 10;
@@ -47,16 +49,16 @@ impl HttpTransport {
     pub(crate) fn new(opts: &RemoteOptions) -> Result<HttpTransport, RemoteError> {
         let mut certs = Vec::new();
         for path in &opts.ca_files {
-            let bad = |detail: String| RemoteError::CaFile {
+            let bad = |problem: CaFileProblem| RemoteError::CaFile {
                 path: path.clone(),
-                detail,
+                problem,
             };
-            let pem = ferry_base::bounded::read(path, MAX_CA_FILE_BYTES)
-                .map_err(|e| bad(e.to_string()))?;
+            let pem =
+                ferry_base::bounded::read(path, MAX_CA_FILE_BYTES).map_err(|e| bad(e.into()))?;
             let found = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| bad(ferry_base::chain::flatten(&e)))?;
+                .map_err(|e| bad(CaFileProblem::Pem(e)))?;
             if found.is_empty() {
-                return Err(bad("no PEM certificate found in it".into()));
+                return Err(bad(CaFileProblem::Empty));
             }
             certs.extend(found);
         }
@@ -67,7 +69,7 @@ impl HttpTransport {
         })
     }
 
-    fn client(&self) -> Result<reqwest::Client, String> {
+    fn client(&self) -> Result<reqwest::Client, FetchError> {
         ferry_base::tls::install();
         let mut b = reqwest::Client::builder()
             .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION")))
@@ -77,8 +79,7 @@ impl HttpTransport {
         if !self.certs.is_empty() {
             b = b.tls_certs_merge(self.certs.clone());
         }
-        b.build()
-            .map_err(|e| format!("cannot set up the HTTP client: {}", describe(e)))
+        b.build().map_err(|e| FetchError::Client(e.without_url()))
     }
 
     async fn fetch(
@@ -86,7 +87,7 @@ impl HttpTransport {
         url: &MetadataUrl,
         etag: Option<&str>,
         last_modified: Option<&str>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, FetchError> {
         let client = self.client()?;
         let mut req = client.get(url.url.clone());
         if let Some((user, password)) = &url.user {
@@ -97,17 +98,14 @@ impl HttpTransport {
         } else if let Some(date) = last_modified {
             req = req.header(IF_MODIFIED_SINCE, date);
         }
-        let timed_out = || {
-            format!(
-                "no complete answer within {} s (ferry's time limit for the metadata download)",
-                self.timeout.as_secs()
-            )
-        };
         let fail = |e: reqwest::Error| {
             if e.is_timeout() {
-                timed_out()
+                FetchError::TimedOut {
+                    limit: self.timeout,
+                }
             } else {
-                describe(e)
+                // Without its URL, which may carry a query with a token.
+                FetchError::Request(e.without_url())
             }
         };
         let mut resp = req.send().await.map_err(fail)?;
@@ -128,19 +126,10 @@ impl HttpTransport {
             return Ok(Answer::InsecureRedirect { to });
         }
         if status != StatusCode::OK {
-            let mut cause = format!("the server answered {status}");
-            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-                cause.push_str(
-                    " (if it needs a login, put it in the URL: https://USER:PASSWORD@HOST/…)",
-                );
-            }
-            return Err(cause);
+            return Err(FetchError::Status { status });
         }
-        let too_large = || {
-            format!(
-                "the answer is larger than {} MiB, ferry's limit for metadata (KDM's data.json is a few MiB); check that the URL names a data.json",
-                self.max_bytes >> 20
-            )
+        let too_large = || FetchError::TooLarge {
+            limit: self.max_bytes,
         };
         if resp.content_length().is_some_and(|n| n > self.max_bytes) {
             return Err(too_large());
@@ -170,28 +159,23 @@ impl HttpTransport {
     }
 }
 
-/// A reqwest error as one clause, without its URL (which may carry a query with a token).
-fn describe(e: reqwest::Error) -> String {
-    ferry_base::chain::flatten(&e.without_url())
-}
-
 impl Transport for HttpTransport {
     fn get(
         &self,
         url: &MetadataUrl,
         etag: Option<&str>,
         last_modified: Option<&str>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, FetchError> {
         std::thread::scope(|s| {
             s.spawn(|| {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|e| format!("cannot start the download's runtime: {e}"))?;
+                    .map_err(FetchError::Runtime)?;
                 rt.block_on(self.fetch(url, etag, last_modified))
             })
             .join()
-            .unwrap_or_else(|_| Err("the download thread stopped unexpectedly".into()))
+            .unwrap_or(Err(FetchError::Thread))
         })
     }
 }

@@ -14,12 +14,12 @@ const T0: u64 = 1_700_000_000;
 
 /// A transport that answers from a script and records what it was asked.
 struct Scripted {
-    answers: RefCell<Vec<Result<Answer, String>>>,
+    answers: RefCell<Vec<Result<Answer, FetchError>>>,
     asked: RefCell<Vec<(Option<String>, Option<String>)>>,
 }
 
 impl Scripted {
-    fn new(answers: Vec<Result<Answer, String>>) -> Scripted {
+    fn new(answers: Vec<Result<Answer, FetchError>>) -> Scripted {
         Scripted {
             answers: RefCell::new(answers),
             asked: RefCell::new(Vec::new()),
@@ -33,7 +33,7 @@ impl Transport for Scripted {
         _url: &MetadataUrl,
         etag: Option<&str>,
         last_modified: Option<&str>,
-    ) -> Result<Answer, String> {
+    ) -> Result<Answer, FetchError> {
         self.asked
             .borrow_mut()
             .push((etag.map(str::to_string), last_modified.map(str::to_string)));
@@ -41,7 +41,7 @@ impl Transport for Scripted {
     }
 }
 
-fn fresh(body: &str, etag: Option<&str>) -> Result<Answer, String> {
+fn fresh(body: &str, etag: Option<&str>) -> Result<Answer, FetchError> {
     Ok(Answer::Fresh {
         body: body.as_bytes().to_vec(),
         etag: etag.map(str::to_string),
@@ -50,7 +50,7 @@ fn fresh(body: &str, etag: Option<&str>) -> Result<Answer, String> {
 }
 
 /// "Metadata" for these tests: any text starting with `{`.
-fn parse(text: &str) -> Result<String, String> {
+fn parse(text: &str) -> Parsed<String> {
     if text.starts_with('{') {
         Ok(text.to_string())
     } else {
@@ -140,19 +140,34 @@ fn a_changed_file_replaces_the_cached_copy() {
 #[test]
 fn failure_falls_back_to_the_cache_and_without_one_is_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = Scripted::new(vec![Err("connection refused".into())]);
+    let refused = FetchError::Status {
+        status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let t = Scripted::new(vec![Err(refused)]);
     let e = run(dir.path(), Some(&t), T0).unwrap_err();
     let msg = e.to_string();
-    assert!(matches!(e, RemoteError::Download { .. }), "{msg}");
+    assert!(
+        matches!(
+            e,
+            RemoteError::Download {
+                cause: FetchError::Status { .. },
+                ..
+            }
+        ),
+        "{msg}"
+    );
     assert!(
         msg.contains("https://kdm.example/release-v2.9/data.json")
-            && msg.contains("connection refused")
+            && msg.contains("the server answered 503 Service Unavailable")
             && msg.contains("--offline")
             && msg.contains("--metadata data.json"),
         "{msg}"
     );
 
-    let t = Scripted::new(vec![fresh("{1}", Some("\"v1\"")), Err("timed out".into())]);
+    let timed_out = FetchError::TimedOut {
+        limit: Duration::from_secs(5),
+    };
+    let t = Scripted::new(vec![fresh("{1}", Some("\"v1\"")), Err(timed_out)]);
     run(dir.path(), Some(&t), T0).expect("download");
     assert_eq!(
         run(dir.path(), Some(&t), T0 + 3 * DAY).expect("fallback"),

@@ -8,6 +8,7 @@ use futures_util::StreamExt as _;
 
 use super::images::Contents;
 use super::scan::Where;
+use crate::resolve;
 use crate::{ByteStream, FetchedManifest, ManifestHead, Source, StoreError};
 use ferry_oci::digest::Digest;
 use ferry_oci::reference::Reference;
@@ -97,23 +98,11 @@ impl Source for ArchiveSource {
         image: &Reference,
         digest: Option<&Digest>,
     ) -> Result<FetchedManifest, StoreError> {
-        let d = match digest.or(image.digest()) {
-            Some(d) => d.clone(),
-            None => match self.names.get(&image.without_digest().to_string()) {
-                Some(d) => d.clone(),
-                None => {
-                    return Err(StoreError::UnknownImage {
-                        image: image.to_string(),
-                        origin: self.origin(image),
-                    });
-                }
-            },
-        };
-        self.contents
-            .manifests
-            .get(&d)
-            .cloned()
-            .ok_or_else(|| self.missing("manifest", &d))
+        let d = resolve::manifest_digest(self, image, digest).await?;
+        match self.contents.manifests.get(&d) {
+            Some(m) => Ok(m.clone()),
+            None => Err(resolve::missing_manifest(d, self.origin(image))),
+        }
     }
 
     fn open_blob(

@@ -12,6 +12,7 @@
 //! resolves, lists platforms and checks every image offline.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,30 @@ pub const DELTA_ANNOTATION: &str = "io.ferry.bundle.delta-of";
 
 /// The format version of [`DELTA_JSON`].
 pub const DELTA_FORMAT: u32 = 1;
+
+/// Why a bundle's [`DELTA_JSON`] cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DeltaError {
+    /// It is not the JSON ferry writes.
+    #[error("{DELTA_JSON} in {} is not valid: {source}; export the delta again", bundle.display())]
+    Invalid {
+        /// The bundle.
+        bundle: PathBuf,
+        /// What the parser found (shared: the bundle answers it to every caller).
+        source: std::sync::Arc<serde_json::Error>,
+    },
+    /// It is of a format this ferry does not read.
+    #[error(
+        "{DELTA_JSON} in {} has format {format}, this ferry reads format {DELTA_FORMAT}; use a newer ferry",
+        bundle.display()
+    )]
+    Format {
+        /// The bundle.
+        bundle: PathBuf,
+        /// The format it says.
+        format: u32,
+    },
+}
 
 /// A layer a delta bundle leaves out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,19 +85,16 @@ impl DeltaInfo {
     }
 
     /// Parses the file of bundle `bundle` (for messages).
-    pub fn parse(bytes: &[u8], bundle: &std::path::Path) -> Result<DeltaInfo, String> {
-        let info: DeltaInfo = serde_json::from_slice(bytes).map_err(|e| {
-            format!(
-                "{DELTA_JSON} in {} is not valid: {e}; export the delta again",
-                bundle.display()
-            )
+    pub fn parse(bytes: &[u8], bundle: &std::path::Path) -> Result<DeltaInfo, DeltaError> {
+        let info: DeltaInfo = serde_json::from_slice(bytes).map_err(|e| DeltaError::Invalid {
+            bundle: bundle.to_path_buf(),
+            source: std::sync::Arc::new(e),
         })?;
         if info.format != DELTA_FORMAT {
-            return Err(format!(
-                "{DELTA_JSON} in {} has format {}, this ferry reads format {DELTA_FORMAT}; use a newer ferry",
-                bundle.display(),
-                info.format
-            ));
+            return Err(DeltaError::Format {
+                bundle: bundle.to_path_buf(),
+                format: info.format,
+            });
         }
         Ok(info)
     }

@@ -61,12 +61,95 @@ pub struct PartsFile {
 
 /// Why a `.parts` file cannot be used.
 #[derive(Debug, thiserror::Error)]
-#[error("{} is not a usable ferry parts file: {detail}; write it again with `ferry export --split`", path.display())]
+#[error("{} is not a usable ferry parts file: {problem}; write it again with `ferry export --split`", path.display())]
 pub struct PartsError {
     /// The parts file.
     pub path: PathBuf,
     /// What is wrong.
-    pub detail: String,
+    pub problem: PartsProblem,
+}
+
+/// What is wrong with a `.parts` file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartsProblem {
+    /// The `# bundle` line's size is not a number.
+    #[error("line {line}: the bundle size is not a number")]
+    BundleSize {
+        /// The line, from 1.
+        line: usize,
+    },
+    /// The `# bundle` line's digest is not one.
+    #[error("line {line}: the bundle sha256 is malformed")]
+    BundleSha256 {
+        /// The line, from 1.
+        line: usize,
+    },
+    /// A `# part` line's size is not a number.
+    #[error("line {line}: a part size is not a number")]
+    PartSize {
+        /// The line, from 1.
+        line: usize,
+    },
+    /// A sum line's hex is not a SHA-256.
+    #[error("line {line}: not a sha256 sum")]
+    Sum {
+        /// The line, from 1.
+        line: usize,
+    },
+    /// A file name with a directory in it (or `.`, `..`, empty).
+    #[error("line {line}: {name:?} is not a plain file name beside the parts file")]
+    NotPlainName {
+        /// The line, from 1.
+        line: usize,
+        /// The name as written.
+        name: String,
+    },
+    /// A line that is none of the above.
+    #[error("line {line}: not a line of a parts file")]
+    NotALine {
+        /// The line, from 1.
+        line: usize,
+    },
+    /// No `# bundle` line at all.
+    #[error("it has no `# bundle` line")]
+    NoBundleLine,
+    /// None, or more than [`MAX_PARTS`], parts.
+    #[error("it lists {count} parts (1 to {MAX_PARTS})")]
+    PartCount {
+        /// How many it lists.
+        count: usize,
+    },
+    /// Size lines and sum lines do not pair up.
+    #[error("it gives {sizes} part sizes but {sums} sums")]
+    Unpaired {
+        /// `# part` lines.
+        sizes: usize,
+        /// Sum lines.
+        sums: usize,
+    },
+    /// A part not named as ferry names it, or its size and sum lines name different files.
+    #[error("part {index} is {name:?} (sum for {sum_name:?}); expected {expected:?}")]
+    WrongName {
+        /// The part, from 1.
+        index: usize,
+        /// The name its size line gives.
+        name: String,
+        /// The name its sum line gives.
+        sum_name: String,
+        /// The name it should have.
+        expected: String,
+    },
+    /// The part sizes do not fit in 64 bits.
+    #[error("the part sizes overflow")]
+    SizeOverflow,
+    /// The part sizes do not add up to the bundle's.
+    #[error("the parts add up to {sum} bytes, the bundle line says {size}")]
+    SizeMismatch {
+        /// The sum of the part sizes.
+        sum: u64,
+        /// The bundle line's size.
+        size: u64,
+    },
 }
 
 /// `NAME.001`, `NAME.002`, …: the name of part `index` (from 0) of bundle `name`.
@@ -150,64 +233,60 @@ impl PartsFile {
 
     /// Parses the text of the parts file at `path` (for messages).
     pub fn parse(text: &str, path: &Path) -> Result<PartsFile, PartsError> {
-        let bad = |detail: String| PartsError {
+        PartsFile::parse_text(text).map_err(|problem| PartsError {
             path: path.to_path_buf(),
-            detail,
-        };
+            problem,
+        })
+    }
+
+    fn parse_text(text: &str) -> Result<PartsFile, PartsProblem> {
+        use PartsProblem as P;
         let mut bundle = None;
         let mut sizes: Vec<(String, u64)> = Vec::new();
         let mut sums: Vec<(String, Digest)> = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let at = |what: &str| bad(format!("line {}: {what}", i + 1));
-            let words: Vec<&str> = line.split_whitespace().collect();
+        for (i, text) in text.lines().enumerate() {
+            let line = i + 1;
+            let words: Vec<&str> = text.split_whitespace().collect();
             match words.as_slice() {
                 [] => {}
                 ["#", "bundle", name, size, sha] => {
-                    let size = size
-                        .parse()
-                        .map_err(|_| at("the bundle size is not a number"))?;
-                    let sha =
-                        Digest::parse(sha).map_err(|_| at("the bundle sha256 is malformed"))?;
-                    bundle = Some((plain_name(name).map_err(|e| at(&e))?, size, sha));
+                    let size = size.parse().map_err(|_| P::BundleSize { line })?;
+                    let sha = Digest::parse(sha).map_err(|_| P::BundleSha256 { line })?;
+                    bundle = Some((plain_name(name, line)?, size, sha));
                 }
                 ["#", "part", name, size] => {
-                    let size = size
-                        .parse()
-                        .map_err(|_| at("a part size is not a number"))?;
-                    sizes.push((plain_name(name).map_err(|e| at(&e))?, size));
+                    let size = size.parse().map_err(|_| P::PartSize { line })?;
+                    sizes.push((plain_name(name, line)?, size));
                 }
                 ["#", ..] => {}
                 [hex, name] => {
-                    let sha = Digest::parse(&format!("sha256:{hex}"))
-                        .map_err(|_| at("not a sha256 sum"))?;
-                    sums.push((plain_name(name).map_err(|e| at(&e))?, sha));
+                    let sha =
+                        Digest::parse(&format!("sha256:{hex}")).map_err(|_| P::Sum { line })?;
+                    sums.push((plain_name(name, line)?, sha));
                 }
-                _ => return Err(at("not a line of a parts file")),
+                _ => return Err(P::NotALine { line }),
             }
         }
-        let (bundle, size, sha256) =
-            bundle.ok_or_else(|| bad("it has no `# bundle` line".into()))?;
+        let (bundle, size, sha256) = bundle.ok_or(P::NoBundleLine)?;
         if sizes.is_empty() || sizes.len() as u64 > MAX_PARTS {
-            return Err(bad(format!(
-                "it lists {} parts (1 to {MAX_PARTS})",
-                sizes.len()
-            )));
+            return Err(P::PartCount { count: sizes.len() });
         }
         if sizes.len() != sums.len() {
-            return Err(bad(format!(
-                "it gives {} part sizes but {} sums",
-                sizes.len(),
-                sums.len()
-            )));
+            return Err(P::Unpaired {
+                sizes: sizes.len(),
+                sums: sums.len(),
+            });
         }
         let mut parts = Vec::new();
         for (i, ((name, size), (sum_name, sha))) in sizes.into_iter().zip(sums).enumerate() {
-            if name != sum_name || name != part_name(&bundle, i) {
-                return Err(bad(format!(
-                    "part {} is {name:?} (sum for {sum_name:?}); expected {:?}",
-                    i + 1,
-                    part_name(&bundle, i)
-                )));
+            let expected = part_name(&bundle, i);
+            if name != sum_name || name != expected {
+                return Err(P::WrongName {
+                    index: i + 1,
+                    name,
+                    sum_name,
+                    expected,
+                });
             }
             parts.push(PartEntry {
                 name,
@@ -218,11 +297,9 @@ impl PartsFile {
         let sum = parts
             .iter()
             .try_fold(0u64, |a, p| a.checked_add(p.size))
-            .ok_or_else(|| bad("the part sizes overflow".into()))?;
+            .ok_or(P::SizeOverflow)?;
         if sum != size {
-            return Err(bad(format!(
-                "the parts add up to {sum} bytes, the bundle line says {size}"
-            )));
+            return Err(P::SizeMismatch { sum, size });
         }
         Ok(PartsFile {
             bundle,
@@ -233,8 +310,8 @@ impl PartsFile {
     }
 }
 
-/// A file name with no directory in it.
-fn plain_name(name: &str) -> Result<String, String> {
+/// A file name with no directory in it, on line `line`.
+fn plain_name(name: &str, line: usize) -> Result<String, PartsProblem> {
     let ok = !name.is_empty()
         && name != "."
         && name != ".."
@@ -244,9 +321,10 @@ fn plain_name(name: &str) -> Result<String, String> {
     if ok {
         Ok(name.to_string())
     } else {
-        Err(format!(
-            "{name:?} is not a plain file name beside the parts file"
-        ))
+        Err(PartsProblem::NotPlainName {
+            line,
+            name: name.to_string(),
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 //! bundle's images need the blobs of the bundle it is a delta of).
 
 use super::source::BundleSource;
+use crate::resolve;
 use crate::{ByteStream, FetchedManifest, ManifestHead, Source, StoreError};
 use ferry_oci::digest::Digest;
 use ferry_oci::reference::Reference;
@@ -64,25 +65,10 @@ impl Source for BundleSet {
         image: &Reference,
         digest: Option<&Digest>,
     ) -> Result<FetchedManifest, StoreError> {
-        let d = match digest.or(image.digest()) {
-            Some(d) => d.clone(),
-            None => match self.head(image).await?.and_then(|h| h.digest) {
-                Some(d) => d,
-                None => {
-                    return Err(StoreError::UnknownImage {
-                        image: image.to_string(),
-                        origin: self.names(),
-                    });
-                }
-            },
-        };
+        let d = resolve::manifest_digest(self, image, digest).await?;
         match self.holding(&d) {
             Some(b) => b.manifest(image, Some(&d)).await,
-            None => Err(StoreError::Missing {
-                what: "manifest",
-                digest: d,
-                origin: self.names(),
-            }),
+            None => Err(resolve::missing_manifest(d, self.names())),
         }
     }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::BundleReader;
 use super::index::read_index;
+use crate::resolve;
 use crate::stream::{ByteStream, collect_verified};
 use crate::{FetchedManifest, ManifestHead, Source, StoreError};
 use ferry_oci::digest::Digest;
@@ -26,7 +27,7 @@ pub struct BundleSource {
     /// index.json: full reference → top-level descriptor (empty when unreadable).
     names: Arc<BTreeMap<String, Descriptor>>,
     /// A delta bundle's `ferry-delta.json` (or why it cannot be read).
-    delta: Arc<Result<Option<super::delta::DeltaInfo>, String>>,
+    delta: Arc<Result<Option<super::delta::DeltaInfo>, super::delta::DeltaError>>,
 }
 
 /// The media type a manifest declares in its body; indexes without `mediaType` are
@@ -82,7 +83,7 @@ impl BundleSource {
 
     /// What a delta bundle leaves out (`None` for a bundle that carries everything); an
     /// error when its `ferry-delta.json` cannot be read.
-    pub fn delta(&self) -> Result<Option<&super::delta::DeltaInfo>, String> {
+    pub fn delta(&self) -> Result<Option<&super::delta::DeltaInfo>, super::delta::DeltaError> {
         match self.delta.as_ref() {
             Ok(d) => Ok(d.as_ref()),
             Err(e) => Err(e.clone()),
@@ -244,24 +245,9 @@ impl Source for BundleSource {
         image: &Reference,
         digest: Option<&Digest>,
     ) -> Result<FetchedManifest, StoreError> {
-        let d = match digest.or(image.digest()) {
-            Some(d) => d.clone(),
-            None => match self.head(image).await?.and_then(|h| h.digest) {
-                Some(d) => d,
-                None => {
-                    return Err(StoreError::UnknownImage {
-                        image: image.to_string(),
-                        origin: self.origin(image),
-                    });
-                }
-            },
-        };
+        let d = resolve::manifest_digest(self, image, digest).await?;
         let Some(loc) = self.reader.blob(&d) else {
-            return Err(StoreError::Missing {
-                what: "manifest",
-                digest: d,
-                origin: self.origin(image),
-            });
+            return Err(resolve::missing_manifest(d, self.origin(image)));
         };
         if loc.size > MAX_MANIFEST_SIZE {
             return Err(StoreError::TooLarge {

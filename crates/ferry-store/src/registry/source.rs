@@ -1,6 +1,7 @@
 //! [`Registries`] as a [`Source`]: each image goes to its own registry (and repository).
 
 use super::Registries;
+use crate::resolve::Wanted;
 use crate::{ByteStream, FetchedManifest, ManifestHead, Source, StoreError};
 use ferry_oci::digest::Digest;
 use ferry_oci::reference::Reference;
@@ -22,10 +23,8 @@ impl Source for Registries {
         digest: Option<&Digest>,
     ) -> Result<FetchedManifest, StoreError> {
         let reg = self.get(image.registry())?;
-        let reference = match digest {
-            Some(d) => d.to_string(),
-            None => image.tag().unwrap_or("latest").to_string(),
-        };
+        // The registry resolves a tag itself, in the same GET.
+        let reference = Wanted::of(image, digest).to_string();
         Ok(reg.get_manifest(image.repository(), &reference).await?)
     }
 
