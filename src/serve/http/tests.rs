@@ -212,3 +212,29 @@ async fn a_corrupt_blob_served_before_its_check_is_cut_short_then_withdrawn() {
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }
+
+/// The wire bytes of an error body, pinned: the keys in this order, `detail` null.
+#[tokio::test]
+async fn error_bodies_are_the_spec_json_byte_for_byte() {
+    for code in [
+        "NAME_UNKNOWN",
+        "MANIFEST_UNKNOWN",
+        "BLOB_UNKNOWN",
+        "DIGEST_INVALID",
+        "UNAUTHORIZED",
+        "UNSUPPORTED",
+        "UNAVAILABLE",
+        "NOT_FOUND",
+    ] {
+        let r = error(StatusCode::NOT_FOUND, code, "why \"quoted\"");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let body = r.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            format!(
+                r#"{{"errors":[{{"code":"{code}","message":"why \"quoted\"","detail":null}}]}}"#
+            )
+        );
+    }
+}
