@@ -183,12 +183,15 @@ async fn offline(
                     Some(why) => {
                         corrupt.insert(digest, why);
                     }
-                    None => general.push(Problem::new(
-                        Kind::MissingBlob,
-                        format!(
-                            "layer {digest}, left out of the delta, is in none of the --base bundles"
-                        ),
-                    )),
+                    None => general.push(
+                        Problem::new(
+                            Kind::MissingBlob,
+                            format!(
+                                "layer {digest}, left out of the delta, is in none of the --base bundles"
+                            ),
+                        )
+                        .at(&digest),
+                    ),
                 }
             }
         }
@@ -216,17 +219,17 @@ async fn offline(
     for r in &mut images {
         r.problems.retain(|p| {
             !(p.kind == Kind::MissingBlob
-                && unchecked.iter().any(|d| p.detail.contains(d.as_str())))
+                && p.digest.as_ref().is_some_and(|d| unchecked.contains(d)))
         });
     }
-    // A corrupt blob no image's report mentions (unreferenced, or hidden behind a missing
+    // A corrupt blob no image's report is about (unreferenced, or hidden behind a missing
     // manifest) is still reported.
     for (d, why) in &corrupt {
         if !images
             .iter()
-            .any(|r| r.problems.iter().any(|p| p.detail.contains(d.as_str())))
+            .any(|r| r.problems.iter().any(|p| p.digest.as_ref() == Some(d)))
         {
-            general.push(Problem::new(Kind::DigestMismatch, why.clone()));
+            general.push(Problem::new(Kind::DigestMismatch, why.clone()).at(d));
         }
     }
     let mut r = report(checked_in, images, general);

@@ -150,6 +150,24 @@ fn complete_mirror_verifies_and_every_problem_is_listed() {
     let ep = problems_of(&report, ETCD);
     assert!(ep.iter().any(|(k, _)| k == "tag_mismatch"), "{ep:?}");
     assert!(problems_of(&report, RKE_TOOLS).is_empty());
+    // In JSON each problem also names its image and the object at fault.
+    let at = |name: &str, kind: &str| -> serde_json::Value {
+        report["images"]
+            .as_array()
+            .expect("images")
+            .iter()
+            .flat_map(|i| i["problems"].as_array().expect("problems"))
+            .find(|p| p["image"] == name && p["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind} of {name} in {report}"))["digest"]
+            .clone()
+    };
+    assert_eq!(at(HYPERKUBE, "missing_platform"), windows.as_str());
+    assert_eq!(at(PAUSE, "missing_blob"), pause_layer.as_str());
+    assert_eq!(
+        at(ETCD, "tag_mismatch"),
+        other.as_str(),
+        "what the tag serves"
+    );
 }
 
 #[test]
@@ -227,6 +245,8 @@ fn bundle_offline_detects_tampering_and_names_the_image() {
         "{cp:?}"
     );
     assert!(problems_of(&report, ETCD).is_empty());
+    // Told by its digest, the corrupt layer is not reported a second time for the bundle.
+    assert_eq!(report["general"], serde_json::json!([]), "{report}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The read side of the OCI distribution API, exactly: `GET /v2/`; HEAD/GET of manifests by
 //! tag or digest (stored media type, `Docker-Content-Digest`, `Content-Length`, `ETag`);
 //! HEAD/GET of blobs with one `Range` (206, 416); `/v2/_catalog` and `/v2/NAME/tags/list` with
-//! `n`/`last` pagination and `Link`; errors in the spec's JSON (`NAME_UNKNOWN`,
+//! `n`/`last` pagination and `Link`; errors in the spec's JSON, coded by [`ErrorCode`] (`NAME_UNKNOWN`,
 //! `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `UNAUTHORIZED` with `WWW-Authenticate`, `UNSUPPORTED`
 //! for every write). Every request gets one access-log line when its body is done.
 
@@ -20,6 +20,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::Served;
 use super::auth::Verdict;
 use super::conns::{Refusal, Running};
+use ferry_oci::ErrorCode;
 use ferry_oci::digest::Digest;
 use ferry_oci::reference::Reference;
 use ferry_store::Source;
@@ -37,7 +38,7 @@ fn full(bytes: impl Into<Bytes>) -> Body {
     BodyExt::boxed_unsync(Full::new(bytes.into()).map_err(|never| match never {}))
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
+fn error(status: StatusCode, code: ErrorCode, message: &str) -> Response<Body> {
     let body = serde_json::json!({"errors": [{"code": code, "message": message, "detail": null}]});
     let mut r = Response::new(full(body.to_string()));
     *r.status_mut() = status;
@@ -265,7 +266,7 @@ pub async fn handle<B>(
 /// 503 with `Retry-After`: no slot for this request (every connection is transferring), or
 /// too many logins are being checked. Over HTTP/1 the connection is closed after it.
 fn unavailable<B>(req: &Request<B>, why: &str) -> Response<Body> {
-    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", why);
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, why);
     header(&mut r, "retry-after", "1");
     if req.version() < hyper::Version::HTTP_2 {
         header(&mut r, "connection", "close");
@@ -303,7 +304,7 @@ async fn answer<B>(served: &Served, req: &Request<B>, client: SocketAddr) -> Res
             Verdict::Refused => {
                 let mut r = error(
                     StatusCode::UNAUTHORIZED,
-                    "UNAUTHORIZED",
+                    ErrorCode::Unauthorized,
                     "authentication required",
                 );
                 header(&mut r, "www-authenticate", "Basic realm=\"ferry serve\"");
@@ -320,7 +321,7 @@ async fn answer<B>(served: &Served, req: &Request<B>, client: SocketAddr) -> Res
         };
         let mut r = error(
             StatusCode::METHOD_NOT_ALLOWED,
-            "UNSUPPORTED",
+            ErrorCode::Unsupported,
             &format!("{what} is read-only: ferry serve serves bundles and takes no writes"),
         );
         header(&mut r, "allow", "GET, HEAD");
@@ -343,7 +344,7 @@ async fn answer<B>(served: &Served, req: &Request<B>, client: SocketAddr) -> Res
         Route::Tags(name) => match served.catalog.repos.get(name) {
             None => error(
                 StatusCode::NOT_FOUND,
-                "NAME_UNKNOWN",
+                ErrorCode::NameUnknown,
                 "repository name not known to registry",
             ),
             Some(repo) => {
@@ -361,12 +362,12 @@ async fn answer<B>(served: &Served, req: &Request<B>, client: SocketAddr) -> Res
         }
         Route::Upload => error(
             StatusCode::METHOD_NOT_ALLOWED,
-            "UNSUPPORTED",
+            ErrorCode::Unsupported,
             "ferry serve is read-only",
         ),
         Route::Unknown => error(
             StatusCode::NOT_FOUND,
-            "NOT_FOUND",
+            ErrorCode::NotFound,
             "not a distribution API path",
         ),
     };
@@ -382,7 +383,7 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
     let Some(repo) = served.catalog.repos.get(name) else {
         return error(
             StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
+            ErrorCode::NameUnknown,
             "repository name not known to registry",
         );
     };
@@ -391,7 +392,7 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
         Ok(_) => {
             return error(
                 StatusCode::NOT_FOUND,
-                "MANIFEST_UNKNOWN",
+                ErrorCode::ManifestUnknown,
                 "manifest unknown",
             );
         }
@@ -400,7 +401,7 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
             None => {
                 return error(
                     StatusCode::NOT_FOUND,
-                    "MANIFEST_UNKNOWN",
+                    ErrorCode::ManifestUnknown,
                     "manifest unknown",
                 );
             }
@@ -409,7 +410,7 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
     let Some(served_manifest) = served.catalog.manifests.get(&digest) else {
         return error(
             StatusCode::NOT_FOUND,
-            "MANIFEST_UNKNOWN",
+            ErrorCode::ManifestUnknown,
             "manifest unknown",
         );
     };
@@ -424,7 +425,7 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
                 Err(_) => {
                     return error(
                         StatusCode::NOT_FOUND,
-                        "NAME_UNKNOWN",
+                        ErrorCode::NameUnknown,
                         "invalid repository name",
                     );
                 }
@@ -435,7 +436,7 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
                     tracing::error!("manifest {digest} of {name} cannot be served: {e}");
                     return error(
                         StatusCode::NOT_FOUND,
-                        "MANIFEST_UNKNOWN",
+                        ErrorCode::ManifestUnknown,
                         "manifest unknown",
                     );
                 }
@@ -460,21 +461,21 @@ async fn blob(
     let unknown = || {
         error(
             StatusCode::NOT_FOUND,
-            "BLOB_UNKNOWN",
+            ErrorCode::BlobUnknown,
             "blob unknown to registry",
         )
     };
     let Some(repo) = served.catalog.repos.get(name) else {
         return error(
             StatusCode::NOT_FOUND,
-            "NAME_UNKNOWN",
+            ErrorCode::NameUnknown,
             "repository name not known to registry",
         );
     };
     let Ok(digest) = Digest::parse(digest) else {
         return error(
             StatusCode::BAD_REQUEST,
-            "DIGEST_INVALID",
+            ErrorCode::DigestInvalid,
             "provided digest did not match uploaded content",
         );
     };
@@ -495,7 +496,7 @@ async fn blob(
         Err(()) => {
             let mut r = error(
                 StatusCode::RANGE_NOT_SATISFIABLE,
-                "BLOB_UNKNOWN",
+                ErrorCode::BlobUnknown,
                 "range not satisfiable",
             );
             header(&mut r, "content-range", &format!("bytes */{size}"));

@@ -57,15 +57,19 @@ pub fn structure(source: &BundleSource) -> Vec<Problem> {
                         .chain(e["Layers"].as_array().into_iter().flatten())
                     {
                         let p = p.as_str().unwrap_or("");
-                        let there = p
+                        let named = p
                             .strip_prefix("blobs/sha256/")
-                            .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok())
-                            .is_some_and(|d| reader.blob(&d).is_some());
+                            .and_then(|h| Digest::parse(&format!("sha256:{h}")).ok());
+                        let there = named.as_ref().is_some_and(|d| reader.blob(d).is_some());
                         if !there {
-                            general.push(Problem::new(
+                            let missing = Problem::new(
                                 Kind::MissingBlob,
                                 format!("manifest.json names {p:?}, which is not in the bundle"),
-                            ));
+                            );
+                            general.push(match &named {
+                                Some(d) => missing.at(d),
+                                None => missing,
+                            });
                         }
                     }
                 }
@@ -183,30 +187,40 @@ pub async fn rehash(source: &BundleSource, parallel: usize) -> BTreeMap<Digest, 
 pub fn image_problem(img: &ResolvedImage, source: &BundleSource) -> Option<Problem> {
     let want = img.locked.bundle_digest();
     let name = img.reference.without_digest();
-    let inconsistent = |detail: String| Some(Problem::new(Kind::Inconsistent, detail));
+    let of_image = |kind: Kind, detail: String| Problem::new(kind, detail).of(&img.locked.name);
     match source.indexed(&name) {
         None => {
-            return inconsistent(format!(
-                "images.lock lists it at {want}, but the bundle's index.json has no entry for {name}; the bundle is inconsistent"
+            return Some(of_image(
+                Kind::Inconsistent,
+                format!(
+                    "images.lock lists it at {want}, but the bundle's index.json has no entry for {name}; the bundle is inconsistent"
+                ),
             ));
         }
+        // The object at fault is what index.json names instead.
         Some(d) if &d.digest != want => {
-            return inconsistent(format!(
+            return Some(of_image(Kind::Inconsistent, format!(
                 "images.lock says {want} but the bundle's index.json says {}; the bundle is inconsistent",
                 d.digest
-            ));
+            )).at(&d.digest));
         }
         Some(_) => {}
     }
     if img.locked.media_type != img.manifests.last().map_or("", |m| m.media_type.as_str()) {
-        return inconsistent(format!(
-            "the bundle's manifest {want} is not of the media type images.lock says ({})",
-            img.locked.media_type
-        ));
+        return Some(
+            of_image(
+                Kind::Inconsistent,
+                format!(
+                    "the bundle's manifest {want} is not of the media type images.lock says ({})",
+                    img.locked.media_type
+                ),
+            )
+            .at(want),
+        );
     }
     let delta = match source.delta() {
         Ok(d) => d.map(|d| d.by_digest()),
-        Err(e) => return inconsistent(e.to_string()),
+        Err(e) => return Some(of_image(Kind::Inconsistent, e.to_string())),
     };
     for (digest, size) in &img.blobs {
         match source.reader().blob(digest) {
@@ -216,19 +230,21 @@ pub fn image_problem(img: &ResolvedImage, source: &BundleSource) -> Option<Probl
                 .and_then(|d| d.get(digest))
                 .is_some_and(|l| l.size == *size) => {}
             None => {
-                return Some(Problem::new(
-                    Kind::MissingBlob,
-                    format!("blob {digest} is not in the bundle (truncated or incomplete bundle)"),
-                ));
+                return Some(
+                    of_image(
+                        Kind::MissingBlob,
+                        format!(
+                            "blob {digest} is not in the bundle (truncated or incomplete bundle)"
+                        ),
+                    )
+                    .at(digest),
+                );
             }
             Some(loc) if loc.size != *size => {
-                return Some(Problem::new(
-                    Kind::DigestMismatch,
-                    format!(
+                return Some(of_image(Kind::DigestMismatch, format!(
                         "blob {digest} is {} bytes in the bundle, its manifest says {size}; the bundle is corrupt",
                         loc.size
-                    ),
-                ));
+                    )).at(digest));
             }
             Some(_) => {}
         }

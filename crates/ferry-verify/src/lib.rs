@@ -3,7 +3,9 @@
 //! when the store names none), every manifest of the graph once, every blob proven servable
 //! (`Source::blob_size`: a registry reads its first byte, a bundle looks into its offset
 //! table) or, `deep`, read and re-hashed. [`bundle`] adds what only a bundle file has: its
-//! structure, every blob re-hashed against its name, the lock against index.json.
+//! structure, every blob re-hashed against its name, the lock against index.json. Each
+//! [`Problem`] says the image (the lock's name) and the digest of the object at fault, so a
+//! caller matches on those rather than on its text.
 
 #![deny(missing_docs)]
 
@@ -41,22 +43,44 @@ pub enum Kind {
     BadPart,
 }
 
-/// One problem.
+/// One problem: its kind, the image and the object it concerns, and a sentence for people.
+/// In JSON `image` and `digest` (the string form) are left out when not known.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     /// Its kind.
     pub kind: Kind,
     /// What exactly, naming digests.
     pub detail: String,
+    /// The image it concerns, by its name in the lock; `None` for the bundle as a whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The object at fault (manifest or blob), when one is; `None` for a tag, a file of the
+    /// bundle or a part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<Digest>,
 }
 
 impl Problem {
-    /// A problem of `kind`.
+    /// A problem of `kind`, of no image and no object yet.
     pub fn new(kind: Kind, detail: impl Into<String>) -> Problem {
         Problem {
             kind,
             detail: detail.into(),
+            image: None,
+            digest: None,
         }
+    }
+
+    /// The same problem, at the object `digest`.
+    pub fn at(mut self, digest: &Digest) -> Problem {
+        self.digest = Some(digest.clone());
+        self
+    }
+
+    /// The same problem, of the image named `name` in the lock.
+    pub fn of(mut self, name: &str) -> Problem {
+        self.image = Some(name.to_owned());
+        self
     }
 }
 
@@ -118,13 +142,15 @@ async fn check_blob<S: Source>(
     known: &std::collections::BTreeMap<Digest, String>,
 ) -> Result<(), Problem> {
     if let Some(why) = known.get(&blob.digest) {
-        return Err(Problem::new(Kind::DigestMismatch, why.clone()));
+        return Err(Problem::new(Kind::DigestMismatch, why.clone()).at(&blob.digest));
     }
     if depth == Depth::Rehash {
         let s = store.open_blob(image, &blob.digest, blob.size, 0);
         return ferry_store::stream::collect_hash(s, &blob.digest, blob.size, &store.origin(image))
             .await
-            .map_err(|e| problem(Kind::MissingBlob, format!("blob {}", blob.digest), &e));
+            .map_err(|e| {
+                problem(Kind::MissingBlob, format!("blob {}", blob.digest), &e).at(&blob.digest)
+            });
     }
     match store.blob_size(image, &blob.digest, blob.size).await {
         Ok(None) => Err(Problem::new(
@@ -133,7 +159,8 @@ async fn check_blob<S: Source>(
                 "blob {} ({} bytes) is missing, or its data cannot be read",
                 blob.digest, blob.size
             ),
-        )),
+        )
+        .at(&blob.digest)),
         Ok(Some(size)) if size != blob.size && size != 0 => Err(Problem::new(
             Kind::DigestMismatch,
             format!(
@@ -142,13 +169,12 @@ async fn check_blob<S: Source>(
                 store.origin(image),
                 blob.size
             ),
-        )),
+        )
+        .at(&blob.digest)),
         Ok(Some(_)) => Ok(()),
-        Err(e) => Err(problem(
-            Kind::MissingBlob,
-            format!("blob {}", blob.digest),
-            &e,
-        )),
+        Err(e) => {
+            Err(problem(Kind::MissingBlob, format!("blob {}", blob.digest), &e).at(&blob.digest))
+        }
     }
 }
 
@@ -170,7 +196,7 @@ async fn walk<S: Source>(
             Err(e) => {
                 report
                     .problems
-                    .push(Problem::new(Kind::Inconsistent, e.to_string()));
+                    .push(Problem::new(Kind::Inconsistent, e.to_string()).at(&m.digest));
                 continue;
             }
         };
@@ -191,7 +217,7 @@ async fn walk<S: Source>(
                         "manifest {} brings the image to more than {MAX_IMAGE_OBJECTS} distinct manifests and blobs; not checked further",
                         m.digest
                     ),
-                ));
+                ).at(&m.digest));
                 return blobs;
             }
             let platform = child
@@ -200,24 +226,30 @@ async fn walk<S: Source>(
                 .map_or_else(|| "unknown".to_string(), |p| p.to_string());
             report.platforms += 1;
             match store.manifest(pinned, Some(&child.digest)).await {
-                Ok(c) if c.bytes.len() as u64 != child.size => report.problems.push(Problem::new(
-                    Kind::DigestMismatch,
-                    format!(
-                        "platform {platform} manifest {} is {} bytes, its index says {}",
-                        child.digest,
-                        c.bytes.len(),
-                        child.size
-                    ),
-                )),
+                Ok(c) if c.bytes.len() as u64 != child.size => report.problems.push(
+                    Problem::new(
+                        Kind::DigestMismatch,
+                        format!(
+                            "platform {platform} manifest {} is {} bytes, its index says {}",
+                            child.digest,
+                            c.bytes.len(),
+                            child.size
+                        ),
+                    )
+                    .at(&child.digest),
+                ),
                 Ok(c) => manifests.push(c),
-                Err(e) => report.problems.push(Problem::new(
-                    Kind::MissingPlatform,
-                    format!(
-                        "platform {platform} manifest {}: {}",
-                        child.digest,
-                        ferry_base::chain::flatten(&e)
-                    ),
-                )),
+                Err(e) => report.problems.push(
+                    Problem::new(
+                        Kind::MissingPlatform,
+                        format!(
+                            "platform {platform} manifest {}: {}",
+                            child.digest,
+                            ferry_base::chain::flatten(&e)
+                        ),
+                    )
+                    .at(&child.digest),
+                ),
             }
         }
     }
@@ -233,7 +265,6 @@ pub async fn verify_image<S: Source>(
     depth: Depth,
     known: &std::collections::BTreeMap<Digest, String>,
 ) -> ImageReport {
-    let want = entry.bundle_digest();
     let mut report = ImageReport {
         name: entry.name.clone(),
         location: at.to_string(),
@@ -241,55 +272,83 @@ pub async fn verify_image<S: Source>(
         blobs: 0,
         problems: Vec::new(),
     };
+    check_image(store, entry, at, depth, known, &mut report).await;
+    for p in &mut report.problems {
+        p.image = Some(entry.name.clone());
+    }
+    report
+}
+
+/// [`verify_image`]'s walk, adding to `report`; a tag or top-level manifest that is not
+/// there ends it early.
+async fn check_image<S: Source>(
+    store: &S,
+    entry: &LockedImage,
+    at: &Reference,
+    depth: Depth,
+    known: &std::collections::BTreeMap<Digest, String>,
+    report: &mut ImageReport,
+) {
+    let want = entry.bundle_digest();
     match tag_digest(store, at).await {
         Ok(None) => {
             report.problems.push(Problem::new(
                 Kind::MissingImage,
                 format!("{at} does not exist"),
             ));
-            return report;
+            return;
         }
-        Ok(Some(d)) if &d != want => report.problems.push(Problem::new(
-            Kind::TagMismatch,
-            format!("{at} points at {d}, the lock says {}", want),
-        )),
+        // The object at fault is what the tag serves instead.
+        Ok(Some(d)) if &d != want => report.problems.push(
+            Problem::new(
+                Kind::TagMismatch,
+                format!("{at} points at {d}, the lock says {}", want),
+            )
+            .at(&d),
+        ),
         Ok(Some(_)) => {}
         Err(e) => {
             report
                 .problems
                 .push(problem(Kind::MissingImage, at.to_string(), &e));
-            return report;
+            return;
         }
     }
     let pinned = at.with_digest(want.clone());
     let top = match store.manifest(&pinned, Some(want)).await {
         Ok(m) => m,
         Err(e) => {
-            report.problems.push(Problem::new(
-                Kind::MissingImage,
-                format!(
-                    "manifest {} of {at}: {}",
-                    want,
-                    ferry_base::chain::flatten(&e)
-                ),
-            ));
-            return report;
+            report.problems.push(
+                Problem::new(
+                    Kind::MissingImage,
+                    format!(
+                        "manifest {} of {at}: {}",
+                        want,
+                        ferry_base::chain::flatten(&e)
+                    ),
+                )
+                .at(want),
+            );
+            return;
         }
     };
     if top.media_type != entry.media_type {
-        report.problems.push(Problem::new(
-            Kind::Inconsistent,
-            format!(
-                "manifest {} is {} but the lock says {}",
-                want, top.media_type, entry.media_type
-            ),
-        ));
+        report.problems.push(
+            Problem::new(
+                Kind::Inconsistent,
+                format!(
+                    "manifest {} is {} but the lock says {}",
+                    want, top.media_type, entry.media_type
+                ),
+            )
+            .at(want),
+        );
     }
     let top_children: Option<BTreeSet<Digest>> =
         Manifest::parse(&top.bytes, &top.media_type, &top.digest)
             .ok()
             .map(|p| p.children().iter().map(|c| c.digest.clone()).collect());
-    let blobs = walk(store, &pinned, top, &mut report).await;
+    let blobs = walk(store, &pinned, top, report).await;
     if report.platforms == 0 {
         report.platforms = 1;
     }
@@ -298,7 +357,7 @@ pub async fn verify_image<S: Source>(
         // The lock's platforms must be the index's children.
         if let Some(actual) = &top_children {
             for missing in locked.iter().filter(|d| !actual.contains(**d)) {
-                report.problems.push(Problem::new(Kind::Inconsistent, format!("the lock lists platform manifest {missing}, which index {} does not reference", want)));
+                report.problems.push(Problem::new(Kind::Inconsistent, format!("the lock lists platform manifest {missing}, which index {} does not reference", want)).at(missing));
             }
         }
     }
@@ -314,5 +373,33 @@ pub async fn verify_image<S: Source>(
             report.problems.push(p);
         }
     }
-    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_in_json_adds_image_and_digest_only_when_known() {
+        let bare = Problem::new(Kind::Inconsistent, "the bundle has no oci-layout file");
+        assert_eq!(
+            serde_json::to_string(&bare).expect("json"),
+            r#"{"kind":"inconsistent","detail":"the bundle has no oci-layout file"}"#,
+            "as before Problem had an image and a digest"
+        );
+        let d = Digest::parse(&format!("sha256:{}", "ab".repeat(32))).expect("digest");
+        let full = Problem::new(Kind::MissingBlob, format!("blob {d} is missing"))
+            .at(&d)
+            .of("rancher/pause:3.7");
+        assert_eq!(full.digest.as_ref(), Some(&d));
+        assert_eq!(
+            serde_json::to_value(&full).expect("json"),
+            serde_json::json!({
+                "kind": "missing_blob",
+                "detail": format!("blob {d} is missing"),
+                "image": "rancher/pause:3.7",
+                "digest": d.as_str(),
+            })
+        );
+    }
 }

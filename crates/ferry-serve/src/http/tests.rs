@@ -200,7 +200,7 @@ async fn a_corrupt_blob_served_before_its_check_is_cut_short_then_withdrawn() {
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let body = resp.into_body().collect().await.expect("body").to_bytes();
-    assert!(String::from_utf8_lossy(&body).contains("BLOB_UNKNOWN"));
+    assert!(String::from_utf8_lossy(&body).contains(ErrorCode::BlobUnknown.as_str()));
 
     // A range waits for the check rather than serving unchecked bytes.
     let ranged = Request::get(format!("/v2/rancher/big/blobs/{layer}"))
@@ -211,4 +211,30 @@ async fn a_corrupt_blob_served_before_its_check_is_cut_short_then_withdrawn() {
         .await
         .expect("infallible");
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// The wire bytes of an error body, pinned: the keys in this order, `detail` null.
+#[tokio::test]
+async fn error_bodies_are_the_spec_json_byte_for_byte() {
+    for (code, wire) in [
+        (ErrorCode::NameUnknown, "NAME_UNKNOWN"),
+        (ErrorCode::ManifestUnknown, "MANIFEST_UNKNOWN"),
+        (ErrorCode::BlobUnknown, "BLOB_UNKNOWN"),
+        (ErrorCode::DigestInvalid, "DIGEST_INVALID"),
+        (ErrorCode::Unauthorized, "UNAUTHORIZED"),
+        (ErrorCode::Unsupported, "UNSUPPORTED"),
+        (ErrorCode::Unavailable, "UNAVAILABLE"),
+        (ErrorCode::NotFound, "NOT_FOUND"),
+    ] {
+        let r = error(StatusCode::NOT_FOUND, code, "why \"quoted\"");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let body = r.into_body().collect().await.expect("body").to_bytes();
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            format!(
+                r#"{{"errors":[{{"code":"{wire}","message":"why \"quoted\"","detail":null}}]}}"#
+            )
+        );
+    }
 }

@@ -5,6 +5,7 @@
 use reqwest::StatusCode;
 use url::Url;
 
+use ferry_oci::ErrorCode;
 use ferry_oci::digest::{Digest, VerifyError};
 use ferry_oci::manifest::ManifestError;
 
@@ -16,12 +17,17 @@ pub fn redact(url: &Url) -> String {
 /// One entry of a distribution-spec error body: `{"errors":[{"code","message"}]}`.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct SpecError {
-    /// e.g. `MANIFEST_UNKNOWN`, `DENIED`, `UNAUTHORIZED`, `TOOMANYREQUESTS`.
-    #[serde(default)]
-    pub code: String,
+    /// e.g. `MANIFEST_UNKNOWN`, `DENIED`, `UNAUTHORIZED`, `TOOMANYREQUESTS`; a code ferry
+    /// has no variant for is kept verbatim, an absent one is empty.
+    #[serde(default = "no_code")]
+    pub code: ErrorCode,
     /// Human text from the registry.
     #[serde(default)]
     pub message: String,
+}
+
+fn no_code() -> ErrorCode {
+    ErrorCode::Other(String::new())
 }
 
 /// Parses a spec error body; empty when it is not one.
@@ -44,7 +50,7 @@ fn describe(errors: &[SpecError]) -> String {
         .iter()
         .map(|e| {
             if e.message.is_empty() {
-                e.code.clone()
+                e.code.to_string()
             } else {
                 format!("{} ({})", e.code, e.message)
             }
@@ -250,8 +256,7 @@ impl RegistryError {
     pub fn is_not_found(&self) -> bool {
         match self {
             RegistryError::Status { status, errors, .. } => {
-                *status == StatusCode::NOT_FOUND
-                    || errors.iter().any(|e| e.code.ends_with("_UNKNOWN"))
+                *status == StatusCode::NOT_FOUND || errors.iter().any(|e| e.code.is_unknown())
             }
             _ => false,
         }
@@ -293,5 +298,52 @@ impl RegistryError {
             _ => {}
         }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_error_bodies_keep_unknown_codes_verbatim() {
+        let errors = spec_errors(
+            br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"},{"code":"QUOTA_EXCEEDED","message":"over"},{"message":"no code"}]}"#,
+        );
+        let codes: Vec<&ErrorCode> = errors.iter().map(|e| &e.code).collect();
+        assert_eq!(
+            codes,
+            [
+                &ErrorCode::ManifestUnknown,
+                &ErrorCode::Other("QUOTA_EXCEEDED".into()),
+                &ErrorCode::Other(String::new())
+            ]
+        );
+        assert_eq!(
+            describe(&errors),
+            ": MANIFEST_UNKNOWN (manifest unknown); QUOTA_EXCEEDED (over);  (no code)"
+        );
+        assert!(spec_errors(b"<html>").is_empty());
+        assert!(spec_errors(br#"{"errors":[{"code":7}]}"#).is_empty());
+    }
+
+    #[test]
+    fn not_found_by_status_or_by_an_unknown_code() {
+        let status = |status: StatusCode, code: &str| RegistryError::Status {
+            registry: "r".into(),
+            method: "GET".into(),
+            url: "https://r/v2/".into(),
+            status,
+            retry_after: None,
+            errors: vec![SpecError {
+                code: ErrorCode::from(code),
+                message: String::new(),
+            }],
+        };
+        assert!(status(StatusCode::NOT_FOUND, "").is_not_found());
+        assert!(status(StatusCode::BAD_REQUEST, "BLOB_UNKNOWN").is_not_found());
+        assert!(status(StatusCode::BAD_REQUEST, "NAME_UNKNOWN").is_not_found());
+        assert!(!status(StatusCode::BAD_REQUEST, "DENIED").is_not_found());
+        assert!(!status(StatusCode::BAD_REQUEST, "NOT_FOUND").is_not_found());
     }
 }

@@ -409,7 +409,11 @@ impl Registry {
         let url = redact(resp.url());
         let retry_after = parse_retry_after(resp.headers()).map(|d| d.as_secs());
         let errors = error_body(resp).await;
-        if status == StatusCode::FORBIDDEN || errors.iter().any(|e| e.code == "DENIED") {
+        if status == StatusCode::FORBIDDEN
+            || errors
+                .iter()
+                .any(|e| e.code == ferry_oci::ErrorCode::Denied)
+        {
             return RegistryError::Denied {
                 registry: self.name.clone(),
                 repository: repository.to_string(),
