@@ -89,20 +89,36 @@ pub fn image_list(
     Selection::resolve(&select.select())?.images_to_fetch()
 }
 
-/// Resolves `images` against `source` (`jobs` at a time, with a progress bar); the images
-/// resolved, in input order, and those that failed.
+/// Resolves `images` against `source` (`jobs` at a time, with the printer's progress bar);
+/// the images resolved, in input order, and those that failed.
 pub async fn resolve<S: Source>(
     source: &S,
     images: &[(String, Reference)],
     jobs: usize,
     printer: &Printer,
-    json: bool,
 ) -> (Vec<ResolvedImage>, Vec<Failure>) {
     let bar = printer.bar(
         images.len() as u64,
-        json,
         "{spinner} resolving [{bar:30}] {pos}/{len} {wide_msg}",
     );
+    resolve_with(source, images, jobs, bar).await
+}
+
+/// [`resolve`] with no progress bar (reading a bundle: local and quick).
+pub async fn resolve_quietly<S: Source>(
+    source: &S,
+    images: &[(String, Reference)],
+    jobs: usize,
+) -> (Vec<ResolvedImage>, Vec<Failure>) {
+    resolve_with(source, images, jobs, indicatif::ProgressBar::hidden()).await
+}
+
+async fn resolve_with<S: Source>(
+    source: &S,
+    images: &[(String, Reference)],
+    jobs: usize,
+    bar: indicatif::ProgressBar,
+) -> (Vec<ResolvedImage>, Vec<Failure>) {
     let results = Resolver::new(source)
         .resolve_all(images, jobs, &|name, _ok| {
             bar.inc(1);

@@ -273,8 +273,7 @@ async fn resolve(
     failed: &mut Vec<Failure>,
 ) -> anyhow::Result<Vec<ResolvedImage>> {
     let jobs = usize::from(args.registry.jobs) * 2;
-    let (mut resolved, unresolved) =
-        common::resolve(registries, inputs, jobs, printer, args.json).await;
+    let (mut resolved, unresolved) = common::resolve(registries, inputs, jobs, printer).await;
     failed.extend(unresolved);
     if let Some(lock) = lock {
         // Keep the lock's own names; the digests were pinned by it.
@@ -342,7 +341,7 @@ async fn write(
             blob_count
         );
     }
-    let reporter = BarReporter::new(printer, "exporting", args.json);
+    let reporter = BarReporter::new(printer, "exporting");
     let engine = Engine::new(registries, &writer, &reporter);
     let work: Vec<Job> = resolved
         .into_iter()
@@ -408,7 +407,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         && let Some(lock) = &lock_in
     {
         let d = dry_run_from_lock(lock).with_quota(pulls.quota);
-        return print_dry_run(&d, args.json, printer);
+        return print_dry_run(&d, printer);
     }
     let mut failed = Vec::new();
     let mut resolved = resolve(
@@ -431,7 +430,6 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 &registries,
                 usize::from(args.registry.jobs) * 2,
                 printer,
-                args.json,
             )
             .await?;
             let info = crate::plan::delta::delta_of(&resolved, &base);
@@ -477,7 +475,7 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
             delta: delta_summary,
         }
         .with_quota(quota);
-        return print_dry_run(&d, args.json, printer);
+        return print_dry_run(&d, printer);
     }
     let exported = resolved.len();
     let platforms = resolved.iter().map(|r| r.locked.platforms.len()).sum();
@@ -516,11 +514,11 @@ pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         parts,
         delta: delta_summary,
     };
-    report(&summary, args.json, printer)
+    report(&summary, printer)
 }
 
-fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Exit> {
-    if json {
+fn report(summary: &Summary, printer: &Printer) -> anyhow::Result<Exit> {
+    if printer.is_json() {
         printer.json(summary)?;
     } else {
         // A resumed run that found everything in place moved nothing: no rate to speak of.
@@ -615,7 +613,8 @@ fn dry_run_from_lock(lock: &LockFile) -> DryRun {
     }
 }
 
-fn print_dry_run(d: &DryRun, json: bool, printer: &Printer) -> anyhow::Result<Exit> {
+fn print_dry_run(d: &DryRun, printer: &Printer) -> anyhow::Result<Exit> {
+    let json = printer.is_json();
     if json {
         printer.json(d)?;
     } else {

@@ -93,13 +93,13 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let jobs = usize::from(args.registry.jobs);
 
     let images = lock.images.len();
-    let (work, mut failed) = jobs_of(&source, lock, &target, printer, jobs).await?;
+    let (work, mut failed) = jobs_of(&source, lock, &target, jobs).await?;
     let delta = source.delta().map_err(anyhow::Error::msg)?;
     let mounts = match delta {
         Some(d) => super::delta_check::check(&source, d, &work, &dest, &target, jobs).await?,
         None => Vec::new(),
     };
-    let reporter = BarReporter::new(printer, "importing", args.json);
+    let reporter = BarReporter::new(printer, "importing");
     let engine = Engine::new(&source, &dest, &reporter);
     for (digest, at) in &mounts {
         engine.knows(digest, at);
@@ -114,7 +114,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
             .collect::<Result<_, _>>()?
     };
     if args.dry_run {
-        return print_plan(&work, &complete, &target, args.json, printer);
+        return print_plan(&work, &complete, &target, printer);
     }
     let already = complete.iter().filter(|c| **c).count();
     let todo: Vec<Job> = work
@@ -145,7 +145,7 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
         failed,
         ..Summary::default()
     };
-    report(&summary, args.json, printer)
+    report(&summary, printer)
 }
 
 /// The ferry bundle at `path` (a split one too), or `None` when the file is another kind of
@@ -207,12 +207,11 @@ async fn jobs_of(
     source: &BundleSource,
     lock: crate::plan::LockFile,
     target: &crate::target::Target,
-    printer: &Printer,
     jobs: usize,
 ) -> anyhow::Result<(Vec<Job>, Vec<Failure>)> {
     let inputs = common::lock_inputs(&lock).context("images.lock in the bundle")?;
     drop(lock);
-    let (resolved, mut failed) = common::resolve(source, &inputs, jobs * 2, printer, true).await;
+    let (resolved, mut failed) = common::resolve_quietly(source, &inputs, jobs * 2).await;
     drop(inputs);
     let mut work = Vec::new();
     for img in resolved {
@@ -230,8 +229,8 @@ async fn jobs_of(
     Ok((work, failed))
 }
 
-pub(super) fn report(summary: &Summary, json: bool, printer: &Printer) -> anyhow::Result<Exit> {
-    if json {
+pub(super) fn report(summary: &Summary, printer: &Printer) -> anyhow::Result<Exit> {
+    if printer.is_json() {
         printer.json(summary)?;
     } else {
         printer.say(format!(
@@ -262,7 +261,6 @@ fn print_plan(
     work: &[Job],
     complete: &[bool],
     target: &crate::target::Target,
-    json: bool,
     printer: &Printer,
 ) -> anyhow::Result<Exit> {
     let planned: Vec<Planned> = work
@@ -274,7 +272,7 @@ fn print_plan(
             present: *c,
         })
         .collect();
-    if json {
+    if printer.is_json() {
         printer.json(&planned)?;
         return Ok(Exit::Success);
     }

@@ -45,7 +45,6 @@ async fn scan(
         .len();
     let bar = printer.bar(
         size,
-        args.json,
         "{spinner} reading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
     );
     let progress = opts.progress.clone();
@@ -129,8 +128,7 @@ pub async fn run(
         human_bytes(spooled)
     );
     let jobs = usize::from(args.registry.jobs);
-    let (resolved, mut failed) =
-        common::resolve(&source, &inputs, jobs * 2, printer, args.json).await;
+    let (resolved, mut failed) = common::resolve(&source, &inputs, jobs * 2, printer).await;
     let work: Vec<Job> = resolved
         .into_iter()
         .map(|img| {
@@ -138,7 +136,7 @@ pub async fn run(
             Job::new(img, to)
         })
         .collect();
-    let reporter = BarReporter::new(printer, "importing", args.json);
+    let reporter = BarReporter::new(printer, "importing");
     let engine = Engine::new(&source, dest, &reporter);
     if args.dry_run {
         reporter.done();
@@ -196,5 +194,5 @@ pub async fn run(
         archive: Some(format.describe().to_string()),
         spooled_bytes: Some(spooled),
     };
-    report(&summary, args.json, printer)
+    report(&summary, printer)
 }

@@ -26,7 +26,8 @@ use printer::Printer;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let printer = Printer::new(cli.quiet);
+    // The output mode, once: every command asks the printer, not the flags.
+    let printer = Printer::new(cli.quiet, cli.command.json());
     match cli.command {
         // Offline and instant: no runtime.
         Command::Images(args) => images::run(&args, &printer),

@@ -100,14 +100,14 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
         catalog: catalog.clone(),
         checks,
         htpasswd,
-        log: match (printer.is_quiet(), args.json) {
-            (true, _) => LogStyle::Off,
-            (false, true) => LogStyle::Json,
-            (false, false) => LogStyle::Text,
+        log: match printer {
+            Printer::Quiet | Printer::QuietJson => LogStyle::Off,
+            Printer::Json => LogStyle::Json,
+            Printer::Human => LogStyle::Text,
         },
     });
     let url = format!("{scheme}://{addr}");
-    if args.json {
+    if printer.is_json() {
         printer.json(&serde_json::json!({
             "listening": url,
             "images": catalog.images(),

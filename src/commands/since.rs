@@ -19,7 +19,6 @@ pub async fn base_of(
     registries: &Registries,
     jobs: usize,
     printer: &Printer,
-    json: bool,
 ) -> anyhow::Result<Base> {
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
@@ -37,7 +36,7 @@ pub async fn base_of(
                 .to_vec();
             let lock = common::bundle_lock(&source)?;
             let inputs = common::lock_inputs(&lock)?;
-            let (resolved, failed) = common::resolve(&source, &inputs, jobs, printer, json).await;
+            let (resolved, failed) = common::resolve(&source, &inputs, jobs, printer).await;
             (bytes, resolved, failed)
         }
         Err(BundleError::NotABundle { .. }) => {
@@ -50,8 +49,7 @@ pub async fn base_of(
                 )
             })?;
             let inputs = common::lock_inputs(&lock)?;
-            let (resolved, failed) =
-                common::resolve(registries, &inputs, jobs, printer, json).await;
+            let (resolved, failed) = common::resolve(registries, &inputs, jobs, printer).await;
             (bytes, resolved, failed)
         }
         Err(e) => return Err(e).with_context(|| format!("--since {}", path.display())),
