@@ -164,15 +164,3 @@ pub fn bundle_lock(
         &format!("{} (images.lock)", reader.path().display()),
     )?)
 }
-
-/// The images of a lock, each pinned to the digest its bundle holds.
-pub fn lock_inputs(lock: &crate::plan::LockFile) -> anyhow::Result<Vec<(String, Reference)>> {
-    lock.images
-        .iter()
-        .map(|i| {
-            let r = Reference::parse(&i.source)
-                .with_context(|| format!("lock entry {:?} has an invalid source", i.name))?;
-            Ok((i.name.clone(), r.with_digest(i.bundle_digest().clone())))
-        })
-        .collect()
-}

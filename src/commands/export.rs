@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use super::common::{self, Failure};
@@ -15,9 +14,9 @@ use crate::cli::ExportArgs;
 use crate::copy::{Engine, ImageStats, Job};
 use crate::error::{Exit, causes_line};
 use crate::oci::reference::Reference;
-use crate::plan::LockFile;
 use crate::plan::bundle::{BundleContents, contents};
 use crate::plan::resolve::ResolvedImage;
+use crate::plan::{LockFile, Pin};
 use crate::store::bundle::delta::DeltaInfo;
 use crate::store::bundle::{BundleWriter, plan};
 use crate::store::registry::ratelimit::{self, Need, Quota};
@@ -247,17 +246,7 @@ async fn check_pulls(
 /// The images to export: the lock's (pinned to their digests), or the list's.
 fn inputs(args: &ExportArgs, lock: Option<&LockFile>) -> anyhow::Result<Vec<(String, Reference)>> {
     match lock {
-        Some(lock) => Ok(crate::plan::input::dedupe(
-            lock.images
-                .iter()
-                .map(|i| {
-                    let r = Reference::parse(&i.source).with_context(|| {
-                        format!("lock entry {:?} has an invalid source", i.name)
-                    })?;
-                    Ok((i.name.clone(), r.with_digest(i.digest.clone())))
-                })
-                .collect::<anyhow::Result<_>>()?,
-        )),
+        Some(lock) => Ok(crate::plan::input::dedupe(lock.inputs(Pin::Upstream)?)),
         None => common::image_list(&args.select, args.images.as_deref()),
     }
 }

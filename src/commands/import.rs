@@ -209,7 +209,9 @@ async fn jobs_of(
     target: &crate::target::Target,
     jobs: usize,
 ) -> anyhow::Result<(Vec<Job>, Vec<Failure>)> {
-    let inputs = common::lock_inputs(&lock).context("images.lock in the bundle")?;
+    let inputs = lock
+        .inputs(crate::plan::Pin::Bundle)
+        .context("images.lock in the bundle")?;
     drop(lock);
     let (resolved, mut failed) = common::resolve_quietly(source, &inputs, jobs * 2).await;
     drop(inputs);

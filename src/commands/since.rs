@@ -7,8 +7,8 @@ use anyhow::Context as _;
 
 use super::common;
 use super::printer::Printer;
-use crate::plan::LockFile;
 use crate::plan::delta::Base;
+use crate::plan::{LockFile, Pin};
 use crate::store::bundle::source::BundleSource;
 use crate::store::bundle::{BundleError, BundleReader, IMAGES_LOCK};
 use crate::store::registry::Registries;
@@ -35,7 +35,7 @@ pub async fn base_of(
                 })?
                 .to_vec();
             let lock = common::bundle_lock(&source)?;
-            let inputs = common::lock_inputs(&lock)?;
+            let inputs = lock.inputs(Pin::Bundle)?;
             let (resolved, failed) = common::resolve(&source, &inputs, jobs, printer).await;
             (bytes, resolved, failed)
         }
@@ -48,7 +48,7 @@ pub async fn base_of(
                     path.display()
                 )
             })?;
-            let inputs = common::lock_inputs(&lock)?;
+            let inputs = lock.inputs(Pin::Bundle)?;
             let (resolved, failed) = common::resolve(registries, &inputs, jobs, printer).await;
             (bytes, resolved, failed)
         }

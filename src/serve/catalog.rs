@@ -162,16 +162,10 @@ fn images_of(bundle: &BundleSource) -> anyhow::Result<Vec<(String, Reference)>> 
     let text = std::str::from_utf8(bytes)
         .with_context(|| format!("images.lock in {path} is not UTF-8"))?;
     let lock = crate::plan::LockFile::parse(text, &format!("{path} (images.lock)"))?;
-    lock.images
-        .iter()
-        .map(|i| {
-            let r = Reference::parse(&i.source).with_context(|| {
-                format!(
-                    "images.lock in {path}: entry {:?} has an invalid source",
-                    i.name
-                )
-            })?;
-            Ok((i.name.clone(), r.with_digest(i.bundle_digest().clone())))
-        })
-        .collect()
+    lock.inputs(crate::plan::Pin::Bundle).map_err(|e| {
+        anyhow::Error::new(e.source).context(format!(
+            "images.lock in {path}: entry {:?} has an invalid source",
+            e.name
+        ))
+    })
 }
