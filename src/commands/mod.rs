@@ -13,7 +13,6 @@ pub mod ecr_repos;
 pub mod export;
 pub mod images;
 pub mod import;
-pub mod import_archive;
 pub mod lock;
 pub mod printer;
 pub mod progress_bar;
