@@ -144,6 +144,15 @@ pub struct InvalidSource {
     pub source: ReferenceError,
 }
 
+/// How many distinct manifests a lock names ([`LockFile::manifest_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestCounts {
+    /// Every top-level and platform manifest, each once.
+    pub all: usize,
+    /// Those of images on Docker Hub.
+    pub docker_hub: usize,
+}
+
 /// The first line of every lock file ferry writes.
 const HEADER: &str = "# images.lock: written by ferry; do not edit. Format: see ferry's README.\n";
 
@@ -262,6 +271,26 @@ impl LockFile {
                 Ok((i.name.clone(), r.with_digest(digest.clone())))
             })
             .collect()
+    }
+
+    /// The distinct manifests (top-level and platform) the lock names: all of them, and
+    /// those on Docker Hub (each a GET against its pull rate limit).
+    pub fn manifest_counts(&self) -> ManifestCounts {
+        let mut all = std::collections::BTreeSet::new();
+        let mut docker_hub = std::collections::BTreeSet::new();
+        for i in &self.images {
+            let is_hub = Reference::parse(&i.source).is_ok_and(|r| r.is_docker_hub());
+            for d in std::iter::once(&i.digest).chain(i.platforms.iter().map(|p| &p.digest)) {
+                all.insert(d);
+                if is_hub {
+                    docker_hub.insert(d);
+                }
+            }
+        }
+        ManifestCounts {
+            all: all.len(),
+            docker_hub: docker_hub.len(),
+        }
     }
 
     /// Reads a lock file.

@@ -9,4 +9,4 @@ pub mod input;
 pub mod lockfile;
 pub mod resolve;
 
-pub use lockfile::{InvalidSource, LockFile, LockedImage, LockedPlatform, Pin};
+pub use lockfile::{InvalidSource, LockFile, LockedImage, LockedPlatform, ManifestCounts, Pin};

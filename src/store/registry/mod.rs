@@ -33,7 +33,7 @@ pub use manifests::{FetchedManifest, ManifestHead};
 pub use request::RateLimit;
 pub use {
     credentials::CredentialChain,
-    ratelimit::{Need, Quota},
+    ratelimit::{Need, PullCheck, Quota, Run as PullRun, human_window},
 };
 
 /// Supplies credentials for a registry name (flags, environment, docker config …).
