@@ -15,8 +15,9 @@ use crate::plan::input;
 use crate::plan::resolve::{ResolvedImage, Resolver};
 use crate::rke::Selection;
 use crate::store::Source;
-use crate::store::registry::credentials::CredentialChain;
-use crate::store::registry::{ClientOptions, CredentialSource, Registries, config};
+use crate::store::registry::{
+    ClientOptions, CredentialChain, CredentialSource, Registries, config,
+};
 
 /// An image a command could not handle, and why (without the image's name).
 #[derive(Debug, Clone, Serialize)]
@@ -146,7 +147,7 @@ async fn resolve_with<S: Source>(
 
 /// The lock a bundle carries.
 pub fn bundle_lock(
-    source: &crate::store::bundle::source::BundleSource,
+    source: &crate::store::bundle::BundleSource,
 ) -> anyhow::Result<crate::plan::LockFile> {
     let reader = source.reader();
     let bytes = reader

@@ -9,8 +9,7 @@ use super::common;
 use super::printer::Printer;
 use crate::plan::delta::Base;
 use crate::plan::{LockFile, Pin};
-use crate::store::bundle::source::BundleSource;
-use crate::store::bundle::{BundleError, BundleReader, IMAGES_LOCK};
+use crate::store::bundle::{BundleError, BundleReader, BundleSource, IMAGES_LOCK};
 use crate::store::registry::Registries;
 
 /// The older set at `path`: a bundle (`.tar`, `.parts`, a delta too) or a lock file.

@@ -12,8 +12,7 @@ use super::common;
 use crate::cli::{RegistryArgs, TargetArgs};
 use crate::rke::ClusterConfig;
 use crate::secret::Secret;
-use crate::store::registry::credentials::CredentialChain;
-use crate::store::registry::{CredentialSource, Registries};
+use crate::store::registry::{CredentialChain, CredentialSource, Registries};
 use crate::target::Target;
 
 /// The target the flags name (`None` when they name none), and the cluster.yml if given.

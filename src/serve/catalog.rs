@@ -11,8 +11,7 @@ use anyhow::Context as _;
 use crate::oci::digest::Digest;
 use crate::oci::reference::Reference;
 use crate::plan::resolve::Resolver;
-use crate::store::bundle::set::BundleSet;
-use crate::store::bundle::source::BundleSource;
+use crate::store::bundle::{BundleSet, BundleSource};
 
 /// One repository as served.
 #[derive(Debug, Default)]

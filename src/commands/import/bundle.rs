@@ -80,7 +80,7 @@ pub(super) async fn run(
 /// The ferry bundle at `path` (a split one too), or `None` when the file is another kind of
 /// archive (gzip-compressed, a `docker save` layout, an OCI layout without images.lock).
 pub(super) fn open(path: &std::path::Path) -> anyhow::Result<Option<BundleSource>> {
-    if crate::store::bundle::parts::parts_file_for(path).is_some() {
+    if crate::store::bundle::parts_file_for(path).is_some() {
         return Ok(Some(BundleSource::new(BundleReader::open(path)?)));
     }
     if crate::store::archive::is_gzip(path)
