@@ -61,6 +61,21 @@ pub enum Command {
     Serve(ServeArgs),
 }
 
+impl Command {
+    /// Whether the command was asked for JSON (`--json`): the printer's output mode, and for
+    /// `serve`, its log lines too.
+    pub fn json(&self) -> bool {
+        match self {
+            Command::Images(a) => a.json,
+            Command::Lock(a) => a.json,
+            Command::Export(a) => a.json,
+            Command::Import(a) => a.json,
+            Command::Verify(a) => a.json,
+            Command::Serve(a) => a.json,
+        }
+    }
+}
+
 const SERVE_LONG_ABOUT: &str = "\
 Serve one or more bundles as a read-only container registry, straight from the bundle files:
 nothing is extracted, and every byte is checked against its digest (in the background from

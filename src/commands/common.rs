@@ -15,8 +15,7 @@ use ferry_plan::input;
 use ferry_plan::resolve::{ResolvedImage, Resolver};
 use ferry_rke::Selection;
 use ferry_store::Source;
-use ferry_store::registry::credentials::CredentialChain;
-use ferry_store::registry::{ClientOptions, CredentialSource, Registries, config};
+use ferry_store::registry::{ClientOptions, CredentialChain, CredentialSource, Registries, config};
 
 /// An image a command could not handle, and why (without the image's name).
 #[derive(Debug, Clone, Serialize)]
@@ -89,20 +88,36 @@ pub fn image_list(
     Selection::resolve(&select.select())?.images_to_fetch()
 }
 
-/// Resolves `images` against `source` (`jobs` at a time, with a progress bar); the images
-/// resolved, in input order, and those that failed.
+/// Resolves `images` against `source` (`jobs` at a time, with the printer's progress bar);
+/// the images resolved, in input order, and those that failed.
 pub async fn resolve<S: Source>(
     source: &S,
     images: &[(String, Reference)],
     jobs: usize,
     printer: &Printer,
-    json: bool,
 ) -> (Vec<ResolvedImage>, Vec<Failure>) {
     let bar = printer.bar(
         images.len() as u64,
-        json,
         "{spinner} resolving [{bar:30}] {pos}/{len} {wide_msg}",
     );
+    resolve_with(source, images, jobs, bar).await
+}
+
+/// [`resolve`] with no progress bar (reading a bundle: local and quick).
+pub async fn resolve_quietly<S: Source>(
+    source: &S,
+    images: &[(String, Reference)],
+    jobs: usize,
+) -> (Vec<ResolvedImage>, Vec<Failure>) {
+    resolve_with(source, images, jobs, indicatif::ProgressBar::hidden()).await
+}
+
+async fn resolve_with<S: Source>(
+    source: &S,
+    images: &[(String, Reference)],
+    jobs: usize,
+    bar: indicatif::ProgressBar,
+) -> (Vec<ResolvedImage>, Vec<Failure>) {
     let results = Resolver::new(source)
         .resolve_all(images, jobs, &|name, _ok| {
             bar.inc(1);
@@ -130,7 +145,7 @@ pub async fn resolve<S: Source>(
 
 /// The lock a bundle carries.
 pub fn bundle_lock(
-    source: &ferry_store::bundle::source::BundleSource,
+    source: &ferry_store::bundle::BundleSource,
 ) -> anyhow::Result<ferry_plan::LockFile> {
     let reader = source.reader();
     let bytes = reader
@@ -147,16 +162,4 @@ pub fn bundle_lock(
         text,
         &format!("{} (images.lock)", reader.path().display()),
     )?)
-}
-
-/// The images of a lock, each pinned to the digest its bundle holds.
-pub fn lock_inputs(lock: &ferry_plan::LockFile) -> anyhow::Result<Vec<(String, Reference)>> {
-    lock.images
-        .iter()
-        .map(|i| {
-            let r = Reference::parse(&i.source)
-                .with_context(|| format!("lock entry {:?} has an invalid source", i.name))?;
-            Ok((i.name.clone(), r.with_digest(i.bundle_digest().clone())))
-        })
-        .collect()
 }

@@ -11,8 +11,7 @@ use crate::target::Target;
 use ferry_copy::Job;
 use ferry_oci::digest::Digest;
 use ferry_oci::reference::Reference;
-use ferry_store::bundle::delta::DeltaInfo;
-use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::{BundleSource, DeltaInfo};
 use ferry_store::{Destination, ObjectKind};
 
 /// Where each left-out layer the jobs need is found in the target: `(layer, repository that
@@ -38,22 +37,7 @@ pub async fn check<D: Destination>(
     }
     let probes = needs.iter().map(|(digest, jobs)| {
         let l = left_out[*digest];
-        // The jobs' own repositories first (nothing to mount), then the older set's.
-        let mut candidates: Vec<(Reference, bool)> = Vec::new();
-        let mut seen = BTreeSet::new();
-        for job in jobs {
-            if seen.insert(job.to.repository().to_string()) {
-                candidates.push((job.to.clone(), false));
-            }
-        }
-        for repo in &l.repositories {
-            if let Ok(r) = Reference::parse(repo) {
-                let at = target.name_for(&r);
-                if seen.insert(at.repository().to_string()) {
-                    candidates.push((at, true));
-                }
-            }
-        }
+        let candidates = candidates(jobs, &l.repositories, target);
         async move {
             for (at, elsewhere) in candidates {
                 match dest.exists(&at, digest, l.size, ObjectKind::Blob).await {
@@ -83,8 +67,40 @@ pub async fn check<D: Destination>(
     if missing.is_empty() {
         return Ok(mounts);
     }
+    Err(broken(source, delta, &needs, &missing, target))
+}
+
+/// Where a left-out layer may be in the target: the jobs' own repositories first (nothing to
+/// mount, `false`), then the older set's `repositories` under the target (`true`).
+fn candidates(jobs: &[&Job], repositories: &[String], target: &Target) -> Vec<(Reference, bool)> {
+    let mut candidates: Vec<(Reference, bool)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for job in jobs {
+        if seen.insert(job.to.repository().to_string()) {
+            candidates.push((job.to.clone(), false));
+        }
+    }
+    for repo in repositories {
+        if let Ok(r) = Reference::parse(repo) {
+            let at = target.name_for(&r);
+            if seen.insert(at.repository().to_string()) {
+                candidates.push((at, true));
+            }
+        }
+    }
+    candidates
+}
+
+/// The error for layers `missing` from the target: the images they would break, the fix.
+fn broken(
+    source: &BundleSource,
+    delta: &DeltaInfo,
+    needs: &BTreeMap<&Digest, Vec<&Job>>,
+    missing: &BTreeSet<&Digest>,
+    target: &Target,
+) -> anyhow::Error {
     let mut broken: BTreeMap<&str, Vec<&Digest>> = BTreeMap::new();
-    for (d, jobs) in &needs {
+    for (d, jobs) in needs {
         if missing.contains(d) {
             for j in jobs {
                 broken.entry(j.name()).or_default().push(d);
@@ -96,7 +112,7 @@ pub async fn check<D: Destination>(
         .take(5)
         .map(|(name, ds)| format!("{name} needs {}", ds[0]))
         .collect();
-    anyhow::bail!(
+    anyhow::anyhow!(
         "cannot import {}: it is a delta of {} (images.lock {}) and {} of the layers it leaves out are not in {}, so {} image(s) would break ({}{}); nothing was pushed. Import the older set into {} first (ferry import {} --to …), or carry a full bundle (ferry export without --since)",
         source.reader().path().display(),
         delta.base,

@@ -50,7 +50,7 @@ pub fn run(args: &ImagesArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let sel = Selection::resolve(&args.select.select())?;
     let catalog = &sel.catalog;
     if args.list_versions {
-        let text = if args.json {
+        let text = if printer.is_json() {
             pretty(&JsonVersions {
                 rke_version: catalog.rke_version(),
                 metadata: metadata_name(catalog),
@@ -85,7 +85,7 @@ pub fn run(args: &ImagesArgs, printer: &Printer) -> anyhow::Result<Exit> {
         kubernetes_versions: &sel.versions,
         images,
     };
-    let text = match (args.unique, args.json) {
+    let text = match (args.unique, printer.is_json()) {
         (true, true) => pretty(&wrap(serde_json::to_value(Selection::unique(&lists))?))?,
         (true, false) => lines(
             Selection::unique(&lists)

@@ -41,7 +41,7 @@ pub async fn run(args: &LockArgs, printer: &Printer) -> anyhow::Result<Exit> {
     registries.expect_pulls(images.iter().map(|(_, r)| r));
     let started = Instant::now();
     let jobs = usize::from(args.registry.jobs) * 2;
-    let (resolved, failed) = common::resolve(&registries, &images, jobs, printer, args.json).await;
+    let (resolved, failed) = common::resolve(&registries, &images, jobs, printer).await;
     if resolved.is_empty() {
         anyhow::bail!(
             "no image could be resolved, so no lock file was written: {}",
@@ -76,7 +76,7 @@ pub async fn run(args: &LockArgs, printer: &Printer) -> anyhow::Result<Exit> {
         failed,
         rate_limits,
     };
-    if args.json {
+    if printer.is_json() {
         printer.json(&summary)?;
     } else {
         printer.say(format!(

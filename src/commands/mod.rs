@@ -13,7 +13,6 @@ pub mod ecr_repos;
 pub mod export;
 pub mod images;
 pub mod import;
-pub mod import_archive;
 pub mod lock;
 pub mod printer;
 pub mod progress_bar;
@@ -26,7 +25,8 @@ use printer::Printer;
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let printer = Printer::new(cli.quiet);
+    // The output mode, once: every command asks the printer, not the flags.
+    let printer = Printer::new(cli.quiet, cli.command.json());
     match cli.command {
         // Offline and instant: no runtime.
         Command::Images(args) => images::run(&args, &printer),

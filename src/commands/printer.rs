@@ -1,6 +1,10 @@
 //! What a command says, in one place (uv's `Printer`): data on stdout or into `-o FILE`
 //! (atomically), JSON on stdout, summaries and failures on stderr unless `--quiet`, and
 //! progress bars only for a person at a terminal (never with `--json` or `--quiet`).
+//!
+//! The output mode is chosen once, from the global `--quiet` and the command's `--json`
+//! ([`Printer::new`]), and every command asks the printer ([`Printer::is_json`],
+//! [`Printer::is_quiet`]) instead of carrying the flags around.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
@@ -9,10 +13,18 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-/// How a command speaks.
-#[derive(Debug, Clone, Copy)]
-pub struct Printer {
-    quiet: bool,
+/// How a command speaks: the output mode of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Printer {
+    /// For a person: lines for people, summaries and notes on stderr, progress bars on a
+    /// terminal.
+    Human,
+    /// `--quiet`: the same data, but nothing on stderr except errors, and no progress bars.
+    Quiet,
+    /// `--json`: JSON on stdout; notes and failures still on stderr; no progress bars.
+    Json,
+    /// `--json --quiet`: JSON on stdout, nothing on stderr except errors.
+    QuietJson,
 }
 
 /// Bytes for people: `1.2 GB`, `340 MB`, `12 kB` (decimal, like every size ferry prints).
@@ -21,14 +33,25 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 impl Printer {
-    /// A printer; `quiet` silences everything but errors and data.
-    pub fn new(quiet: bool) -> Printer {
-        Printer { quiet }
+    /// The printer of a run: `quiet` silences everything but errors and data, `json` makes
+    /// the output JSON.
+    pub fn new(quiet: bool, json: bool) -> Printer {
+        match (quiet, json) {
+            (false, false) => Printer::Human,
+            (true, false) => Printer::Quiet,
+            (false, true) => Printer::Json,
+            (true, true) => Printer::QuietJson,
+        }
     }
 
     /// Whether only errors and data are to be printed.
     pub fn is_quiet(&self) -> bool {
-        self.quiet
+        matches!(self, Printer::Quiet | Printer::QuietJson)
+    }
+
+    /// Whether the output is JSON (`--json`).
+    pub fn is_json(&self) -> bool {
+        matches!(self, Printer::Json | Printer::QuietJson)
     }
 
     /// Writes command output to `output` (atomically) or stdout. A closed pipe
@@ -55,7 +78,7 @@ impl Printer {
 
     /// One line for people on stderr (unless quiet).
     pub fn say(&self, line: impl AsRef<str>) {
-        if !self.quiet {
+        if !self.is_quiet() {
             eprintln!("{}", line.as_ref());
         }
     }
@@ -64,7 +87,7 @@ impl Printer {
     /// by cause: each cause once, with the images it hit.
     pub fn failures<'a>(&self, verb: &str, failures: impl IntoIterator<Item = (&'a str, &'a str)>) {
         let failures: Vec<(&str, &str)> = failures.into_iter().collect();
-        if failures.is_empty() || self.quiet {
+        if failures.is_empty() || self.is_quiet() {
             return;
         }
         let mut text = format!("{} image(s) could not be {verb}:\n", failures.len());
@@ -74,9 +97,9 @@ impl Printer {
         eprint!("{text}");
     }
 
-    /// A progress bar on stderr, drawn only on a terminal and never with `--json` or `-q`.
-    pub fn bar(&self, len: u64, json: bool, template: &str) -> ProgressBar {
-        let visible = !json && !self.quiet && std::io::stderr().is_terminal();
+    /// A progress bar on stderr, drawn only for a person ([`Printer::Human`]) at a terminal.
+    pub fn bar(&self, len: u64, template: &str) -> ProgressBar {
+        let visible = *self == Printer::Human && std::io::stderr().is_terminal();
         let bar = ProgressBar::with_draw_target(
             Some(len),
             if visible {

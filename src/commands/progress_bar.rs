@@ -17,14 +17,14 @@ pub struct BarReporter {
 }
 
 impl BarReporter {
-    /// A reporter drawing `verb` (e.g. "exporting") unless `json`, quiet or not a terminal.
-    pub fn new(printer: &Printer, verb: &str, json: bool) -> BarReporter {
+    /// A reporter drawing `verb` (e.g. "exporting") when the printer draws bars.
+    pub fn new(printer: &Printer, verb: &str) -> BarReporter {
         let template = format!(
             // Decimal units (MB, GB), as every summary and size ferry prints.
             "{verb} [{{bar:30}}] {{decimal_bytes}}/{{decimal_total_bytes}} {{decimal_bytes_per_sec}} eta {{eta}} {{msg}}"
         );
         BarReporter {
-            bar: printer.bar(0, json, &template),
+            bar: printer.bar(0, &template),
             active: AtomicU64::new(0),
         }
     }

@@ -11,9 +11,7 @@ use ferry_serve::auth::Htpasswd;
 use ferry_serve::catalog::Catalog;
 use ferry_serve::check::Checks;
 use ferry_serve::{LogStyle, Served, tls};
-use ferry_store::bundle::BundleReader;
-use ferry_store::bundle::set::BundleSet;
-use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::{BundleReader, BundleSet, BundleSource};
 
 /// Opens a bundle to serve: a truncated one, or one whose structure is broken, is refused.
 fn open(path: &std::path::Path) -> anyhow::Result<BundleSource> {
@@ -79,11 +77,39 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let htpasswd = args.htpasswd.as_deref().map(Htpasswd::load).transpose()?;
     let listener = ferry_serve::bind(args.listen).await?;
     let addr = listener.local_addr()?;
+    let acceptor = acceptor(args, addr.port(), printer)?;
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let served = Arc::new(Served {
+        catalog: catalog.clone(),
+        checks,
+        htpasswd,
+        log: log_style(printer),
+    });
+    let url = format!("{scheme}://{addr}");
+    ready(args, &catalog, &url, printer)?;
+    let limits = ferry_serve::Limits {
+        max_active: args.max_connections as usize,
+        max_pending: args.max_pending as usize,
+        per_client: args.max_connections_per_client as usize,
+        first_request: std::time::Duration::from_secs(args.first_request_timeout),
+        idle: std::time::Duration::from_secs(args.idle_timeout),
+    };
+    ferry_serve::raise_fd_limit(limits.max_active + limits.max_pending + 64);
+    ferry_serve::run(served, listener, acceptor, limits).await?;
+    Ok(Exit::Success)
+}
+
+/// The TLS set-up asked for: a self-signed CA and certificate (saying where each node must
+/// put the CA), the given certificate and key, or none (plain HTTP).
+fn acceptor(
+    args: &ServeArgs,
+    port: u16,
+    printer: &Printer,
+) -> anyhow::Result<Option<ferry_serve::TlsAcceptor>> {
     let acceptor = match (&args.tls_self_signed, &args.tls_cert, &args.tls_key) {
         (Some(dir), _, _) => {
             let names = hostnames(args);
             let files = tls::self_signed(dir, &names)?;
-            let port = addr.port();
             let host = format!("{}:{port}", names[0]);
             printer.say(format!(
                 "TLS: the CA is {ca}, the server certificate covers {names}. Every node must trust the CA:\n  Docker:     /etc/docker/certs.d/{host}/ca.crt\n  containerd: /etc/containerd/certs.d/{host}/ca.crt, with /etc/containerd/certs.d/{host}/hosts.toml:\n                server = \"https://{host}\"\n                [host.\"https://{host}\"]\n                  ca = \"/etc/containerd/certs.d/{host}/ca.crt\"",
@@ -95,19 +121,21 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
         (None, Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
         _ => None,
     };
-    let scheme = if acceptor.is_some() { "https" } else { "http" };
-    let served = Arc::new(Served {
-        catalog: catalog.clone(),
-        checks,
-        htpasswd,
-        log: match (printer.is_quiet(), args.json) {
-            (true, _) => LogStyle::Off,
-            (false, true) => LogStyle::Json,
-            (false, false) => LogStyle::Text,
-        },
-    });
-    let url = format!("{scheme}://{addr}");
-    if args.json {
+    Ok(acceptor)
+}
+
+/// How requests are logged: not with `--quiet`, as JSON lines with `--json`.
+fn log_style(printer: &Printer) -> LogStyle {
+    match printer {
+        Printer::Quiet | Printer::QuietJson => LogStyle::Off,
+        Printer::Json => LogStyle::Json,
+        Printer::Human => LogStyle::Text,
+    }
+}
+
+/// The readiness line on stdout: where it listens and what it serves.
+fn ready(args: &ServeArgs, catalog: &Catalog, url: &str, printer: &Printer) -> anyhow::Result<()> {
+    if printer.is_json() {
         printer.json(&serde_json::json!({
             "listening": url,
             "images": catalog.images(),
@@ -125,14 +153,5 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
             ),
         )?;
     }
-    let limits = ferry_serve::Limits {
-        max_active: args.max_connections as usize,
-        max_pending: args.max_pending as usize,
-        per_client: args.max_connections_per_client as usize,
-        first_request: std::time::Duration::from_secs(args.first_request_timeout),
-        idle: std::time::Duration::from_secs(args.idle_timeout),
-    };
-    ferry_serve::raise_fd_limit(limits.max_active + limits.max_pending + 64);
-    ferry_serve::run(served, listener, acceptor, limits).await?;
-    Ok(Exit::Success)
+    Ok(())
 }

@@ -7,10 +7,9 @@ use anyhow::Context as _;
 
 use super::common;
 use super::printer::Printer;
-use ferry_plan::LockFile;
 use ferry_plan::delta::Base;
-use ferry_store::bundle::source::BundleSource;
-use ferry_store::bundle::{BundleError, BundleReader, IMAGES_LOCK};
+use ferry_plan::{LockFile, Pin};
+use ferry_store::bundle::{BundleError, BundleReader, BundleSource, IMAGES_LOCK};
 use ferry_store::registry::Registries;
 
 /// The older set at `path`: a bundle (`.tar`, `.parts`, a delta too) or a lock file.
@@ -19,7 +18,6 @@ pub async fn base_of(
     registries: &Registries,
     jobs: usize,
     printer: &Printer,
-    json: bool,
 ) -> anyhow::Result<Base> {
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
@@ -36,8 +34,8 @@ pub async fn base_of(
                 })?
                 .to_vec();
             let lock = common::bundle_lock(&source)?;
-            let inputs = common::lock_inputs(&lock)?;
-            let (resolved, failed) = common::resolve(&source, &inputs, jobs, printer, json).await;
+            let inputs = lock.inputs(Pin::Bundle)?;
+            let (resolved, failed) = common::resolve(&source, &inputs, jobs, printer).await;
             (bytes, resolved, failed)
         }
         Err(BundleError::NotABundle { .. }) => {
@@ -50,9 +48,8 @@ pub async fn base_of(
                     path.display()
                 )
             })?;
-            let inputs = common::lock_inputs(&lock)?;
-            let (resolved, failed) =
-                common::resolve(registries, &inputs, jobs, printer, json).await;
+            let inputs = lock.inputs(Pin::Bundle)?;
+            let (resolved, failed) = common::resolve(registries, &inputs, jobs, printer).await;
             (bytes, resolved, failed)
         }
         Err(e) => return Err(e).with_context(|| format!("--since {}", path.display())),

@@ -13,8 +13,7 @@ use crate::cli::{RegistryArgs, TargetArgs};
 use crate::target::Target;
 use ferry_base::secret::Secret;
 use ferry_rke::ClusterConfig;
-use ferry_store::registry::credentials::CredentialChain;
-use ferry_store::registry::{CredentialSource, Registries};
+use ferry_store::registry::{CredentialChain, CredentialSource, Registries};
 
 /// The target the flags name (`None` when they name none), and the cluster.yml if given.
 pub fn target_of(args: &TargetArgs) -> anyhow::Result<(Option<Target>, Option<ClusterConfig>)> {

@@ -2,10 +2,12 @@
 //! have. The older set ([`Base`]) is given as its `images.lock` (its manifests are then
 //! fetched by digest from upstream: a few KB each, no layer) or as its bundle (read in place,
 //! a delta bundle included: what counts is the layers its images name, not a chain of
-//! files). [`delta_of`] turns the two into the bundle's `ferry-delta.json`.
+//! files). [`delta_of`] turns the two into the bundle's `ferry-delta.json`, and [`select`]
+//! also takes what the delta leaves out out of the bundle's contents.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::bundle::BundleContents;
 use super::image::ResolvedImage;
 use ferry_oci::digest::Digest;
 use ferry_oci::manifest::Manifest;
@@ -79,4 +81,22 @@ pub fn delta_of(images: &[ResolvedImage], base: &Base) -> DeltaInfo {
         base: base.name.clone(),
         left_out: left_out.into_values().collect(),
     }
+}
+
+/// The delta of `images` against `base` ([`delta_of`]), its left-out layers taken out of
+/// `bundle` ([`leave_out`]).
+pub fn select(images: &[ResolvedImage], base: &Base, bundle: &mut BundleContents) -> DeltaInfo {
+    let info = delta_of(images, base);
+    leave_out(bundle, &info);
+    info
+}
+
+/// Takes a delta's left-out layers out of the bundle's objects; the docker-archive view keeps
+/// only images whole in the bundle (`docker load` reads nothing from elsewhere).
+pub fn leave_out(bundle: &mut BundleContents, delta: &DeltaInfo) {
+    let gone = delta.digests();
+    bundle.objects.retain(|d, _| !gone.contains(d));
+    bundle
+        .docker
+        .retain(|e| !e.layers.iter().chain([&e.config]).any(|d| gone.contains(d)));
 }

@@ -11,4 +11,4 @@ pub mod input;
 pub mod lockfile;
 pub mod resolve;
 
-pub use lockfile::{LockFile, LockedImage, LockedPlatform};
+pub use lockfile::{InvalidSource, LockFile, LockedImage, LockedPlatform, ManifestCounts, Pin};

@@ -26,6 +26,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use ferry_oci::digest::Digest;
+use ferry_oci::reference::{Reference, ReferenceError};
 
 /// The format version this ferry writes and reads.
 pub const LOCK_VERSION: u32 = 1;
@@ -120,6 +121,36 @@ impl LockedImage {
     pub fn bundle_digest(&self) -> &Digest {
         self.written_digest.as_ref().unwrap_or(&self.digest)
     }
+}
+
+/// Which top-level digest [`LockFile::inputs`] pins each image to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pin {
+    /// The digest upstream serves ([`LockedImage::digest`]): what an export fetches.
+    Upstream,
+    /// The digest inside the bundle and the mirror ([`LockedImage::bundle_digest`]): what
+    /// an import, a delta's base and `serve` read.
+    Bundle,
+}
+
+/// A lock entry whose source is not an image reference.
+#[derive(Debug, thiserror::Error)]
+#[error("lock entry {name:?} has an invalid source")]
+pub struct InvalidSource {
+    /// The entry's name.
+    pub name: String,
+    /// Why its source does not parse.
+    #[source]
+    pub source: ReferenceError,
+}
+
+/// How many distinct manifests a lock names ([`LockFile::manifest_counts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ManifestCounts {
+    /// Every top-level and platform manifest, each once.
+    pub all: usize,
+    /// Those of images on Docker Hub.
+    pub docker_hub: usize,
 }
 
 /// The first line of every lock file ferry writes.
@@ -221,6 +252,45 @@ impl LockFile {
             }
         }
         Ok(lock)
+    }
+
+    /// The lock's images as inputs to resolve: each `(name, source)` pinned to the digest
+    /// `pin` says, in lock order.
+    pub fn inputs(&self, pin: Pin) -> Result<Vec<(String, Reference)>, InvalidSource> {
+        self.images
+            .iter()
+            .map(|i| {
+                let r = Reference::parse(&i.source).map_err(|source| InvalidSource {
+                    name: i.name.clone(),
+                    source,
+                })?;
+                let digest = match pin {
+                    Pin::Upstream => &i.digest,
+                    Pin::Bundle => i.bundle_digest(),
+                };
+                Ok((i.name.clone(), r.with_digest(digest.clone())))
+            })
+            .collect()
+    }
+
+    /// The distinct manifests (top-level and platform) the lock names: all of them, and
+    /// those on Docker Hub (each a GET against its pull rate limit).
+    pub fn manifest_counts(&self) -> ManifestCounts {
+        let mut all = std::collections::BTreeSet::new();
+        let mut docker_hub = std::collections::BTreeSet::new();
+        for i in &self.images {
+            let is_hub = Reference::parse(&i.source).is_ok_and(|r| r.is_docker_hub());
+            for d in std::iter::once(&i.digest).chain(i.platforms.iter().map(|p| &p.digest)) {
+                all.insert(d);
+                if is_hub {
+                    docker_hub.insert(d);
+                }
+            }
+        }
+        ManifestCounts {
+            all: all.len(),
+            docker_hub: docker_hub.len(),
+        }
     }
 
     /// Reads a lock file.

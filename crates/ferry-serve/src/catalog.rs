@@ -11,8 +11,7 @@ use anyhow::Context as _;
 use ferry_oci::digest::Digest;
 use ferry_oci::reference::Reference;
 use ferry_plan::resolve::Resolver;
-use ferry_store::bundle::set::BundleSet;
-use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::{BundleSet, BundleSource};
 
 /// One repository as served.
 #[derive(Debug, Default)]
@@ -162,16 +161,10 @@ fn images_of(bundle: &BundleSource) -> anyhow::Result<Vec<(String, Reference)>> 
     let text = std::str::from_utf8(bytes)
         .with_context(|| format!("images.lock in {path} is not UTF-8"))?;
     let lock = ferry_plan::LockFile::parse(text, &format!("{path} (images.lock)"))?;
-    lock.images
-        .iter()
-        .map(|i| {
-            let r = Reference::parse(&i.source).with_context(|| {
-                format!(
-                    "images.lock in {path}: entry {:?} has an invalid source",
-                    i.name
-                )
-            })?;
-            Ok((i.name.clone(), r.with_digest(i.bundle_digest().clone())))
-        })
-        .collect()
+    lock.inputs(ferry_plan::Pin::Bundle).map_err(|e| {
+        anyhow::Error::new(e.source).context(format!(
+            "images.lock in {path}: entry {:?} has an invalid source",
+            e.name
+        ))
+    })
 }

@@ -37,6 +37,8 @@ use self::catalog::Catalog;
 use self::check::Checks;
 pub use self::conns::Limits;
 use self::conns::{Conn, Table};
+/// The TLS side of a listener (`tls::self_signed` or a given certificate), as `serve` takes it.
+pub use tokio_rustls::TlsAcceptor;
 
 /// How long running transfers may go on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

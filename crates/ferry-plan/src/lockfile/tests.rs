@@ -66,3 +66,44 @@ fn rejects_bad_input() {
         Err(LockError::Parse { .. })
     ));
 }
+
+#[test]
+fn inputs_pin_to_the_digest_asked_for() {
+    let img = |name: &str, written: Option<Digest>| LockedImage {
+        name: name.into(),
+        source: format!("docker.io/{name}"),
+        digest: d('a'),
+        media_type: "application/vnd.oci.image.index.v1+json".into(),
+        size: 10,
+        total_size: 100,
+        written_digest: written,
+        platforms: Vec::new(),
+    };
+    let lock = LockFile::new(vec![img("a/a:1", None), img("b/b:1", Some(d('c')))], 200);
+    let pinned = |pin| -> Vec<String> {
+        lock.inputs(pin)
+            .expect("inputs")
+            .into_iter()
+            .map(|(n, r)| format!("{n} {r}"))
+            .collect()
+    };
+    let (a, c) = ("a".repeat(64), "c".repeat(64));
+    assert_eq!(
+        pinned(Pin::Upstream),
+        [
+            format!("a/a:1 docker.io/a/a:1@sha256:{a}"),
+            format!("b/b:1 docker.io/b/b:1@sha256:{a}")
+        ]
+    );
+    assert_eq!(
+        pinned(Pin::Bundle),
+        [
+            format!("a/a:1 docker.io/a/a:1@sha256:{a}"),
+            format!("b/b:1 docker.io/b/b:1@sha256:{c}")
+        ]
+    );
+    let mut bad = lock.clone();
+    bad.images[0].source = "UPPER/Case:x".into();
+    let e = bad.inputs(Pin::Bundle).expect_err("invalid source");
+    assert_eq!(e.to_string(), "lock entry \"a/a:1\" has an invalid source");
+}

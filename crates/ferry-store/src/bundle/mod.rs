@@ -44,6 +44,7 @@ pub use layout::{EntryKind, Plan, PlannedEntry};
 pub use parts::FAT32_MAX_FILE;
 pub use reader::{BlobLocation, BlobReader, BundleReader};
 pub use writer::{BundleWriter, SlotSink};
+pub use {parts::parts_file_for, parts::parts_path, set::BundleSet, source::BundleSource};
 
 /// The `oci-layout` marker file.
 pub const OCI_LAYOUT: &str = "oci-layout";

@@ -34,6 +34,10 @@ pub use destination::RegistryDestination;
 pub use error::RegistryError;
 pub use manifests::{FetchedManifest, ManifestHead};
 pub use request::RateLimit;
+pub use {
+    credentials::CredentialChain,
+    ratelimit::{Need, PullCheck, Quota, Run as PullRun, human_window},
+};
 
 /// Supplies credentials for a registry name (flags, environment, docker config …).
 pub trait CredentialSource: Send + Sync {

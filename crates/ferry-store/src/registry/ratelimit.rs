@@ -8,15 +8,22 @@
 //! `RateLimit-*` answer ([`super::RateLimit`]) for summaries; this module reads the headers
 //! itself, more leniently (lists of policies, quoted or upper-case parameters), because a
 //! warning that is wrong or missing costs the user a blocked run.
+//!
+//! [`PullCheck`] is the policy an export follows: when to read the quota, what it needs,
+//! when and how to warn (once per run).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use reqwest::Method;
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 
-use super::Registry;
 use super::auth::Scope;
 use super::error::RegistryError;
 use super::request::Req;
+use super::{Registries, Registry};
 use ferry_oci::media_types::MANIFEST_ACCEPT;
+use ferry_oci::reference::Reference;
 
 /// A pull quota as one registry answer states it; each part `None` when not stated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -173,6 +180,177 @@ pub fn warning(who: &str, need: Need, quota: &Quota, logged_in: bool) -> Option<
         need.gets,
         if need.gets == 1 { "" } else { "s" },
     ))
+}
+
+/// The run whose pulls are counted, for the warning's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// An export that will read every manifest.
+    Export,
+    /// `--dry-run`: it reads the manifests only without a lock.
+    DryRun,
+}
+
+/// What the run learnt of Docker Hub's pull rate limit before it read any manifest there,
+/// and whether it has warned.
+///
+/// The check sits before resolution because resolution is where every rate-limited GET of an
+/// export happens: each tag is looked up with a HEAD (free), then every manifest of every
+/// image graph is read once by digest; the copy engine writes those very bytes and reads no
+/// manifest again, and blob downloads do not count. Resolving is the same for a resumed
+/// export, so every manifest counts, whatever the partial bundle holds. Before resolution is
+/// therefore the last point where a warning still comes before the pulls are spent. What the
+/// run needs is known there exactly with a lock (every top-level and platform manifest the
+/// lock names, each once: the dry run's own count); from a list of tags only as a floor, one
+/// GET per image (a multi-platform image needs one more per platform, known once its index is
+/// read; two tags of one digest share theirs), which the warning says ("at least").
+pub struct PullCheck {
+    /// The registry Docker Hub's images are read from (`--upstream docker.io=URL` honoured);
+    /// `None` when no image comes from Docker Hub.
+    hub: Option<Arc<Registry>>,
+    /// The quota the HEAD's answer stated.
+    quota: Option<Quota>,
+    /// A warning was given (one per run).
+    warned: bool,
+}
+
+impl PullCheck {
+    /// Before any manifest is read from Docker Hub: one HEAD of the first Docker Hub image's
+    /// manifest, with the run's own client, credentials and endpoint, for the `RateLimit-*`
+    /// headers of its answer (a HEAD does not count against the limit), and a warning when
+    /// the run needs more manifest GETs than remain. `images` are the run's; `exact` is the
+    /// number of Docker Hub manifests when a lock says it (else the images give a floor).
+    /// Nothing is done when no image comes from Docker Hub; a HEAD that fails leaves the
+    /// quota unknown (the run meets the same failure where it used to).
+    pub async fn before_reading<'a>(
+        registries: &Registries,
+        images: impl IntoIterator<Item = &'a Reference>,
+        exact: Option<usize>,
+        run: Run,
+    ) -> PullCheck {
+        let mut check = PullCheck {
+            hub: None,
+            quota: None,
+            warned: false,
+        };
+        let hub_images: Vec<&Reference> =
+            images.into_iter().filter(|r| r.is_docker_hub()).collect();
+        let Some(first) = hub_images.first() else {
+            return check;
+        };
+        let Ok(registry) = registries.get(first.registry()) else {
+            return check;
+        };
+        check.quota = head_quota_of(&registry, first).await;
+        check.hub = Some(registry);
+        let need = match exact {
+            Some(gets) => Need {
+                gets,
+                at_least: false,
+            },
+            None => Need {
+                gets: hub_images
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<BTreeSet<_>>()
+                    .len(),
+                at_least: true,
+            },
+        };
+        let (who, then) = match (run, exact.is_some()) {
+            (Run::Export, _) => (
+                "this export",
+                " ferry goes on: a 429 with a short Retry-After is waited out; an image still refused fails, and running the same command later resumes the export.",
+            ),
+            (Run::DryRun, true) => ("a real export", ""),
+            (Run::DryRun, false) => (
+                "this dry run (it reads every manifest to count them; with --lock it reads none)",
+                "",
+            ),
+        };
+        let quota = check.quota;
+        check.warn_if_short(who, need, quota, then);
+        check
+    }
+
+    /// The quota the HEAD's answer stated.
+    pub fn quota(&self) -> Option<Quota> {
+        self.quota
+    }
+
+    /// The freshest quota known: that of the last Docker Hub answer the request layer
+    /// recorded (after a dry run's resolving GETs, what is left for a real export), each part
+    /// falling back to what the HEAD stated.
+    pub fn latest(&self) -> Option<Quota> {
+        let seen = self
+            .hub
+            .as_ref()
+            .and_then(|r| r.rate_limit())
+            .map(|rl| Quota::from_rate_limit(&rl));
+        match (seen, self.quota) {
+            (Some(s), Some(q)) => Some(Quota {
+                limit: s.limit.or(q.limit),
+                remaining: s.remaining.or(q.remaining),
+                window_seconds: s.window_seconds.or(q.window_seconds),
+            }),
+            (s, q) => s.or(q),
+        }
+    }
+
+    /// After a dry run read the manifests: the exact count of Docker Hub GETs is `gets`, and
+    /// what remains ([`PullCheck::latest`], returned) is what a real export would find;
+    /// warns (unless already warned) when that is not enough.
+    pub fn after_dry_run(&mut self, gets: usize) -> Option<Quota> {
+        let quota = self.latest();
+        let need = Need {
+            gets,
+            at_least: false,
+        };
+        self.warn_if_short("a real export", need, quota, "");
+        quota
+    }
+
+    /// Warns (once per run) when `need` is more than the quota `quota` holds.
+    fn warn_if_short(&mut self, who: &str, need: Need, quota: Option<Quota>, then: &str) {
+        let (Some(quota), false) = (quota, self.warned) else {
+            return;
+        };
+        let logged_in = self.hub.as_ref().is_some_and(|r| r.logged_in());
+        if let Some(line) = warning(who, need, &quota, logged_in) {
+            tracing::warn!("{line}{then}");
+            self.warned = true;
+        }
+    }
+}
+
+/// The quota the answer to a HEAD of `image`'s manifest states; `None` when it states none
+/// or the HEAD fails (logged at debug).
+async fn head_quota_of(registry: &Registry, image: &Reference) -> Option<Quota> {
+    let reference = match (image.digest(), image.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => "latest".to_string(),
+    };
+    let quota = match registry.head_quota(image.repository(), &reference).await {
+        Ok(q) => q,
+        Err(e) => {
+            tracing::debug!(
+                "cannot read Docker Hub's pull rate limit ({}); going on without it",
+                ferry_base::chain::flatten(&e)
+            );
+            None
+        }
+    };
+    match quota {
+        Some(q) => tracing::debug!(
+            "Docker Hub pull quota: limit {:?}, remaining {:?}, window {:?} s",
+            q.limit,
+            q.remaining,
+            q.window_seconds
+        ),
+        None => tracing::debug!("Docker Hub states no pull rate limit"),
+    }
+    quota
 }
 
 impl Registry {
