@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of ferry. Installs what the tests need when it is missing:
 # Debian packages for the real registry (CNCF distribution), the oracles (skopeo, umoci,
-# oci-image-tool), htpasswd, GNU time, and the clients an RKE site pulls with (Docker Engine, podman,
+# oci-image-tool), htpasswd, GNU time, headless chromium (web pages), and the clients an RKE site pulls with (Docker Engine, podman,
 # containerd's ctr) plus a static busybox to build a runnable image from. Safe to run on a
 # fresh Debian/Ubuntu machine as root or with sudo.
 set -euo pipefail
@@ -13,7 +13,7 @@ for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci oci-image-
 done
 # Packages whose commands do not say whether they are there (busybox may be the dynamic one;
 # `time` is also a shell keyword: GNU time, /usr/bin/time, measures peak RSS in tests/it).
-for pkg in docker.io podman containerd busybox-static time; do
+for pkg in docker.io podman containerd busybox-static time chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then
@@ -36,6 +36,14 @@ if ! python3 -c 'import moto.server' 2>/dev/null; then
   echo "test.sh: installing moto[server]" >&2
   python3 -m pip install --quiet 'moto[server]>=5,<6' \
     || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5,<6'
+fi
+
+# prometheus_client's text parser is the independent oracle for serve's /metrics
+# (tests/it/serve_status.rs); chromium (above) renders the status page and the HTML report.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  echo "test.sh: installing prometheus_client" >&2
+  python3 -m pip install --quiet 'prometheus_client>=0.17' \
+    || python3 -m pip install --quiet --break-system-packages 'prometheus_client>=0.17'
 fi
 
 # Every test server binds 127.0.0.1; make sure no proxy setting sends loopback traffic elsewhere.
