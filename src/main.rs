@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     std::panic::set_hook(Box::new(move |info| {
         default_hook(info);
         // process::exit runs no destructors: the spool directories go here.
-        ferry_store::archive::spool::remove_all_now();
+        ferry_store::archive::remove_all_now();
         eprintln!(
             "error: ferry hit an internal error (a bug; please report it with the message above)"
         );

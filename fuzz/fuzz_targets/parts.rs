@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ferry_store::bundle::parts::{MAX_PARTS, PartsFile, part_name};
+use ferry_store::bundle::{MAX_PARTS, PartsFile, part_name};
 use libfuzzer_sys::fuzz_target;
 
 fn scratch() -> &'static PathBuf {

@@ -14,8 +14,8 @@ use ferry_serve::catalog::Catalog;
 use ferry_serve::check::Checks;
 use ferry_serve::{LogStyle, Served, serve_io};
 use ferry_store::bundle::BundleReader;
-use ferry_store::bundle::set::BundleSet;
-use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::BundleSet;
+use ferry_store::bundle::BundleSource;
 use libfuzzer_sys::fuzz_target;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 

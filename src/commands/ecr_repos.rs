@@ -25,7 +25,7 @@ pub async fn prepare(
     failed: &mut Vec<Failure>,
     printer: &Printer,
 ) -> anyhow::Result<Vec<Job>> {
-    use ferry_store::registry::ecr::{
+    use ferry_store::ecr::{
         endpoint_from_env, ensure_repositories, http_client, keys_for_registry, parse_ecr_host,
     };
 

@@ -71,8 +71,8 @@ pub fn target_registries(
 #[cfg(feature = "ecr")]
 pub fn ecr_cluster_keys(
     cluster: Option<&ClusterConfig>,
-) -> Vec<(String, ferry_store::registry::ecr::AwsKeys)> {
-    use ferry_store::registry::ecr::AwsKeys;
+) -> Vec<(String, ferry_store::ecr::AwsKeys)> {
+    use ferry_store::ecr::AwsKeys;
     cluster
         .map(|c| {
             c.private_registries
@@ -103,7 +103,7 @@ fn with_ecr(
     chain: Arc<dyn CredentialSource>,
     cluster: Option<&ClusterConfig>,
 ) -> Arc<dyn CredentialSource> {
-    use ferry_store::registry::ecr::EcrCredentialSource;
+    use ferry_store::ecr::EcrCredentialSource;
     Arc::new(EcrCredentialSource::new(
         chain,
         ecr_cluster_keys(cluster),

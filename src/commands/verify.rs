@@ -9,13 +9,13 @@ use super::printer::Printer;
 use super::{common, target_registry};
 use crate::cli::VerifyArgs;
 use crate::error::Exit;
+use crate::target::Target;
 use ferry_oci::digest::Digest;
 use ferry_oci::reference::Reference;
 use ferry_plan::LockFile;
 use ferry_store::Source;
-use ferry_store::bundle::BundleReader;
-use ferry_store::bundle::set::BundleSet;
-use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::{BundleReader, BundleSet, BundleSource, DeltaInfo, parts_file_for};
+use ferry_store::registry::Registries;
 use ferry_verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
 
 #[derive(Serialize)]
@@ -48,19 +48,12 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     // named even when it keeps the bundle from being opened at all.
     let mut part_problems = Vec::new();
     if target.is_none()
-        && let Some(parts_path) = args
-            .bundle
-            .as_deref()
-            .and_then(ferry_store::bundle::parts::parts_file_for)
+        && let Some(parts_path) = args.bundle.as_deref().and_then(parts_file_for)
     {
         let (problems, usable) = bundle::parts(&parts_path, parallel).await?;
         if !usable {
-            let r = report(
-                format!("split bundle {}", parts_path.display()),
-                Vec::new(),
-                problems,
-            );
-            print(&r, args.json, printer)?;
+            let checked = format!("split bundle {}", parts_path.display());
+            print(&report(checked, Vec::new(), problems), printer)?;
             return Ok(Exit::from_problems(true));
         }
         part_problems = problems;
@@ -86,42 +79,50 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 &target,
                 cluster.as_ref(),
             )?;
-            let depth = if args.deep {
-                Depth::Rehash
-            } else {
-                Depth::Present
-            };
-            let at = |src: &Reference| target.name_for(src);
-            let images = check(
-                &registries,
-                &lock,
-                &at,
-                depth,
-                &Default::default(),
-                usize::from(args.registry.jobs),
-            )
-            .await?;
-            if !images.is_empty()
-                && images
-                    .iter()
-                    .all(|r| r.problems.iter().any(|p| p.kind == Kind::Unreachable))
-            {
-                let first = images.iter().flat_map(|r| &r.problems).next();
-                anyhow::bail!(
-                    "could not check registry {}: {}",
-                    target.prefix,
-                    first.map(|p| p.detail.as_str()).unwrap_or("")
-                );
-            }
-            report(format!("registry {}", target.prefix), images, Vec::new())
+            online(args, &registries, &target, &lock).await?
         }
         (None, Some(source)) => offline(args, source, &lock, part_problems, parallel).await?,
         (None, None) => anyhow::bail!(
             "--lock needs a registry to check: --cluster cluster.yml or --to HOST[:PORT][/PATH]"
         ),
     };
-    print(&report, args.json, printer)?;
+    print(&report, printer)?;
     Ok(Exit::from_problems(!report.complete))
+}
+
+/// The lock checked against the target registry. When no image could be asked at all, that is
+/// an error (the registry is down or refuses us), not a list of missing images.
+async fn online(
+    args: &VerifyArgs,
+    registries: &Registries,
+    target: &Target,
+    lock: &LockFile,
+) -> anyhow::Result<Report> {
+    let depth = if args.deep {
+        Depth::Rehash
+    } else {
+        Depth::Present
+    };
+    let at = |src: &Reference| target.name_for(src);
+    let jobs = usize::from(args.registry.jobs);
+    let images = check(registries, lock, &at, depth, &Default::default(), jobs).await?;
+    if !images.is_empty()
+        && images
+            .iter()
+            .all(|r| r.problems.iter().any(|p| p.kind == Kind::Unreachable))
+    {
+        let first = images.iter().flat_map(|r| &r.problems).next();
+        anyhow::bail!(
+            "could not check registry {}: {}",
+            target.prefix,
+            first.map(|p| p.detail.as_str()).unwrap_or("")
+        );
+    }
+    Ok(report(
+        format!("registry {}", target.prefix),
+        images,
+        Vec::new(),
+    ))
 }
 
 /// A bundle checked offline: its structure, every blob re-hashed, every image of `lock`
@@ -155,45 +156,7 @@ async fn offline(
         if bases.is_empty() {
             unchecked = d.left_out.iter().map(|l| l.digest.clone()).collect();
         } else {
-            // Each left-out layer from the base that holds it, re-hashed there.
-            let layers: Vec<Digest> = d.left_out.iter().map(|l| l.digest.clone()).collect();
-            let found = futures_util::stream::iter(layers)
-                .map(|digest| {
-                    let holder = set.holding(&digest).cloned();
-                    async move {
-                        let Some(b) = holder else {
-                            return Some((digest, None));
-                        };
-                        let d = digest.clone();
-                        let why = tokio::task::spawn_blocking(move || {
-                            b.reader().verify_blob(&d).err().map(|e| e.to_string())
-                        })
-                        .await
-                        .ok()
-                        .flatten();
-                        why.map(|w| (digest, Some(w)))
-                    }
-                })
-                .buffer_unordered(parallel.max(1))
-                .filter_map(|x| async move { x })
-                .collect::<Vec<_>>()
-                .await;
-            for (digest, why) in found {
-                match why {
-                    Some(why) => {
-                        corrupt.insert(digest, why);
-                    }
-                    None => general.push(
-                        Problem::new(
-                            Kind::MissingBlob,
-                            format!(
-                                "layer {digest}, left out of the delta, is in none of the --base bundles"
-                            ),
-                        )
-                        .at(&digest),
-                    ),
-                }
-            }
+            left_out_in_bases(&set, d, parallel, &mut corrupt, &mut general).await;
         }
         check(
             &set,
@@ -245,6 +208,55 @@ async fn offline(
     Ok(r)
 }
 
+/// Each layer a delta leaves out, looked up in the `--base` bundles of `set` and re-hashed
+/// there: a corrupt one joins `corrupt`, one held by no base is a problem.
+async fn left_out_in_bases(
+    set: &BundleSet,
+    delta: &DeltaInfo,
+    parallel: usize,
+    corrupt: &mut std::collections::BTreeMap<Digest, String>,
+    general: &mut Vec<Problem>,
+) {
+    let layers: Vec<Digest> = delta.left_out.iter().map(|l| l.digest.clone()).collect();
+    let found = futures_util::stream::iter(layers)
+        .map(|digest| {
+            let holder = set.holding(&digest).cloned();
+            async move {
+                let Some(b) = holder else {
+                    return Some((digest, None));
+                };
+                let d = digest.clone();
+                let why = tokio::task::spawn_blocking(move || {
+                    b.reader().verify_blob(&d).err().map(|e| e.to_string())
+                })
+                .await
+                .ok()
+                .flatten();
+                why.map(|w| (digest, Some(w)))
+            }
+        })
+        .buffer_unordered(parallel.max(1))
+        .filter_map(|x| async move { x })
+        .collect::<Vec<_>>()
+        .await;
+    for (digest, why) in found {
+        match why {
+            Some(why) => {
+                corrupt.insert(digest, why);
+            }
+            None => general.push(
+                Problem::new(
+                    Kind::MissingBlob,
+                    format!(
+                        "layer {digest}, left out of the delta, is in none of the --base bundles"
+                    ),
+                )
+                .at(&digest),
+            ),
+        }
+    }
+}
+
 /// Verifies every image of `lock` in `store`, found at `at(source)`, `parallel` at a time.
 async fn check<S: Source>(
     store: &S,
@@ -279,8 +291,8 @@ fn report(checked: String, images: Vec<ImageReport>, general: Vec<Problem>) -> R
     }
 }
 
-fn print(report: &Report, json: bool, printer: &Printer) -> anyhow::Result<()> {
-    if json {
+fn print(report: &Report, printer: &Printer) -> anyhow::Result<()> {
+    if printer.is_json() {
         return printer.json(report);
     }
     let width = report

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_base::secret::Secret;
-use ferry_store::registry::ecr::{
+use ferry_store::ecr::{
     AwsKeys, EcrCredentialSource, EcrError, EcrRegistry, EnsuredRepositories, ensure_repositories,
     get_authorization_token, parse_ecr_host, repository_exists,
 };

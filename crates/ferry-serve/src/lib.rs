@@ -11,7 +11,7 @@
 //! have not yet made a request apart from those that have, with a deadline for each kind and
 //! a share per client address; HTTP/1 request headers must arrive within [`HEADER_TIMEOUT`];
 //! a client that reads nothing of a response for [`WRITE_STALL_TIMEOUT`] is disconnected. Blob bodies hold no thread while they wait
-//! (see [`ferry_store::bundle::source::BundleSource::range_with`]).
+//! (see [`ferry_store::bundle::BundleSource::range_with`]).
 
 #![deny(missing_docs)]
 

@@ -24,6 +24,10 @@ pub mod stream;
 pub mod tar_header;
 
 pub use error::StoreError;
+/// Amazon ECR's own API (its login token and repository calls), beside the registry client
+/// that uses it.
+#[cfg(feature = "ecr")]
+pub use registry::ecr;
 pub use stream::ByteStream;
 
 use ferry_oci::digest::Digest;

@@ -11,8 +11,8 @@ use futures_util::StreamExt as _;
 use super::{Kind, Problem};
 use ferry_oci::digest::Digest;
 use ferry_plan::resolve::ResolvedImage;
-use ferry_store::bundle::index::read_index;
-use ferry_store::bundle::source::BundleSource;
+use ferry_store::bundle::BundleSource;
+use ferry_store::bundle::read_index;
 use ferry_store::bundle::{INDEX_JSON, MANIFEST_JSON, OCI_LAYOUT};
 
 /// Problems of the bundle as a whole (not of one image).
@@ -91,7 +91,7 @@ pub async fn parts(
     parts_path: &std::path::Path,
     parallel: usize,
 ) -> Result<(Vec<Problem>, bool), ferry_store::bundle::BundleError> {
-    use ferry_store::bundle::parts::PartsFile;
+    use ferry_store::bundle::PartsFile;
     let list = PartsFile::read(parts_path)?;
     let count = list.parts.len();
     let checks = list.parts.iter().enumerate().map(|(i, p)| {

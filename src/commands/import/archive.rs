@@ -21,7 +21,7 @@ use crate::target::Target;
 use ferry_copy::{CopyError, Engine, ImageStats, Job};
 use ferry_oci::reference::Reference;
 use ferry_plan::LockFile;
-use ferry_store::archive::spool::SpoolDir;
+use ferry_store::archive::SpoolDir;
 use ferry_store::archive::{self, ArchiveSource, Options};
 
 /// Free space kept in the spool directory's file system by default.

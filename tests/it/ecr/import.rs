@@ -10,7 +10,7 @@
 
 use std::process::Output;
 
-use ferry_store::registry::ecr::{AwsKeys, ensure_repositories, repository_exists};
+use ferry_store::ecr::{AwsKeys, ensure_repositories, repository_exists};
 
 use super::{MOTO_PASSWORD, Moto, REGION, client, moto_registry, runtime};
 use crate::support::{

@@ -61,11 +61,9 @@ fn pages_with_links() {
 /// A bundle of one image (`docker.io/rancher/big:v1`, a config and a 1 MiB layer) whose layer
 /// has one byte flipped on disk; returns the catalog over it and the layer's digest.
 async fn corrupt_catalog(dir: &std::path::Path) -> (Arc<crate::catalog::Catalog>, Digest) {
-    use ferry_store::bundle::index::{
-        DockerEntry, docker_manifest_json, index_json, oci_layout_bytes,
-    };
     use ferry_store::bundle::testutil::{bytes, digest_of, write_sequentially};
     use ferry_store::bundle::{BundleReader, Plan};
+    use ferry_store::bundle::{DockerEntry, docker_manifest_json, index_json, oci_layout_bytes};
     let layer = bytes(1 << 20, 7);
     let config =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
@@ -114,9 +112,8 @@ async fn corrupt_catalog(dir: &std::path::Path) -> (Arc<crate::catalog::Catalog>
     tar[at + (1 << 19)] ^= 0xff;
     let path = dir.join("corrupt.tar");
     std::fs::write(&path, &tar).expect("write");
-    let source =
-        ferry_store::bundle::source::BundleSource::new(BundleReader::open(&path).expect("open"));
-    let set = ferry_store::bundle::set::BundleSet::new(vec![source]);
+    let source = ferry_store::bundle::BundleSource::new(BundleReader::open(&path).expect("open"));
+    let set = ferry_store::bundle::BundleSet::new(vec![source]);
     let catalog = crate::catalog::Catalog::build(set, "", 2)
         .await
         .expect("catalog");

@@ -21,6 +21,7 @@ pub use error::ArchiveError;
 pub use images::{Contents, Format};
 pub use scan::{Options, Scanned};
 pub use source::ArchiveSource;
+pub use spool::{SpoolDir, remove_all_now};
 
 /// Whether the file at `path` starts with gzip's magic bytes.
 pub fn is_gzip(path: &std::path::Path) -> std::io::Result<bool> {
