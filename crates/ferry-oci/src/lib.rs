@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod compression;
+pub mod cosign;
 pub mod digest;
 pub mod error_code;
 pub mod filter;

@@ -20,6 +20,7 @@ use ferry_plan::LockedImage;
 use ferry_store::{FetchedManifest, Source, StoreError};
 
 pub mod bundle;
+pub mod signature;
 
 /// What kind of problem was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,0 +1,271 @@
+//! Offline signature checks with a cosign public key (`--key`): the key is read from PEM
+//! (SubjectPublicKeyInfo, as `cosign generate-key-pair` and `openssl ... -pubout` write it),
+//! and a cosign `.sig` manifest's simple-signing layers are checked against it. ring does the
+//! cryptography (it is already in the tree for TLS); `spki` reads the key's DER.
+//!
+//! The algorithms are cosign's: ECDSA P-256 with SHA-256 (cosign's default keys), P-384 with
+//! SHA-384 (or SHA-256, which older cosign used for every key), RSA PKCS#1 v1.5 with SHA-256,
+//! SHA-384 or SHA-512, and Ed25519. A signature is over the payload blob's exact bytes.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
+use rustls_pki_types::SubjectPublicKeyInfoDer;
+use rustls_pki_types::pem::PemObject as _;
+use spki::der::Decode as _;
+
+use ferry_oci::cosign::{Payload, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use ferry_oci::digest::Digest;
+use ferry_oci::manifest::{Descriptor, Manifest};
+
+/// The largest key file read.
+pub const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// The most signature layers of one `.sig` manifest that are checked.
+pub const MAX_SIGNATURES: usize = 64;
+
+const EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const P256: &str = "1.2.840.10045.3.1.7";
+const P384: &str = "1.3.132.0.34";
+const RSA: &str = "1.2.840.113549.1.1.1";
+const ED25519: &str = "1.3.101.112";
+
+/// Why a key file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Unreadable or too large.
+    #[error(
+        "cannot read public key {path}: {detail}; give the cosign public key (cosign.pub) with --key"
+    )]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// Not a PEM public key.
+    #[error(
+        "{path} is not a PEM public key (\"-----BEGIN PUBLIC KEY-----\"): {detail}; give the cosign public key (cosign.pub, or `openssl pkey -pubout` of the signing key)"
+    )]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// A key type cosign does not sign with.
+    #[error(
+        "{path} holds a {what} key, which cosign does not sign with; ferry checks ECDSA P-256 and P-384, RSA and Ed25519 keys"
+    )]
+    Unsupported {
+        /// The file.
+        path: PathBuf,
+        /// What it holds (an OID when unknown).
+        what: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyKind {
+    P256,
+    P384,
+    Rsa,
+    Ed25519,
+}
+
+/// A public key to check signatures with.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    kind: KeyKind,
+    /// The key bits (the SPKI's subjectPublicKey), as ring takes them.
+    bits: Vec<u8>,
+    /// Where it was read from, for messages.
+    path: PathBuf,
+}
+
+impl PublicKey {
+    /// Reads a PEM public key file.
+    pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
+        let bytes = ferry_base::bounded::read(path, MAX_KEY_FILE).map_err(|e| KeyError::Read {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })?;
+        PublicKey::from_pem(&bytes, path)
+    }
+
+    /// Parses PEM bytes; `path` is used in messages.
+    pub fn from_pem(pem: &[u8], path: &Path) -> Result<PublicKey, KeyError> {
+        let pem_error = |detail: String| KeyError::Pem {
+            path: path.to_path_buf(),
+            detail,
+        };
+        let der =
+            SubjectPublicKeyInfoDer::from_pem_slice(pem).map_err(|e| pem_error(e.to_string()))?;
+        let info = spki::SubjectPublicKeyInfoRef::from_der(der.as_ref())
+            .map_err(|e| pem_error(e.to_string()))?;
+        let oid = info.algorithm.oid.to_string();
+        let kind = match oid.as_str() {
+            EC_PUBLIC_KEY => {
+                let curve = info
+                    .algorithm
+                    .parameters_oid()
+                    .map(|o| o.to_string())
+                    .unwrap_or_default();
+                match curve.as_str() {
+                    P256 => KeyKind::P256,
+                    P384 => KeyKind::P384,
+                    other => {
+                        return Err(KeyError::Unsupported {
+                            path: path.to_path_buf(),
+                            what: format!("ECDSA key on curve {other}"),
+                        });
+                    }
+                }
+            }
+            RSA => KeyKind::Rsa,
+            ED25519 => KeyKind::Ed25519,
+            other => {
+                return Err(KeyError::Unsupported {
+                    path: path.to_path_buf(),
+                    what: format!("algorithm {other}"),
+                });
+            }
+        };
+        let bits = info
+            .subject_public_key
+            .as_bytes()
+            .ok_or_else(|| pem_error("the key's bit string is not whole bytes".into()))?
+            .to_vec();
+        Ok(PublicKey {
+            kind,
+            bits,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Where the key was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn algorithms(&self) -> &'static [&'static dyn VerificationAlgorithm] {
+        const P256_ALGS: [&dyn VerificationAlgorithm; 1] = [&sig::ECDSA_P256_SHA256_ASN1];
+        const P384_ALGS: [&dyn VerificationAlgorithm; 2] =
+            [&sig::ECDSA_P384_SHA384_ASN1, &sig::ECDSA_P384_SHA256_ASN1];
+        const RSA_ALGS: [&dyn VerificationAlgorithm; 3] = [
+            &sig::RSA_PKCS1_2048_8192_SHA256,
+            &sig::RSA_PKCS1_2048_8192_SHA384,
+            &sig::RSA_PKCS1_2048_8192_SHA512,
+        ];
+        const ED25519_ALGS: [&dyn VerificationAlgorithm; 1] = [&sig::ED25519];
+        match self.kind {
+            KeyKind::P256 => &P256_ALGS,
+            KeyKind::P384 => &P384_ALGS,
+            KeyKind::Rsa => &RSA_ALGS,
+            KeyKind::Ed25519 => &ED25519_ALGS,
+        }
+    }
+
+    /// True when `signature` over `message` is valid for this key.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.algorithms().iter().any(|alg| {
+            UnparsedPublicKey::new(*alg, &self.bits)
+                .verify(message, signature)
+                .is_ok()
+        })
+    }
+}
+
+/// Why one signature layer does not vouch for an image.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// The layer has no signature annotation.
+    #[error("signature layer {layer} has no {SIGNATURE_ANNOTATION} annotation")]
+    NoSignature {
+        /// The layer.
+        layer: Digest,
+    },
+    /// The annotation is not base64.
+    #[error("signature layer {layer}: the signature is not base64")]
+    NotBase64 {
+        /// The layer.
+        layer: Digest,
+    },
+    /// The signature does not verify with the key.
+    #[error("signature layer {layer} was not made by the key {key}")]
+    WrongKey {
+        /// The layer.
+        layer: Digest,
+        /// The key file.
+        key: String,
+    },
+    /// The payload is not a simple-signing document.
+    #[error("signature layer {layer}: {detail}")]
+    Payload {
+        /// The layer.
+        layer: Digest,
+        /// Why.
+        detail: String,
+    },
+    /// A valid signature, but for another digest.
+    #[error("signature layer {layer} is valid but signs {signed}, not this image")]
+    OtherDigest {
+        /// The layer.
+        layer: Digest,
+        /// The digest it signs.
+        signed: Digest,
+    },
+}
+
+/// The simple-signing layers of a `.sig` manifest (at most [`MAX_SIGNATURES`]).
+pub fn signature_layers(manifest: &Manifest) -> Vec<&Descriptor> {
+    match manifest {
+        Manifest::Image { layers, .. } => layers
+            .iter()
+            .filter(|l| ferry_oci::media_types::strip_params(&l.media_type) == SIMPLE_SIGNING)
+            .take(MAX_SIGNATURES)
+            .collect(),
+        Manifest::Index { .. } => Vec::new(),
+    }
+}
+
+/// Checks one signature layer (`layer`, whose blob is `payload`) against `key` for the
+/// image `digest`: the annotation's signature over the payload's exact bytes, then the
+/// payload's `docker-manifest-digest`. The payload's `docker-reference` is not compared: it
+/// names the upstream repository, and a mirror serves the image under another name.
+pub fn check_layer(
+    key: &PublicKey,
+    layer: &Descriptor,
+    payload: &[u8],
+    digest: &Digest,
+) -> Result<(), Rejected> {
+    let at = || layer.digest.clone();
+    let b64 = layer
+        .annotations
+        .get(SIGNATURE_ANNOTATION)
+        .ok_or_else(|| Rejected::NoSignature { layer: at() })?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| Rejected::NotBase64 { layer: at() })?;
+    if !key.verifies(payload, &signature) {
+        return Err(Rejected::WrongKey {
+            layer: at(),
+            key: key.path().display().to_string(),
+        });
+    }
+    let parsed = Payload::parse(payload).map_err(|e| Rejected::Payload {
+        layer: at(),
+        detail: e.to_string(),
+    })?;
+    if &parsed.digest != digest {
+        return Err(Rejected::OtherDigest {
+            layer: at(),
+            signed: parsed.digest,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;
