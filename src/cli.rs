@@ -386,6 +386,13 @@ pub struct UpstreamArgs {
     /// when the URL says http://.
     #[arg(long, value_name = "REGISTRY=URL")]
     pub upstream: Vec<String>,
+
+    /// Leave out what cosign attached to the images. By default the cosign tags of each
+    /// image's digest and of each platform's manifest (sha256-<hex>.sig signatures, .att
+    /// attestations, .sbom SBOMs, and what is attached to those) are carried with it, byte
+    /// for byte: one HEAD per tag, nothing more when there is none. skopeo's spelling.
+    #[arg(long)]
+    pub remove_signatures: bool,
 }
 
 /// How ferry reaches registries: shared by `lock`, `export`, `import` and `verify`.
@@ -700,6 +707,14 @@ pub struct VerifyArgs {
     #[allow(missing_docs)]
     #[command(flatten)]
     pub registry: RegistryArgs,
+
+    /// Also require a valid cosign signature by this public key (PEM: cosign.pub, or
+    /// `openssl pkey -pubout`; ECDSA P-256/P-384, RSA or Ed25519) on every image's digest,
+    /// checked offline from the signatures carried with the images. Like `cosign verify
+    /// --key`, the signed docker-reference is not compared, so a mirror under another name
+    /// still verifies. Unsigned images and bad signatures are named; the exit code is 1.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
 
     /// Print a machine-readable report on stdout.
     #[arg(long)]

@@ -143,6 +143,41 @@ async fn resolve_with<S: Source>(
     (resolved, failed)
 }
 
+/// Adds to `resolved` what cosign attached to its images (unless `--remove-signatures`),
+/// found in `source`; an attachment that exists but cannot be resolved is a failure.
+pub async fn attach<S: Source>(
+    source: &S,
+    upstream: &UpstreamArgs,
+    resolved: &mut Vec<ResolvedImage>,
+    jobs: usize,
+    printer: &Printer,
+) -> Vec<Failure> {
+    if upstream.remove_signatures {
+        return Vec::new();
+    }
+    let bar = printer.bar(
+        0,
+        "{spinner} looking for signatures, attestations and SBOMs",
+    );
+    let known = resolved.iter().map(|r| r.locked.source.clone()).collect();
+    let (found, failed) = ferry_plan::attached::discover(source, resolved, &known, jobs).await;
+    bar.finish_and_clear();
+    if !found.is_empty() {
+        tracing::info!(
+            "carrying {} signatures, attestations and SBOMs attached to the images",
+            found.len()
+        );
+    }
+    resolved.extend(found);
+    failed
+        .into_iter()
+        .map(|e| Failure {
+            name: e.name().to_string(),
+            error: e.cause(),
+        })
+        .collect()
+}
+
 /// The lock a bundle carries.
 pub fn bundle_lock(
     source: &ferry_store::bundle::BundleSource,

@@ -41,7 +41,8 @@ pub async fn run(args: &LockArgs, printer: &Printer) -> anyhow::Result<Exit> {
     registries.expect_pulls(images.iter().map(|(_, r)| r));
     let started = Instant::now();
     let jobs = usize::from(args.registry.jobs) * 2;
-    let (resolved, failed) = common::resolve(&registries, &images, jobs, printer).await;
+    let (mut resolved, mut failed) = common::resolve(&registries, &images, jobs, printer).await;
+    failed.extend(common::attach(&registries, &args.upstream, &mut resolved, jobs, printer).await);
     if resolved.is_empty() {
         anyhow::bail!(
             "no image could be resolved, so no lock file was written: {}",

@@ -16,6 +16,7 @@ use ferry_plan::LockFile;
 use ferry_store::Source;
 use ferry_store::bundle::{BundleReader, BundleSet, BundleSource, DeltaInfo, parts_file_for};
 use ferry_store::registry::Registries;
+use ferry_verify::signature::PublicKey;
 use ferry_verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
 
 #[derive(Serialize)]
@@ -98,6 +99,7 @@ async fn online(
     target: &Target,
     lock: &LockFile,
 ) -> anyhow::Result<Report> {
+    let key = args.key.as_deref().map(PublicKey::load).transpose()?;
     let depth = if args.deep {
         Depth::Rehash
     } else {
@@ -105,7 +107,16 @@ async fn online(
     };
     let at = |src: &Reference| target.name_for(src);
     let jobs = usize::from(args.registry.jobs);
-    let images = check(registries, lock, &at, depth, &Default::default(), jobs).await?;
+    let images = check(
+        registries,
+        lock,
+        &at,
+        depth,
+        &Default::default(),
+        jobs,
+        key.as_ref(),
+    )
+    .await?;
     if !images.is_empty()
         && images
             .iter()
@@ -135,6 +146,7 @@ async fn offline(
     mut general: Vec<Problem>,
     parallel: usize,
 ) -> anyhow::Result<Report> {
+    let key = args.key.as_deref().map(PublicKey::load).transpose()?;
     general.extend(bundle::structure(&source));
     let mut corrupt = bundle::rehash(&source, parallel).await;
     let delta = source.delta().ok().flatten().cloned();
@@ -165,6 +177,7 @@ async fn offline(
             Depth::Present,
             &corrupt,
             parallel,
+            key.as_ref(),
         )
         .await?
     } else {
@@ -175,6 +188,7 @@ async fn offline(
             Depth::Present,
             &corrupt,
             parallel,
+            key.as_ref(),
         )
         .await?
     };
@@ -265,6 +279,7 @@ async fn check<S: Source>(
     depth: Depth,
     corrupt: &std::collections::BTreeMap<ferry_oci::digest::Digest, String>,
     parallel: usize,
+    key: Option<&PublicKey>,
 ) -> anyhow::Result<Vec<ImageReport>> {
     let mut refs = Vec::new();
     for e in &lock.images {
@@ -272,11 +287,22 @@ async fn check<S: Source>(
             Reference::parse(&e.source).with_context(|| format!("lock entry {:?}", e.name))?;
         refs.push(at(&src));
     }
-    Ok(futures_util::stream::iter(lock.images.iter().zip(&refs))
+    let mut reports: Vec<ImageReport> = futures_util::stream::iter(lock.images.iter().zip(&refs))
         .map(|(e, r)| verify_image(store, e, r, depth, corrupt))
         .buffered(parallel.max(1))
         .collect()
-        .await)
+        .await;
+    if let Some(key) = key {
+        for p in ferry_verify::signature::check_signed(store, lock, at, key).await {
+            if let Some(r) = reports
+                .iter_mut()
+                .find(|r| Some(&r.name) == p.image.as_ref())
+            {
+                r.problems.push(p);
+            }
+        }
+    }
+    Ok(reports)
 }
 
 fn report(checked: String, images: Vec<ImageReport>, general: Vec<Problem>) -> Report {

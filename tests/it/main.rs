@@ -27,5 +27,6 @@ mod registry_client;
 mod scale;
 mod serve;
 mod shapes;
+mod signatures;
 mod split;
 mod verify;

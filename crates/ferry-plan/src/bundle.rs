@@ -11,6 +11,10 @@ use ferry_oci::digest::Digest;
 use ferry_oci::manifest::{Descriptor, sum_sizes};
 use ferry_oci::platform::Platform;
 
+/// The index.json annotation of a cosign signature, attestation or SBOM: the digest it is
+/// attached to.
+pub const SUBJECT_ANNOTATION: &str = "io.github.ferry.attached-to";
+
 /// The contents of a bundle, before its layout is planned.
 #[derive(Debug)]
 pub struct BundleContents {
@@ -63,12 +67,16 @@ pub fn contents(
         .iter()
         .map(|r| {
             let size = r.top().map_or(r.locked.size, |m| m.bytes.len() as u64);
+            let mut annotations = BTreeMap::new();
+            if let Some(a) = &r.locked.attached_to {
+                annotations.insert(SUBJECT_ANNOTATION.to_string(), a.subject.to_string());
+            }
             let desc = Descriptor {
                 media_type: r.locked.media_type.clone(),
                 digest: r.locked.bundle_digest().clone(),
                 size,
                 platform: None,
-                annotations: BTreeMap::new(),
+                annotations,
             };
             (r.locked.source.clone(), desc)
         })
@@ -76,6 +84,7 @@ pub fn contents(
     let docker = archive::merge(
         images
             .iter()
+            .filter(|r| r.locked.attached_to.is_none())
             .filter_map(|r| r.docker_entry(docker_platform)),
     );
     Ok(BundleContents {

@@ -4,6 +4,7 @@
 
 #![deny(missing_docs)]
 
+pub mod attached;
 pub mod bundle;
 pub mod delta;
 pub mod image;
@@ -11,4 +12,6 @@ pub mod input;
 pub mod lockfile;
 pub mod resolve;
 
-pub use lockfile::{InvalidSource, LockFile, LockedImage, LockedPlatform, ManifestCounts, Pin};
+pub use lockfile::{
+    AttachedTo, InvalidSource, LockFile, LockedImage, LockedPlatform, ManifestCounts, Pin,
+};

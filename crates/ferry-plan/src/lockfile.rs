@@ -19,6 +19,13 @@
 //!     digest: sha256:…
 //!     media_type: application/vnd.oci.image.manifest.v1+json
 //!     size: 1234
+//! - name: rancher/rke-tools:sha256-….sig      # a cosign signature of the image above
+//!   source: docker.io/rancher/rke-tools:sha256-….sig
+//!   …
+//!   attached_to:
+//!     image: rancher/rke-tools:v0.1.103
+//!     subject: sha256:…
+//!     kind: sig
 //! ```
 
 use std::path::Path;
@@ -67,6 +74,21 @@ pub struct LockedImage {
     pub written_digest: Option<Digest>,
     /// Every platform (one entry for a single-platform manifest).
     pub platforms: Vec<LockedPlatform>,
+    /// For a cosign signature, attestation or SBOM: the image it is attached to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attached_to: Option<AttachedTo>,
+}
+
+/// What a cosign tag (`sha256-<hex>.sig`, `.att`, `.sbom`) is attached to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedTo {
+    /// The image's name, as the lock lists it.
+    pub image: String,
+    /// The digest it is attached to: the image's top-level digest, one of its platform
+    /// manifests, or another attachment (a signature of an SBOM).
+    pub subject: Digest,
+    /// Signature, attestation or SBOM.
+    pub kind: ferry_oci::cosign::Attachment,
 }
 
 /// The whole lock file.

@@ -391,6 +391,7 @@ impl<'a, S: Source> Resolver<'a, S> {
             total_size: sum_sizes(graph.objects.values().copied()).unwrap_or(u64::MAX),
             written_digest: None,
             platforms,
+            attached_to: None,
         };
         Ok(ResolvedImage {
             reference: image.clone(),

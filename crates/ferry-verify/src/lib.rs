@@ -42,6 +42,10 @@ pub enum Kind {
     Unreachable,
     /// A part of a split bundle is missing, of the wrong size, or does not match its sum.
     BadPart,
+    /// `--key`: the image has no cosign signature at all.
+    Unsigned,
+    /// `--key`: the image has signatures, and none of them is valid for the key.
+    BadSignature,
 }
 
 /// One problem: its kind, the image and the object it concerns, and a sentence for people.

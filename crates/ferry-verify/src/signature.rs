@@ -15,9 +15,14 @@ use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject as _;
 use spki::der::Decode as _;
 
-use ferry_oci::cosign::{Payload, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use ferry_oci::cosign::{Attachment, MAX_PAYLOAD, Payload, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
 use ferry_oci::digest::Digest;
 use ferry_oci::manifest::{Descriptor, Manifest};
+use ferry_oci::reference::Reference;
+use ferry_plan::{LockFile, LockedImage};
+use ferry_store::Source;
+
+use super::{Kind, Problem};
 
 /// The largest key file read.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -265,6 +270,121 @@ pub fn check_layer(
         });
     }
     Ok(())
+}
+
+/// Checks that every image of `lock` (not its attachments) has at least one signature valid
+/// for `key` among the `.sig` attachments the lock lists, read from `store` at `at(source)`.
+/// Returns one problem per image that fails, naming every reason.
+pub async fn check_signed<S: Source>(
+    store: &S,
+    lock: &LockFile,
+    at: &(dyn Fn(&Reference) -> Reference + Sync),
+    key: &PublicKey,
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for image in lock.images.iter().filter(|i| i.attached_to.is_none()) {
+        let sigs: Vec<&LockedImage> = lock
+            .images
+            .iter()
+            .filter(|s| {
+                s.attached_to.as_ref().is_some_and(|a| {
+                    a.kind == Attachment::Sig && a.image == image.name && a.subject == image.digest
+                })
+            })
+            .collect();
+        if sigs.is_empty() {
+            problems.push(
+                Problem::new(
+                    Kind::Unsigned,
+                    format!(
+                        "{} ({}) has no cosign signature; sign it upstream (cosign sign --key …) and export again, or verify without --key",
+                        image.name, image.digest
+                    ),
+                )
+                .of(&image.name)
+                .at(&image.digest),
+            );
+            continue;
+        }
+        let mut reasons = Vec::new();
+        let mut valid = false;
+        for sig in sigs {
+            match signature_of(store, sig, at, key, &image.digest).await {
+                Ok(()) => {
+                    valid = true;
+                    break;
+                }
+                Err(r) => reasons.extend(r),
+            }
+        }
+        if !valid {
+            problems.push(
+                Problem::new(
+                    Kind::BadSignature,
+                    format!(
+                        "{} ({}) has no valid signature by {}: {}",
+                        image.name,
+                        image.digest,
+                        key.path().display(),
+                        reasons.join("; ")
+                    ),
+                )
+                .of(&image.name)
+                .at(&image.digest),
+            );
+        }
+    }
+    problems
+}
+
+/// Whether one `.sig` manifest holds a valid signature of `digest`; else every reason.
+async fn signature_of<S: Source>(
+    store: &S,
+    sig: &LockedImage,
+    at: &(dyn Fn(&Reference) -> Reference + Sync),
+    key: &PublicKey,
+    digest: &Digest,
+) -> Result<(), Vec<String>> {
+    let source = Reference::parse(&sig.source).map_err(|e| vec![e.to_string()])?;
+    let reference = at(&source);
+    let fetched = store
+        .manifest(&reference, Some(&sig.digest))
+        .await
+        .map_err(|e| {
+            vec![format!(
+                "signature {}: {}",
+                sig.name,
+                ferry_base::chain::flatten(&e)
+            )]
+        })?;
+    let parsed = Manifest::parse(&fetched.bytes, &fetched.media_type, &fetched.digest)
+        .map_err(|e| vec![e.to_string()])?;
+    let layers = signature_layers(&parsed);
+    if layers.is_empty() {
+        return Err(vec![format!(
+            "signature {} has no simple-signing layer",
+            sig.name
+        )]);
+    }
+    let mut reasons = Vec::new();
+    for layer in layers {
+        let payload = match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
+            Ok(p) => p,
+            Err(e) => {
+                reasons.push(format!(
+                    "payload {}: {}",
+                    layer.digest,
+                    ferry_base::chain::flatten(&e)
+                ));
+                continue;
+            }
+        };
+        match check_layer(key, layer, &payload, digest) {
+            Ok(()) => return Ok(()),
+            Err(r) => reasons.push(r.to_string()),
+        }
+    }
+    Err(reasons)
 }
 
 #[cfg(test)]

@@ -214,21 +214,31 @@ async fn resolve(
         for img in &mut resolved {
             if let Some(e) = lock.images.iter().find(|e| e.name == img.locked.name) {
                 img.locked.source = e.source.clone();
+                img.locked.attached_to = e.attached_to.clone();
             }
         }
     }
     if !args.platforms.is_empty() {
-        resolved.retain_mut(|img| match img.keep_platforms(&args.platforms) {
-            Ok(()) => true,
-            Err(error) => {
-                failed.push(Failure {
-                    name: img.locked.name.clone(),
-                    error: error.to_string(),
-                });
-                false
+        resolved.retain_mut(|img| {
+            // Attachments (from a lock) have no platform: they follow their subject below.
+            if img.locked.attached_to.is_some() {
+                return true;
+            }
+            match img.keep_platforms(&args.platforms) {
+                Ok(()) => true,
+                Err(error) => {
+                    failed.push(Failure {
+                        name: img.locked.name.clone(),
+                        error: error.to_string(),
+                    });
+                    false
+                }
             }
         });
+        ferry_plan::attached::keep_reachable(&mut resolved);
     }
+    // After the platform filter: the attachments of dropped platforms are not looked for.
+    failed.extend(common::attach(registries, &args.upstream, &mut resolved, jobs, printer).await);
     if resolved.is_empty() {
         anyhow::bail!(
             "no image could be resolved, so nothing was exported: {}",

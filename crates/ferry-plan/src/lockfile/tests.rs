@@ -23,6 +23,7 @@ fn round_trips_and_sorts() {
             media_type: "m".into(),
             size: 5,
         }],
+        attached_to: None,
     };
     let lock = LockFile::new(
         vec![
@@ -78,6 +79,7 @@ fn inputs_pin_to_the_digest_asked_for() {
         total_size: 100,
         written_digest: written,
         platforms: Vec::new(),
+        attached_to: None,
     };
     let lock = LockFile::new(vec![img("a/a:1", None), img("b/b:1", Some(d('c')))], 200);
     let pinned = |pin| -> Vec<String> {

@@ -144,6 +144,7 @@ fn lock(manifest: &[u8]) -> String {
                 media_type,
                 size: manifest.len() as u64,
             }],
+            attached_to: None,
         }],
     }
     .to_yaml()

@@ -1,0 +1,514 @@
+//! cosign signatures, attestations and SBOMs travel with the images (lock, export, import),
+//! and `verify --key` checks them offline, against a bundle and against the mirror. The
+//! signatures are made by openssl in cosign's exact format (a simple-signing payload, its
+//! signature in the layer annotation, under the tag `sha256-<hex>.sig`), never by ferry.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+/// A key pair made by openssl: the private key (to sign) and the public key (`--key`).
+struct Key {
+    private: PathBuf,
+    public: PathBuf,
+}
+
+fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn key(dir: &Path, name: &str) -> Key {
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    let p = |p: &Path| p.to_str().expect("utf8").to_string();
+    openssl(&[
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+        &p(&private),
+    ]);
+    openssl(&["pkey", "-in", &p(&private), "-pubout", "-out", &p(&public)]);
+    Key { private, public }
+}
+
+/// Signs `payload` with openssl: base64 of the DER ECDSA signature over SHA-256.
+fn sign(dir: &Path, key: &Key, payload: &[u8]) -> String {
+    let file = dir.join("payload.json");
+    std::fs::write(&file, payload).expect("payload");
+    let sig = openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        key.private.to_str().expect("utf8"),
+        file.to_str().expect("utf8"),
+    ]);
+    let file = dir.join("payload.sig");
+    std::fs::write(&file, sig).expect("sig");
+    String::from_utf8(openssl(&[
+        "base64",
+        "-A",
+        "-in",
+        file.to_str().expect("utf8"),
+    ]))
+    .expect("base64")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Stores a cosign-style manifest with one layer of `layer_type` (blob `layer`, annotations
+/// `annotations`) in `repo`, tagged `tag`; returns its digest.
+fn put_artifact(
+    reg: &TestRegistry,
+    repo: &str,
+    tag: &str,
+    layer_type: &str,
+    layer: &[u8],
+    annotations: serde_json::Value,
+) -> String {
+    let storage = reg.storage();
+    let layer_digest = storage.put_blob(repo, layer);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "", "os": "", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]}
+    }))
+    .expect("config");
+    let config_digest = storage.put_blob(repo, &config);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer.len(),
+                    "annotations": annotations}]
+    }))
+    .expect("manifest");
+    let digest = storage.put_manifest(repo, &manifest);
+    storage.tag(repo, tag, &digest);
+    digest
+}
+
+fn cosign_tag(digest: &str, suffix: &str) -> String {
+    format!("{}.{suffix}", digest.replace(':', "-"))
+}
+
+/// Signs `image` (its top-level digest) in `reg` with `key`, as `cosign sign --key` does.
+/// `flip` corrupts one byte of the signature. Returns the `.sig` manifest's digest.
+fn cosign_sign(
+    dir: &Path,
+    reg: &TestRegistry,
+    image: &FixtureImage,
+    key: &Key,
+    flip: bool,
+) -> String {
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"index.docker.io/{}"}},"image":{{"docker-manifest-digest":"{}"}},"type":"cosign container image signature"}},"optional":null}}"#,
+        image.repository, image.digest
+    );
+    let mut signature = sign(dir, key, payload.as_bytes());
+    if flip {
+        // A different base64 character in the middle changes a byte of the DER signature.
+        let mid = signature.len() / 2;
+        let c = if &signature[mid..=mid] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        signature.replace_range(mid..=mid, c);
+    }
+    put_artifact(
+        reg,
+        &image.repository,
+        &cosign_tag(&image.digest, "sig"),
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        payload.as_bytes(),
+        serde_json::json!({"dev.cosignproject.cosign/signature": signature}),
+    )
+}
+
+/// An in-toto attestation in a DSSE envelope (`.att`), as `cosign attest` stores it.
+fn cosign_attest(reg: &TestRegistry, image: &FixtureImage) -> String {
+    let statement = format!(
+        r#"{{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[{{"name":"{}","digest":{{"sha256":"{}"}}}}],"predicate":{{}}}}"#,
+        image.repository,
+        image.digest.trim_start_matches("sha256:")
+    );
+    use base64::Engine as _;
+    let envelope = serde_json::to_vec(&serde_json::json!({
+        "payloadType": "application/vnd.in-toto+json",
+        "payload": base64::engine::general_purpose::STANDARD.encode(statement),
+        "signatures": [{"keyid": "", "sig": "MEUCIQ=="}]
+    }))
+    .expect("envelope");
+    put_artifact(
+        reg,
+        &image.repository,
+        &cosign_tag(&image.digest, "att"),
+        "application/vnd.dsse.envelope.v1+json",
+        &envelope,
+        serde_json::json!({"predicateType": "https://slsa.dev/provenance/v0.2"}),
+    )
+}
+
+/// An SPDX SBOM attached to `subject` (a platform manifest) with `cosign attach sbom`.
+fn cosign_sbom(reg: &TestRegistry, repo: &str, subject: &str) -> String {
+    put_artifact(
+        reg,
+        repo,
+        &cosign_tag(subject, "sbom"),
+        "text/spdx+json",
+        br#"{"spdxVersion":"SPDX-2.3","name":"rke-tools","packages":[]}"#,
+        serde_json::json!({}),
+    )
+}
+
+fn run(sandbox: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = sandbox.ferry().args(args).output().expect("ferry");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn lock_entries(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).expect("lock");
+    let v: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+    v["images"].as_array().expect("images").clone()
+}
+
+/// The problems of `name` in a `verify --json` report, as (kind, detail).
+fn problems(report: &str, name: &str) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(report).expect("json report");
+    v["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter(|i| i["name"] == name)
+        .flat_map(|i| i["problems"].as_array().cloned().unwrap_or_default())
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap_or("").to_string(),
+                p["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+struct Upstream {
+    reg: TestRegistry,
+    signed: FixtureImage,
+    unsigned: FixtureImage,
+    sig: String,
+    att: String,
+    sbom: String,
+    sbom_subject: String,
+}
+
+fn upstream(dir: &Path, key: &Key) -> Upstream {
+    let images = fixtures_named(&[RKE_TOOLS, PAUSE]);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let signed = images[0].clone();
+    let unsigned = images[1].clone();
+    let sig = cosign_sign(dir, &reg, &signed, key, false);
+    let att = cosign_attest(&reg, &signed);
+    let arm64 = signed
+        .platforms
+        .iter()
+        .find(|p| p.architecture == "arm64")
+        .expect("arm64 platform")
+        .digest
+        .clone();
+    let sbom = cosign_sbom(&reg, &signed.repository, &arm64);
+    Upstream {
+        reg,
+        signed,
+        unsigned,
+        sig,
+        att,
+        sbom,
+        sbom_subject: arm64,
+    }
+}
+
+#[test]
+fn signatures_attestations_and_sboms_travel_and_verify_offline() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let good = key(&work, "good");
+    let other = key(&work, "other");
+    let up = upstream(&work, &good);
+    let list = image_list(&work, &[up.signed.clone(), up.unsigned.clone()], &[]);
+    let upstream_flag = format!("docker.io={}", up.reg.url());
+    let lock = work.join("images.lock");
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "lock",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &upstream_flag,
+            "-o",
+            lock.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+
+    // The lock lists the three attachments, each with its subject, byte-exact digests.
+    let entries = lock_entries(&lock);
+    let attached: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| !e["attached_to"].is_null())
+        .collect();
+    assert_eq!(attached.len(), 3, "{entries:#?}");
+    let find = |kind: &str| {
+        attached
+            .iter()
+            .find(|e| e["attached_to"]["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in the lock"))
+    };
+    assert_eq!(find("sig")["digest"], up.sig.as_str());
+    assert_eq!(
+        find("sig")["attached_to"]["subject"],
+        up.signed.digest.as_str()
+    );
+    assert_eq!(
+        find("sig")["attached_to"]["image"],
+        up.signed.reference().as_str()
+    );
+    assert_eq!(
+        find("sig")["source"],
+        format!(
+            "docker.io/{}:{}",
+            up.signed.repository,
+            cosign_tag(&up.signed.digest, "sig")
+        )
+        .as_str()
+    );
+    assert_eq!(find("att")["digest"], up.att.as_str());
+    assert_eq!(find("sbom")["digest"], up.sbom.as_str());
+    assert_eq!(
+        find("sbom")["attached_to"]["subject"],
+        up.sbom_subject.as_str()
+    );
+
+    // Exported: the bundle verifies, and --key names the unsigned image only.
+    let bundle = work.join("bundle.tar");
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "export",
+            "--lock",
+            lock.to_str().unwrap(),
+            "--upstream",
+            &upstream_flag,
+            "-o",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let b = bundle.to_str().unwrap();
+    let (code, _, err) = run(&sandbox, &["verify", b]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = run(
+        &sandbox,
+        &[
+            "verify",
+            b,
+            "--key",
+            good.public.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(problems(&out, &up.signed.reference()).is_empty(), "{out}");
+    let p = problems(&out, &up.unsigned.reference());
+    assert_eq!(p.len(), 1, "{out}");
+    assert_eq!(p[0].0, "unsigned");
+    assert!(p[0].1.contains(&up.unsigned.digest), "{}", p[0].1);
+
+    // The wrong key: the signed image is named, with the reason.
+    let (code, out, _) = run(
+        &sandbox,
+        &[
+            "verify",
+            b,
+            "--key",
+            other.public.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1));
+    let p = problems(&out, &up.signed.reference());
+    assert_eq!(p.len(), 1, "{out}");
+    assert_eq!(p[0].0, "bad_signature");
+    assert!(p[0].1.contains("was not made by the key"), "{}", p[0].1);
+
+    // skopeo reads the signature out of the bundle, byte for byte.
+    let sig_tag = cosign_tag(&up.signed.digest, "sig");
+    let raw = skopeo_ok([
+        "inspect",
+        "--raw",
+        &format!(
+            "oci-archive:{b}:docker.io/{}:{sig_tag}",
+            up.signed.repository
+        ),
+    ]);
+    assert_eq!(sha256(&raw), up.sig);
+
+    // Imported under a path prefix: tags stay tags, the mirror verifies with the key (the
+    // payload names the upstream repository), and only the unsigned image is named.
+    let target = TestRegistry::start(Auth::None);
+    let to = format!("{}/mirror", target.host());
+    let (code, _, err) = run(&sandbox, &["import", b, "--to", &to, "--plain-http"]);
+    assert_eq!(code, Some(0), "{err}");
+    for (tag, digest) in [
+        (sig_tag.clone(), &up.sig),
+        (cosign_tag(&up.signed.digest, "att"), &up.att),
+        (cosign_tag(&up.sbom_subject, "sbom"), &up.sbom),
+    ] {
+        let repo = format!("mirror/{}", up.signed.repository);
+        assert_eq!(
+            target.storage().tag_digest(&repo, &tag).as_deref(),
+            Some(digest.as_str()),
+            "{tag}"
+        );
+    }
+    let (code, out, err) = run(
+        &sandbox,
+        &[
+            "verify",
+            "--lock",
+            lock.to_str().unwrap(),
+            "--to",
+            &to,
+            "--plain-http",
+            "--key",
+            good.public.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(problems(&out, &up.signed.reference()).is_empty(), "{out}");
+    assert_eq!(problems(&out, &up.unsigned.reference())[0].0, "unsigned");
+
+    // Re-import is a no-op.
+    let (code, out, err) = run(
+        &sandbox,
+        &["import", b, "--to", &to, "--plain-http", "--json"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["pushed"], 0, "{out}");
+    assert_eq!(v["blobs_pushed"], 0, "{out}");
+}
+
+#[test]
+fn a_flipped_signature_byte_is_named() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let good = key(&work, "good");
+    let image = fixture(PAUSE);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, std::slice::from_ref(&image));
+    cosign_sign(&work, &reg, &image, &good, true);
+    let list = image_list(&work, std::slice::from_ref(&image), &[]);
+    let bundle = work.join("b.tar");
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "export",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &format!("docker.io={}", reg.url()),
+            "-o",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = run(
+        &sandbox,
+        &[
+            "verify",
+            bundle.to_str().unwrap(),
+            "--key",
+            good.public.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let p = problems(&out, &image.reference());
+    assert_eq!(p.len(), 1, "{out}");
+    assert_eq!(p[0].0, "bad_signature", "{out}");
+}
+
+#[test]
+fn platform_filter_and_remove_signatures_decide_what_travels() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let good = key(&work, "good");
+    let up = upstream(&work, &good);
+    let list = image_list(&work, std::slice::from_ref(&up.signed), &[]);
+    let upstream_flag = format!("docker.io={}", up.reg.url());
+    let export = |extra: &[&str], name: &str| {
+        let bundle = work.join(name);
+        let mut args = vec![
+            "export",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &upstream_flag,
+            "-o",
+            bundle.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(&sandbox, &args);
+        assert_eq!(code, Some(0), "{out}{err}");
+        // The bundle's own lock.
+        let lock = work.join(format!("{name}.lock"));
+        let (code, _, err) = run(&sandbox, &["verify", bundle.to_str().unwrap()]);
+        assert_eq!(code, Some(0), "{err}");
+        let out = Command::new("tar")
+            .args(["-xOf", bundle.to_str().unwrap(), "images.lock"])
+            .output()
+            .expect("tar");
+        std::fs::write(&lock, out.stdout).expect("lock");
+        lock_entries(&lock)
+    };
+    let kinds = |entries: &[serde_json::Value]| {
+        let mut k: Vec<String> = entries
+            .iter()
+            .filter_map(|e| e["attached_to"]["kind"].as_str().map(String::from))
+            .collect();
+        k.sort();
+        k
+    };
+    // amd64 only: the SBOM of the arm64 manifest stays behind; the image's own stay.
+    assert_eq!(
+        kinds(&export(&["--platform", "linux/amd64"], "amd64.tar")),
+        ["att", "sig"]
+    );
+    assert_eq!(
+        kinds(&export(&["--platform", "linux/arm64"], "arm64.tar")),
+        ["att", "sbom", "sig"]
+    );
+    assert!(kinds(&export(&["--remove-signatures"], "none.tar")).is_empty());
+}
