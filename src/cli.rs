@@ -668,6 +668,12 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub registry: RegistryArgs,
 
+    /// Push only images with a valid cosign signature by this public key (PEM; ECDSA
+    /// P-256/P-384, RSA or Ed25519), checked offline from the signatures in the bundle. Every
+    /// other image is named and not pushed, and the exit code is 1. Bundles only.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
     /// Show what would be pushed and what is already there; push nothing.
     #[arg(long)]
     pub dry_run: bool,

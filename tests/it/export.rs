@@ -828,10 +828,11 @@ fn without_rate_limit_headers_nothing_is_said_and_the_fields_are_null() {
         assert_eq!(d.get(field), Some(&serde_json::Value::Null), "{field}: {d}");
     }
     assert_eq!(d["rate_limited_manifest_gets"], distinct_manifests(&images));
-    // The quota was asked for all the same: one HEAD more than the tags.
+    // The quota was asked for all the same: one HEAD more than the tags (and the cosign
+    // tags looked for, which Docker Hub does not count as pulls).
     assert_eq!(
         proxy.count("HEAD", Kind::Manifest),
-        images.len() + 1,
+        images.len() + 1 + attachment_heads(&images),
         "{}",
         proxy.counts_summary()
     );
@@ -944,7 +945,8 @@ fn the_quota_is_read_with_one_head_and_adds_no_get() {
         proxy.counts_summary()
     );
 
-    // From tags: one HEAD per tag plus the quota's, and still one GET per distinct manifest.
+    // From tags: one HEAD per tag plus the quota's (and the cosign tags looked for), and
+    // still one GET per distinct manifest.
     proxy.clear_log();
     let out = export(
         &sandbox,
@@ -964,7 +966,7 @@ fn the_quota_is_read_with_one_head_and_adds_no_get() {
             proxy.count("HEAD", Kind::Manifest),
             proxy.count("GET", Kind::Manifest)
         ),
-        (images.len() + 1, need),
+        (images.len() + 1 + attachment_heads(&images), need),
         "{}",
         proxy.counts_summary()
     );
@@ -1005,8 +1007,8 @@ fn no_quota_is_asked_for_when_no_image_comes_from_docker_hub() {
     assert_eq!(d["rate_limit_remaining"], serde_json::Value::Null, "{d}");
     assert_eq!(
         proxy.count("HEAD", Kind::Manifest),
-        images.len(),
-        "no HEAD beyond the tags': {}",
+        images.len() + attachment_heads(&images),
+        "no HEAD beyond the tags' and the cosign tags': {}",
         proxy.counts_summary()
     );
 }

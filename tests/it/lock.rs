@@ -107,14 +107,15 @@ fn heads_resolve_tags_and_each_manifest_is_fetched_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // One HEAD per tag; one GET per distinct manifest (top-level and children), never by tag.
+    // One HEAD per tag and per cosign tag looked for; one GET per distinct manifest
+    // (top-level and children), never by tag.
     let distinct_manifests: std::collections::BTreeSet<String> = images
         .iter()
         .flat_map(|i| i.all_manifests().into_iter().map(|m| m.digest))
         .collect();
     assert_eq!(
         proxy.count("HEAD", Kind::Manifest),
-        images.len(),
+        images.len() + attachment_heads(&images),
         "{}",
         proxy.counts_summary()
     );

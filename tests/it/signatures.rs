@@ -409,6 +409,49 @@ fn signatures_attestations_and_sboms_travel_and_verify_offline() {
     assert!(problems(&out, &up.signed.reference()).is_empty(), "{out}");
     assert_eq!(problems(&out, &up.unsigned.reference())[0].0, "unsigned");
 
+    // import --key is a gate: the unsigned image is named and not pushed, the signed one and
+    // its attachments are, and the exit code is 1.
+    let gated = TestRegistry::start(Auth::None);
+    let (code, out, err) = run(
+        &sandbox,
+        &[
+            "import",
+            b,
+            "--to",
+            &gated.host(),
+            "--plain-http",
+            "--key",
+            good.public.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let failed: Vec<&str> = v["failed"]
+        .as_array()
+        .expect("failed")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(failed, [up.unsigned.reference()], "{out}");
+    let storage = gated.storage();
+    assert_eq!(
+        storage
+            .tag_digest(&up.signed.repository, &up.signed.tag)
+            .as_deref(),
+        Some(up.signed.digest.as_str())
+    );
+    assert_eq!(
+        storage
+            .tag_digest(&up.signed.repository, &sig_tag)
+            .as_deref(),
+        Some(up.sig.as_str())
+    );
+    assert_eq!(
+        storage.tag_digest(&up.unsigned.repository, &up.unsigned.tag),
+        None
+    );
+
     // Re-import is a no-op.
     let (code, out, err) = run(
         &sandbox,

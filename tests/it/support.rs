@@ -413,3 +413,20 @@ pub fn ferry_measured(
         .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time: {text:?}"));
     (out, kib)
 }
+
+/// The HEADs `lock` and `export` spend looking for cosign attachments of `images` (none
+/// exist on the fixtures): one per kind (.sig, .att, .sbom) for each image's digest and each
+/// real platform's manifest digest.
+pub fn attachment_heads(images: &[FixtureImage]) -> usize {
+    images
+        .iter()
+        .map(|i| {
+            let platforms = if i.is_multi_arch() {
+                i.platforms.iter().filter(|p| !p.attestation).count()
+            } else {
+                0
+            };
+            3 * (1 + platforms)
+        })
+        .sum()
+}

@@ -238,7 +238,11 @@ async fn resolve(
         ferry_plan::attached::keep_reachable(&mut resolved);
     }
     // After the platform filter: the attachments of dropped platforms are not looked for.
-    failed.extend(common::attach(registries, &args.upstream, &mut resolved, jobs, printer).await);
+    // From a lock no tag is looked up: the lock lists the attachments `ferry lock` found.
+    if lock.is_none() {
+        failed
+            .extend(common::attach(registries, &args.upstream, &mut resolved, jobs, printer).await);
+    }
     if resolved.is_empty() {
         anyhow::bail!(
             "no image could be resolved, so nothing was exported: {}",

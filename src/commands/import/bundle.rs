@@ -32,12 +32,17 @@ pub(super) async fn run(
     push: &Push<'_>,
     started: Instant,
 ) -> anyhow::Result<Exit> {
-    let lock = common::bundle_lock(&source)?;
+    let mut lock = common::bundle_lock(&source)?;
     // index.json is parsed and images.lock read: the run needs nothing more of the metadata.
     source.release_metadata();
     let jobs = usize::from(args.registry.jobs);
     let images = lock.images.len();
-    let (work, failed) = jobs_of(&source, lock, push.target, jobs).await?;
+    let unsigned = match &args.key {
+        Some(key) => gate(&source, &mut lock, key).await?,
+        None => Vec::new(),
+    };
+    let (work, mut failed) = jobs_of(&source, lock, push.target, jobs).await?;
+    failed.extend(unsigned);
     let delta = source.delta().map_err(anyhow::Error::msg)?;
     let mounts = match delta {
         Some(d) => {
@@ -75,6 +80,33 @@ pub(super) async fn run(
         ..Summary::new(args, push.target, images, done, started)
     };
     report(&summary, printer)
+}
+
+/// `import --key`: takes out of `lock` every image without a valid signature by the key (and
+/// what is attached to it), so that nothing of it is pushed; each is named as a failure.
+async fn gate(
+    source: &BundleSource,
+    lock: &mut LockFile,
+    key: &std::path::Path,
+) -> anyhow::Result<Vec<Failure>> {
+    let key = ferry_verify::signature::PublicKey::load(key)?;
+    let problems = ferry_verify::signature::check_signed(source, lock, &|r| r.clone(), &key).await;
+    let refused: std::collections::HashSet<&str> =
+        problems.iter().filter_map(|p| p.image.as_deref()).collect();
+    lock.images.retain(|i| {
+        let owner = i
+            .attached_to
+            .as_ref()
+            .map_or(i.name.as_str(), |a| a.image.as_str());
+        !refused.contains(owner)
+    });
+    Ok(problems
+        .iter()
+        .map(|p| Failure {
+            name: p.image.clone().unwrap_or_default(),
+            error: format!("{}; --key kept it out, nothing of it was pushed", p.detail),
+        })
+        .collect())
 }
 
 /// The ferry bundle at `path` (a split one too), or `None` when the file is another kind of
