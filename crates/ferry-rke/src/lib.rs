@@ -18,6 +18,8 @@ pub mod list;
 pub mod remote;
 pub mod selection;
 pub mod semver;
+pub mod usage;
+pub mod user_addons;
 
 pub use catalog::{Catalog, MetadataError, MetadataSource};
 pub use cluster::{ClusterConfig, ClusterError, PrivateRegistry};
