@@ -28,4 +28,5 @@ mod scale;
 mod serve;
 mod shapes;
 mod split;
+mod trim;
 mod verify;
