@@ -261,17 +261,33 @@ Without options this prints what `rke config --system-images` of RKE v1.6.3 prin
 default Kubernetes version: every system image field in RKE's order, duplicates removed, the
 Windows pause image left out.
 
-With --cluster, it prints what `rke up` will really pull for that cluster.yml: its
-kubernetes_version, its system_images overrides verbatim, and every other image prefixed with
-the url of the first private_registries entry marked is_default (rancher/rke-tools:v0.1.103
-becomes registry.example.com:5000/rancher/rke-tools:v0.1.103). --registry does the same
-rewrite without a cluster.yml.
+With --cluster, it prints what `rke up` will really pull for that cluster.yml, and nothing
+else: kubernetes, the pause image (or services.kubelet.infra_container_image), rke-tools,
+etcd (unless services.etcd.external_urls is set), and the images of the one network plugin
+(network.plugin, default canal), DNS provider (dns.provider, default coredns; plus NodeLocal
+DNS with dns.nodelocal.ip_address), nginx ingress (its default backend only with
+ingress.default_backend, which defaults to false from Kubernetes 1.21) and metrics-server
+the cluster deploys; `none` deploys nothing. Which fields a plugin uses comes from the
+version's addon template (from the --metadata data.json's own templates when it has them).
+-v says what was left out and why; --json says which setting selected each image. An
+unknown network.plugin or ingress.provider is refused, as RKE refuses it.
+
+System images use the cluster.yml's kubernetes_version, its system_images overrides
+verbatim, and every other image prefixed with the url of the first private_registries entry
+marked is_default (rancher/rke-tools:v0.1.103 becomes
+registry.example.com:5000/rancher/rke-tools:v0.1.103). --registry does the same rewrite
+without a cluster.yml. After them come the images of the cluster's own addons (addons and
+addons_include: local files relative to the cluster.yml, and https:// URLs fetched like
+--metadata), as written: rke up does not rewrite them, and ferry says so on stderr.
+--include-unused prints every system image of the version instead of the trimmed set, as
+without --cluster; lock and export with --cluster carry the same set as images does.
 
 Examples:
   ferry images                                   # default version, like rke config -s
   ferry images -k v1.29.9-rancher1-1             # one version
   ferry images --all --unique -o rancher-images.txt   # what a mirror needs, sorted
   ferry images --cluster cluster.yml             # what rke up will pull
+  ferry images --cluster cluster.yml --include-unused   # every system image, rewritten
   ferry images --list-versions --all             # the current versions";
 
 /// Where the RKE catalog comes from and which RKE release's rules apply.
@@ -324,9 +340,16 @@ pub struct SelectArgs {
     #[arg(long)]
     pub windows: bool,
 
-    /// Use this cluster.yml: its kubernetes_version, system_images overrides and default private registry.
+    /// Use this cluster.yml: only the system images rke up deploys for it (its network plugin,
+    /// DNS, ingress and monitoring choices), its kubernetes_version, system_images overrides and
+    /// default private registry, and the images of its addons and addons_include manifests.
     #[arg(short, long, value_name = "FILE")]
     pub cluster: Option<PathBuf>,
+
+    /// With --cluster: every system image of the version (what `rke config --system-images`
+    /// lists, rewritten onto the registry), not only the ones rke up deploys for that cluster.yml.
+    #[arg(long)]
+    pub include_unused: bool,
 
     #[allow(missing_docs)]
     #[command(flatten)]
@@ -345,6 +368,7 @@ impl SelectArgs {
             all: self.all,
             windows: self.windows,
             cluster: self.cluster.as_deref(),
+            include_unused: self.include_unused,
         }
     }
 }

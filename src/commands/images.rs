@@ -1,4 +1,5 @@
-//! `ferry images`: the RKE system image list (see [`ferry_rke::selection`]).
+//! `ferry images`: the RKE system image list (see [`ferry_rke::selection`]), trimmed to what
+//! `rke up` deploys for a cluster.yml, then the images of the cluster's own addons.
 
 use anyhow::Context;
 use serde::Serialize;
@@ -18,6 +19,8 @@ struct Json<'a> {
     registry: Option<String>,
     kubernetes_versions: &'a [String],
     images: serde_json::Value,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    addon_images: &'a [ferry_rke::user_addons::AddonImage],
 }
 
 #[derive(Serialize)]
@@ -84,14 +87,18 @@ pub fn run(args: &ImagesArgs, printer: &Printer) -> anyhow::Result<Exit> {
         registry: registry.clone(),
         kubernetes_versions: &sel.versions,
         images,
+        addon_images: &sel.addon_images,
     };
+    let addon_lines = lines(sel.addon_images.iter().map(|a| a.image.as_str()));
     let text = match (args.unique, printer.is_json()) {
         (true, true) => pretty(&wrap(serde_json::to_value(Selection::unique(&lists))?))?,
-        (true, false) => lines(
-            Selection::unique(&lists)
-                .iter()
-                .map(|u: &UniqueEntry| u.image.as_str()),
-        ),
+        (true, false) => {
+            lines(
+                Selection::unique(&lists)
+                    .iter()
+                    .map(|u: &UniqueEntry| u.image.as_str()),
+            ) + &addon_lines
+        }
         (false, true) => pretty(&wrap(serde_json::to_value(
             lists
                 .iter()
@@ -107,7 +114,7 @@ pub fn run(args: &ImagesArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 }
                 text.push_str(&lines(entries.iter().map(|e| e.image.as_str())));
             }
-            text
+            text + &addon_lines
         }
     };
     printer.data(args.output.as_deref(), &text)?;

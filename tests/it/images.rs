@@ -206,10 +206,20 @@ network:
         })
         .collect();
     let c = cluster.to_str().expect("utf-8 path");
-    assert_eq!(ok(&["images", "--cluster", c]), expected);
+    assert_eq!(
+        ok(&["images", "--cluster", c, "--include-unused"]),
+        expected
+    );
 
     // --registry overrides the cluster's registry but keeps its overrides.
-    let out = ok(&["images", "--cluster", c, "--registry", "registry.com"]);
+    let out = ok(&[
+        "images",
+        "--cluster",
+        c,
+        "--include-unused",
+        "--registry",
+        "registry.com",
+    ]);
     assert!(
         out.starts_with(
             "my.registry:5000/custom/etcd:v3.4.3\nregistry.com/rancher/rke-tools:v0.1.74\n"
@@ -219,7 +229,14 @@ network:
 
     // JSON names fields, sources and overrides, and never the password.
     let out = ferry()
-        .args(["-vvv", "images", "--cluster", c, "--json"])
+        .args([
+            "-vvv",
+            "images",
+            "--cluster",
+            c,
+            "--include-unused",
+            "--json",
+        ])
         .output()
         .expect("run");
     assert!(out.status.success());
@@ -265,13 +282,23 @@ fn cluster_without_version_or_default_registry() {
         "private_registries:\n  - user: x\n    password: y\n    is_default: true\n",
     );
     assert_eq!(
-        ok(&["images", "--cluster", c.to_str().expect("path")]),
+        ok(&[
+            "images",
+            "--cluster",
+            c.to_str().expect("path"),
+            "--include-unused"
+        ]),
         golden("v1.30.5-rancher1-1.txt")
     );
     // An empty file is an empty cluster.yml.
     let c = write(dir.path(), "empty.yml", "");
     assert_eq!(
-        ok(&["images", "--cluster", c.to_str().expect("path")]),
+        ok(&[
+            "images",
+            "--cluster",
+            c.to_str().expect("path"),
+            "--include-unused"
+        ]),
         golden("v1.30.5-rancher1-1.txt")
     );
     // -k wins over the file's version.
@@ -282,11 +309,18 @@ fn cluster_without_version_or_default_registry() {
     );
     let p = c.to_str().expect("path");
     assert_eq!(
-        ok(&["images", "--cluster", p]),
+        ok(&["images", "--cluster", p, "--include-unused"]),
         golden("v1.8.11-rancher2-1.txt")
     );
     assert_eq!(
-        ok(&["images", "--cluster", p, "-k", "v1.30.5-rancher1-1"]),
+        ok(&[
+            "images",
+            "--cluster",
+            p,
+            "--include-unused",
+            "-k",
+            "v1.30.5-rancher1-1"
+        ]),
         golden("v1.30.5-rancher1-1.txt")
     );
 }

@@ -29,4 +29,5 @@ mod serve;
 mod shapes;
 mod signatures;
 mod split;
+mod trim;
 mod verify;

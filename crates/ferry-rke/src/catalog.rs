@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::addons::{AddonTemplates, RawTemplates};
 use super::fields::Field;
 use super::goversion;
 use super::remote::{MAX_BYTES, RemoteError, RemoteOptions};
@@ -145,6 +146,9 @@ pub struct RawMetadata {
     pub default_versions: BTreeMap<String, String>,
     /// Image fields RKE's struct does not have, over all versions: ignored.
     pub unknown_fields: UnknownFields,
+    /// KDM's `K8sVersionedTemplates`, scanned; `None` when the data has none (the embedded
+    /// catalog's shape), and then the embedded addon templates apply.
+    pub templates: Option<RawTemplates>,
 }
 
 impl RawMetadata {
@@ -200,6 +204,8 @@ pub struct Catalog {
     images: BTreeMap<String, VersionImages>,
     /// data.json image fields ferry does not know (a newer RKE struct); one warning.
     unknown_fields: UnknownFields,
+    /// The addon templates of the data, when it has them (else the embedded ones).
+    templates: Option<AddonTemplates>,
 }
 
 /// Sorts Kubernetes versions ascending the way RKE compares them.
@@ -337,6 +343,10 @@ impl Catalog {
                 newest_per_minor.insert(minor, version);
             }
         }
+        let templates = raw
+            .templates
+            .filter(|t| !t.ranges.is_empty())
+            .map(|t| AddonTemplates::from_kdm(t, &source.to_string()));
         let mut current: Vec<String> = newest_per_minor.into_values().collect();
         sort_versions(&mut available);
         sort_versions(&mut current);
@@ -357,7 +367,21 @@ impl Catalog {
             bad,
             images,
             unknown_fields: raw.unknown_fields,
+            templates,
         })
+    }
+
+    /// The addon templates in use: the data's own (`K8sVersionedTemplates`), else the
+    /// embedded ones (KDM release-v2.9).
+    pub fn addon_templates(&self) -> &AddonTemplates {
+        self.templates
+            .as_ref()
+            .unwrap_or_else(|| AddonTemplates::embedded())
+    }
+
+    /// True when the data carried its own addon templates.
+    pub fn has_own_templates(&self) -> bool {
+        self.templates.is_some()
     }
 
     /// Where the data came from.

@@ -1,7 +1,11 @@
-//! `cluster.yml`: the few keys of RKE's `RancherKubernetesEngineConfig` that decide which
-//! images `rke up` pulls and from where. Every other key (nodes, services options, addons …)
-//! is accepted and ignored, as RKE's own non-strict parser (`gopkg.in/yaml.v2`) would. The
-//! file is read only up to [`MAX_CLUSTER_BYTES`].
+//! `cluster.yml`: the keys of RKE's `RancherKubernetesEngineConfig` that decide which images
+//! `rke up` pulls and from where: `kubernetes_version`, `system_images`, `private_registries`,
+//! `services.etcd.external_urls`, `services.kubelet` (`infra_container_image`, `extra_env`),
+//! `network` (`plugin`, `options`, `aci_network_provider`), `dns` (`provider`,
+//! `nodelocal.ip_address`), `ingress` (`provider`, `default_backend`), `monitoring.provider`,
+//! `addons` and `addons_include`. Every other key (nodes, other service options …) is
+//! accepted and ignored, as RKE's own non-strict parser (`gopkg.in/yaml.v2`) would. The file
+//! is read only up to [`MAX_CLUSTER_BYTES`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -132,12 +136,72 @@ impl PrivateRegistry {
 struct Kubelet {
     #[serde(default)]
     extra_env: Option<Vec<String>>,
+    #[serde(default)]
+    infra_container_image: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Etcd {
+    #[serde(default)]
+    external_urls: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 struct Services {
     #[serde(default)]
     kubelet: Option<Kubelet>,
+    #[serde(default)]
+    etcd: Option<Etcd>,
+}
+
+/// A YAML value whose scalars are read as strings (RKE's `map[string]string` options take
+/// `mtu: 1450` as "1450").
+type Loose = BTreeMap<String, serde_json::Value>;
+
+fn scalar(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Network {
+    #[serde(default)]
+    plugin: Option<String>,
+    #[serde(default)]
+    options: Option<Loose>,
+    #[serde(default)]
+    aci_network_provider: Option<Loose>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Nodelocal {
+    #[serde(default)]
+    ip_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Dns {
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    nodelocal: Option<Nodelocal>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Ingress {
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    default_backend: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Monitoring {
+    #[serde(default)]
+    provider: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -150,6 +214,18 @@ struct RawCluster {
     private_registries: Option<Vec<PrivateRegistry>>,
     #[serde(default)]
     services: Option<Services>,
+    #[serde(default)]
+    network: Option<Network>,
+    #[serde(default)]
+    dns: Option<Dns>,
+    #[serde(default)]
+    ingress: Option<Ingress>,
+    #[serde(default)]
+    monitoring: Option<Monitoring>,
+    #[serde(default)]
+    addons: Option<String>,
+    #[serde(default)]
+    addons_include: Option<Vec<String>>,
 }
 
 /// The parts of a `cluster.yml` ferry uses.
@@ -165,6 +241,30 @@ pub struct ClusterConfig {
     pub private_registries: Vec<PrivateRegistry>,
     /// `services.kubelet.extra_env` (`K=V` strings).
     pub kubelet_extra_env: Vec<String>,
+    /// `services.kubelet.infra_container_image`: replaces `pod_infra_container` (empty: unset).
+    pub infra_container_image: String,
+    /// `services.etcd.external_urls`: etcd runs outside the cluster when non-empty.
+    pub etcd_external_urls: Vec<String>,
+    /// `network.plugin` as written (empty: RKE's default, canal).
+    pub network_plugin: String,
+    /// `network.options`, scalars as strings.
+    pub network_options: BTreeMap<String, String>,
+    /// `network.aci_network_provider`, top-level scalars as strings; `None` when absent.
+    pub aci_network_provider: Option<BTreeMap<String, String>>,
+    /// `dns.provider` as written (empty: RKE's default for the version).
+    pub dns_provider: String,
+    /// `dns.nodelocal.ip_address` (empty: no NodeLocal DNS).
+    pub nodelocal_ip: String,
+    /// `ingress.provider` as written (empty: nginx).
+    pub ingress_provider: String,
+    /// `ingress.default_backend` (`None`: RKE's default for the version).
+    pub ingress_default_backend: Option<bool>,
+    /// `monitoring.provider` as written (empty: metrics-server).
+    pub monitoring_provider: String,
+    /// `addons`: inline manifests (multi-document YAML), empty when unset.
+    pub addons: String,
+    /// `addons_include`: paths (relative to this file's directory) and URLs.
+    pub addons_include: Vec<String>,
     /// Things RKE would silently ignore, worth telling the user.
     pub warnings: Vec<String>,
 }
@@ -231,11 +331,38 @@ impl ClusterConfig {
                 ));
             }
         }
-        let kubelet_extra_env = raw
-            .services
-            .and_then(|s| s.kubelet)
-            .and_then(|k| k.extra_env)
-            .unwrap_or_default();
+        let services = raw.services.unwrap_or_default();
+        let kubelet = services.kubelet.unwrap_or_default();
+        let kubelet_extra_env = kubelet.extra_env.unwrap_or_default();
+        let infra_container_image = kubelet
+            .infra_container_image
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if !infra_container_image.is_empty()
+            && let Err(e) = Reference::parse(&infra_container_image)
+        {
+            return Err(ClusterError::BadOverride {
+                path: path.to_path_buf(),
+                field: "services.kubelet.infra_container_image".into(),
+                value: infra_container_image,
+                reason: e.to_string(),
+            });
+        }
+        let etcd_external_urls = services
+            .etcd
+            .and_then(|e| e.external_urls)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|u| !u.trim().is_empty())
+            .collect();
+        let network = raw.network.unwrap_or_default();
+        let loose = |m: Loose| -> BTreeMap<String, String> {
+            m.iter().map(|(k, v)| (k.clone(), scalar(v))).collect()
+        };
+        let dns = raw.dns.unwrap_or_default();
+        let ingress = raw.ingress.unwrap_or_default();
+        let trimmed = |s: Option<String>| s.unwrap_or_default().trim().to_string();
         Ok(ClusterConfig {
             path: path.to_path_buf(),
             kubernetes_version: raw
@@ -246,6 +373,23 @@ impl ClusterConfig {
             overrides,
             private_registries,
             kubelet_extra_env,
+            infra_container_image,
+            etcd_external_urls,
+            network_plugin: trimmed(network.plugin),
+            network_options: network.options.map(loose).unwrap_or_default(),
+            aci_network_provider: network.aci_network_provider.map(loose),
+            dns_provider: trimmed(dns.provider),
+            nodelocal_ip: trimmed(dns.nodelocal.and_then(|n| n.ip_address)),
+            ingress_provider: trimmed(ingress.provider),
+            ingress_default_backend: ingress.default_backend,
+            monitoring_provider: trimmed(raw.monitoring.and_then(|m| m.provider)),
+            addons: raw.addons.unwrap_or_default(),
+            addons_include: raw
+                .addons_include
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|a| !a.trim().is_empty())
+                .collect(),
             warnings,
         })
     }

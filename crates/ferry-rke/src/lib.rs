@@ -8,13 +8,18 @@
 
 #![deny(missing_docs)]
 
+pub mod addons;
 pub mod catalog;
 pub mod cluster;
 pub mod fields;
+pub mod gotemplate;
 pub mod goversion;
 pub mod list;
 pub mod remote;
 pub mod selection;
+pub mod semver;
+pub mod usage;
+pub mod user_addons;
 
 pub use catalog::{Catalog, MetadataError, MetadataSource};
 pub use cluster::{ClusterConfig, ClusterError, PrivateRegistry};

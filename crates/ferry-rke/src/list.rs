@@ -6,10 +6,13 @@
 //! - `rke up` (`cluster/defaults.go`): `system_images` overrides used verbatim; every other
 //!   field becomes `URL + "/" + image` for the first `is_default` private registry, a plain
 //!   string concatenation with no normalisation.
+//! - With a [`Usage`] (a cluster.yml, see [`crate::usage`]) only the fields `rke up` uses are
+//!   listed, each with the settings that selected it.
 
 use super::catalog::Catalog;
 use super::cluster::ClusterConfig;
 use super::fields::FIELDS;
+use super::usage::Usage;
 use ferry_oci::reference::RegistryPrefix;
 
 /// Why a list cannot be produced.
@@ -71,8 +74,13 @@ pub struct ImageEntry {
     pub source: String,
     /// `cluster.yml` keys of every field that uses this image, first one first.
     pub fields: Vec<&'static str>,
-    /// True when `system_images` in cluster.yml set it.
+    /// True when `system_images` in cluster.yml (or `services.kubelet.infra_container_image`)
+    /// set it.
     pub overridden: bool,
+    /// The cluster.yml settings that selected it (`always`, `network.plugin=calico`, …);
+    /// empty when the list is not trimmed to a cluster.yml.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub selected_by: Vec<String>,
 }
 
 /// What to list.
@@ -84,6 +92,8 @@ pub struct ListOptions<'a> {
     pub cluster: Option<&'a ClusterConfig>,
     /// Default private registry to rewrite onto.
     pub prefix: Option<RegistryPrefix>,
+    /// Only the fields `rke up` uses (trimmed to a cluster.yml).
+    pub usage: Option<&'a Usage>,
 }
 
 /// Checks that `version` is one the catalog accepts; `origin` says where it came from.
@@ -120,7 +130,18 @@ pub fn version_list(
         if field.is_windows() && !opts.windows {
             continue;
         }
-        let overridden = opts.cluster.and_then(|c| c.override_for(field));
+        let mut selected_by = Vec::new();
+        if let Some(u) = opts.usage {
+            match u.used.get(field.go) {
+                Some(why) => selected_by.clone_from(why),
+                None if field.is_windows() => selected_by.push("--windows".to_string()),
+                None => continue,
+            }
+        }
+        let replaced = opts.usage.and_then(|u| u.replaced.get(field.go));
+        let overridden = replaced
+            .map(String::as_str)
+            .or_else(|| opts.cluster.and_then(|c| c.override_for(field)));
         let (source, image) = match (overridden, images.get(field)) {
             (Some(v), _) => (v.to_string(), v.to_string()),
             (None, Some(default)) => {
@@ -134,6 +155,11 @@ pub fn version_list(
         };
         if let Some(existing) = out.iter_mut().find(|e| e.image == image) {
             existing.fields.push(field.yaml);
+            for why in selected_by {
+                if !existing.selected_by.contains(&why) {
+                    existing.selected_by.push(why);
+                }
+            }
             continue;
         }
         out.push(ImageEntry {
@@ -142,6 +168,7 @@ pub fn version_list(
             source,
             fields: vec![field.yaml],
             overridden: overridden.is_some(),
+            selected_by,
         });
     }
     Ok(out)

@@ -15,6 +15,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use super::{RawMetadata, VersionImages, VersionInfo};
+use crate::addons::{self, RawTemplates};
 use crate::fields::{FIELDS, Field};
 
 /// The most Kubernetes versions one map of the metadata may hold (K8sVersionRKESystemImages,
@@ -27,6 +28,15 @@ pub const MAX_VERSIONS: usize = 10_000;
 /// times that. Unknown fields are not stored, only counted, so they need no cap of their own
 /// beyond the size cap of the whole file.
 pub const MAX_IMAGE_FIELDS: usize = 400_000;
+
+/// The most template keys `K8sVersionedTemplates.templateKeys` may hold. Real data: 64 in
+/// 2022-11-21, 111 in release-v2.9; 2,000 is 18 to 31 times that. Each body is scanned as it
+/// is read and only the image variables it renders are kept, never the text.
+pub const MAX_TEMPLATES: usize = 2_000;
+
+/// The most version ranges all addons of `K8sVersionedTemplates` together may hold. Real
+/// data: 101 in 2022-11-21, 204 in release-v2.9.
+pub const MAX_TEMPLATE_RANGES: usize = 10_000;
 
 /// How many unknown field names are kept for the warning, and how long each may be shown.
 const UNKNOWN_SHOWN: usize = 3;
@@ -100,6 +110,7 @@ enum Key {
     Images,
     Info,
     Defaults,
+    Templates,
     Other,
 }
 
@@ -116,6 +127,7 @@ impl<'de> de::Deserialize<'de> for Key {
                     "K8sVersionRKESystemImages" | "k8s_version_rke_system_images" => Key::Images,
                     "K8sVersionInfo" | "k8s_version_info" => Key::Info,
                     "RKEDefaultK8sVersions" | "rke_default_k8s_versions" => Key::Defaults,
+                    "K8sVersionedTemplates" => Key::Templates,
                     _ => Key::Other,
                 })
             }
@@ -152,6 +164,7 @@ impl<'de> Visitor<'de> for Top<'_> {
         let mut images = None;
         let mut info = None;
         let mut defaults = None;
+        let mut templates = None;
         let mut unknown = UnknownFields::default();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -182,6 +195,12 @@ impl<'de> Visitor<'de> for Top<'_> {
                         "entries in RKEDefaultK8sVersions",
                     ))?);
                 }
+                Key::Templates if templates.is_some() => {
+                    return Err(de::Error::duplicate_field("K8sVersionedTemplates"));
+                }
+                Key::Templates => {
+                    templates = Some(map.next_value_seed(Templates { hit: self.hit })?);
+                }
                 Key::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -193,7 +212,121 @@ impl<'de> Visitor<'de> for Top<'_> {
             default_versions: defaults
                 .ok_or_else(|| de::Error::missing_field("RKEDefaultK8sVersions"))?,
             unknown_fields: unknown,
+            templates,
         })
+    }
+}
+
+/// `K8sVersionedTemplates`: addon → (range → template key), and `templateKeys`: template key
+/// → body, each body scanned as it is read ([`addons::scan_body`]). Addons RKE does not deploy
+/// are skipped.
+struct Templates<'a> {
+    hit: &'a Cell<Option<Limit>>,
+}
+
+impl<'de> DeserializeSeed<'de> for Templates<'_> {
+    type Value = RawTemplates;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<RawTemplates, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Templates<'_> {
+    type Value = RawTemplates;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of addon → version range → template key, and templateKeys")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawTemplates, A::Error> {
+        let mut out = RawTemplates::default();
+        let mut ranges = 0usize;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "templateKeys" {
+                out.scanned = map.next_value_seed(Bodies { hit: self.hit })?;
+                continue;
+            }
+            if !addons::ADDONS.contains(&key.as_str()) || out.ranges.contains_key(&key) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let m: BTreeMap<String, String> = map.next_value_seed(Capped::<String>::new(
+                self.hit,
+                "version ranges of one addon in K8sVersionedTemplates",
+            ))?;
+            ranges += m.len();
+            if ranges > MAX_TEMPLATE_RANGES {
+                return Err(stop(
+                    self.hit,
+                    Limit {
+                        what: "version ranges in K8sVersionedTemplates",
+                        cap: MAX_TEMPLATE_RANGES,
+                    },
+                ));
+            }
+            out.ranges.insert(key, m.into_iter().collect());
+        }
+        Ok(out)
+    }
+}
+
+struct Bodies<'a> {
+    hit: &'a Cell<Option<Limit>>,
+}
+
+type Scanned = BTreeMap<String, Result<BTreeMap<String, crate::gotemplate::When>, String>>;
+
+impl<'de> DeserializeSeed<'de> for Bodies<'_> {
+    type Value = Scanned;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Scanned, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Bodies<'_> {
+    type Value = Scanned;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of template key → template text")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Scanned, A::Error> {
+        let mut out = BTreeMap::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.len() >= MAX_TEMPLATES {
+                return Err(stop(
+                    self.hit,
+                    Limit {
+                        what: "templates in K8sVersionedTemplates.templateKeys",
+                        cap: MAX_TEMPLATES,
+                    },
+                ));
+            }
+            let body: std::borrow::Cow<'de, str> = map.next_value::<CowStr<'de>>()?.0;
+            out.insert(key, addons::scan_body(&body));
+        }
+        Ok(out)
+    }
+}
+
+/// A string borrowed from the input when it has no escapes, owned otherwise.
+struct CowStr<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<CowStr<'de>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("template text")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(std::borrow::Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(std::borrow::Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
