@@ -87,16 +87,17 @@ main{padding:8px 28px 28px;max-width:1100px}
 section{background:#fff;border:1px solid #d9dee7;border-radius:6px;padding:14px 18px;margin:16px 0}
 h2{font-size:17px;margin:0 0 10px}
 table{border-collapse:collapse;width:100%;font-size:14px}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e6e9ef;vertical-align:top}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e6e9ef;vertical-align:top;overflow-wrap:anywhere}
 th{background:#f0f2f6;font-weight:600}
-td.n,th.n{text-align:right;white-space:nowrap}
+td.n,th.n{text-align:right;white-space:nowrap;overflow-wrap:normal}
+td.why{font-size:13px;color:#444}
 code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 pre{background:#f0f2f6;border:1px solid #d9dee7;border-radius:4px;padding:10px;overflow-x:auto;margin:6px 0 12px}
 .bar{height:14px;background:#e6e9ef;border-radius:7px;overflow:hidden;margin:8px 0}
 .bar span{display:block;height:100%;background:#2a9d8f}
 .bar span.bad{background:#e63946}
 .ok{color:#1b7f4b;font-weight:600}.bad{color:#c1121f;font-weight:600}.muted{color:#667085}
-.tag{display:inline-block;background:#eef1f6;border-radius:3px;padding:0 5px;margin:1px 2px 1px 0;font-size:12.5px}
+.tag{white-space:nowrap;overflow-wrap:normal;display:inline-block;background:#eef1f6;border-radius:3px;padding:0 5px;margin:1px 2px 1px 0;font-size:12.5px}
 ";
 
 /// The page.
@@ -198,7 +199,7 @@ that use them cannot be pulled until the bundle is copied again.</p>\
             .collect();
         let _ = write!(
             o,
-            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td>{}</td><td>{images}</td></tr>",
+            "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"why\">{}</td><td>{images}</td></tr>",
             esc(w.digest.as_str()),
             bytes(w.size),
             esc(&w.why),
@@ -231,7 +232,7 @@ fn images(o: &mut String, v: &View) {
             o,
             "<tr><td><code>{name}</code><br><span class=\"muted\">from {source}</span></td>\
 <td>{platforms}</td><td><code title=\"{digest}\">{short}…</code></td>\
-<td title=\"{mt}\">{kind}</td><td class=\"n\">{size}</td></tr>",
+<td class=\"n\" title=\"{mt}\" style=\"text-align:left\">{kind}</td><td class=\"n\">{size}</td></tr>",
             name = esc(&img.name),
             source = esc(&img.source),
             digest = esc(img.digest.as_str()),
