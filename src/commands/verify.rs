@@ -5,7 +5,11 @@ use anyhow::Context;
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
 use super::printer::Printer;
+use super::progress_bar::counting;
 use super::{common, target_registry};
 use crate::cli::VerifyArgs;
 use crate::error::Exit;
@@ -53,7 +57,17 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
             .as_deref()
             .and_then(ferry_store::bundle::parts::parts_file_for)
     {
-        let (problems, usable) = bundle::parts(&parts_path, parallel).await?;
+        let total = ferry_store::bundle::parts::PartsFile::read(&parts_path)
+            .map_or(0, |l| l.parts.iter().map(|p| p.size).sum());
+        let hashed = Arc::new(AtomicU64::new(0));
+        let (problems, usable) = counting(
+            printer,
+            "hashing parts",
+            total,
+            &hashed,
+            bundle::parts(&parts_path, parallel, &hashed),
+        )
+        .await?;
         if !usable {
             let r = report(
                 format!("split bundle {}", parts_path.display()),
@@ -92,6 +106,10 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 Depth::Present
             };
             let at = |src: &Reference| target.name_for(src);
+            let bar = printer.bar(
+                lock.images.len() as u64,
+                "{spinner} verifying [{bar:30}] {pos}/{len} images {elapsed} {wide_msg}",
+            );
             let images = check(
                 &registries,
                 &lock,
@@ -99,8 +117,10 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 depth,
                 &Default::default(),
                 usize::from(args.registry.jobs),
+                &bar,
             )
             .await?;
+            bar.finish_and_clear();
             if !images.is_empty()
                 && images
                     .iter()
@@ -115,7 +135,9 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
             }
             report(format!("registry {}", target.prefix), images, Vec::new())
         }
-        (None, Some(source)) => offline(args, source, &lock, part_problems, parallel).await?,
+        (None, Some(source)) => {
+            offline(args, source, &lock, part_problems, parallel, printer).await?
+        }
         (None, None) => anyhow::bail!(
             "--lock needs a registry to check: --cluster cluster.yml or --to HOST[:PORT][/PATH]"
         ),
@@ -133,9 +155,19 @@ async fn offline(
     lock: &LockFile,
     mut general: Vec<Problem>,
     parallel: usize,
+    printer: &Printer,
 ) -> anyhow::Result<Report> {
     general.extend(bundle::structure(&source));
-    let mut corrupt = bundle::rehash(&source, parallel).await;
+    let total = source.reader().blobs().map(|(_, l)| l.size).sum();
+    let hashed = Arc::new(AtomicU64::new(0));
+    let mut corrupt = counting(
+        printer,
+        "re-hashing blobs",
+        total,
+        &hashed,
+        bundle::rehash(&source, parallel, &hashed),
+    )
+    .await;
     let delta = source.delta().ok().flatten().cloned();
     let bases = args
         .bases
@@ -157,6 +189,10 @@ async fn offline(
         } else {
             // Each left-out layer from the base that holds it, re-hashed there.
             let layers: Vec<Digest> = d.left_out.iter().map(|l| l.digest.clone()).collect();
+            let spinner = printer.spinner(format!(
+                "re-hashing {} left-out layers in the base bundles",
+                layers.len()
+            ));
             let found = futures_util::stream::iter(layers)
                 .map(|digest| {
                     let holder = set.holding(&digest).cloned();
@@ -178,6 +214,7 @@ async fn offline(
                 .filter_map(|x| async move { x })
                 .collect::<Vec<_>>()
                 .await;
+            spinner.finish_and_clear();
             for (digest, why) in found {
                 match why {
                     Some(why) => {
@@ -202,6 +239,7 @@ async fn offline(
             Depth::Present,
             &corrupt,
             parallel,
+            &indicatif::ProgressBar::hidden(),
         )
         .await?
     } else {
@@ -212,6 +250,7 @@ async fn offline(
             Depth::Present,
             &corrupt,
             parallel,
+            &indicatif::ProgressBar::hidden(),
         )
         .await?
     };
@@ -253,6 +292,7 @@ async fn check<S: Source>(
     depth: Depth,
     corrupt: &std::collections::BTreeMap<ferry_oci::digest::Digest, String>,
     parallel: usize,
+    bar: &indicatif::ProgressBar,
 ) -> anyhow::Result<Vec<ImageReport>> {
     let mut refs = Vec::new();
     for e in &lock.images {
@@ -261,7 +301,12 @@ async fn check<S: Source>(
         refs.push(at(&src));
     }
     Ok(futures_util::stream::iter(lock.images.iter().zip(&refs))
-        .map(|(e, r)| verify_image(store, e, r, depth, corrupt))
+        .map(|(e, r)| async move {
+            let report = verify_image(store, e, r, depth, corrupt).await;
+            bar.inc(1);
+            bar.set_message(e.name.clone());
+            report
+        })
         .buffered(parallel.max(1))
         .collect()
         .await)
