@@ -95,6 +95,13 @@ Nodes must trust the server's certificate: with --tls-self-signed DIR, copy DIR/
 /etc/containerd/certs.d/HOST:5000/ca.crt with a hosts.toml on containerd nodes (ferry prints
 both when it starts).
 
+For people and monitoring, the same address serves a status page at / (the bundles, images,
+tags and platforms, the check's progress, withdrawn blobs and the images they break, and the
+cluster.yml and CA snippets for this host and port; plain HTML, no script) and Prometheus
+metrics at /metrics (requests by method, route and status, bytes, durations, connections,
+blobs verified, pending and withdrawn; --no-metrics turns it off). With --htpasswd, both ask
+for the same login as the registry API.
+
 A readiness line goes to stdout once ferry listens; one access-log line per request to
 stderr. SIGINT or SIGTERM stop it cleanly, letting running transfers finish.
 
@@ -145,6 +152,11 @@ pub struct ServeArgs {
     /// Check every blob against its digest before listening (default: in the background).
     #[arg(long)]
     pub verify_first: bool,
+
+    /// Do not serve Prometheus metrics at /metrics (404). They are on by default and, with
+    /// --htpasswd, need the same login as the registry API.
+    #[arg(long)]
+    pub no_metrics: bool,
 
     /// Connections that have made a request, at most. When all are taken, the one idle the
     /// longest is closed to make room; when all are transferring, a request gets 503 and

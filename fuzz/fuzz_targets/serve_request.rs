@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use ferry_serve::catalog::Catalog;
 use ferry_serve::check::Checks;
+use ferry_serve::metrics::Metrics;
+use ferry_serve::status::Setup;
 use ferry_serve::{LogStyle, Served, serve_io};
 use ferry_store::bundle::BundleReader;
 use ferry_store::bundle::BundleSet;
@@ -47,11 +49,14 @@ fn world() -> &'static World {
                     .expect("catalog"),
             );
             assert!(catalog.images() > 0, "the seed bundle serves an image");
+            let checks = Arc::new(Checks::new(catalog.clone()));
             Arc::new(Served {
-                checks: Arc::new(Checks::new(catalog.clone())),
+                metrics: Some(Arc::new(Metrics::new(checks.clone(), catalog.images()))),
+                checks,
                 catalog,
                 htpasswd: None,
                 log: LogStyle::Off,
+                setup: Setup::plain("127.0.0.1:5000".parse().expect("addr")),
             })
         });
         World { runtime, served }

@@ -81,11 +81,31 @@ pub fn upstream_registries(
 pub fn image_list(
     select: &SelectArgs,
     images_file: Option<&std::path::Path>,
+    printer: &Printer,
 ) -> anyhow::Result<Vec<(String, Reference)>> {
     if let Some(path) = images_file {
         return Ok(input::read_image_list(path)?);
     }
-    Selection::resolve(&select.select())?.images_to_fetch()
+    selection(select, printer)?.images_to_fetch()
+}
+
+/// The RKE selection, with a spinner while a `--metadata` URL is downloaded.
+pub fn selection(select: &SelectArgs, printer: &Printer) -> anyhow::Result<Selection> {
+    let s = select.select();
+    let fetching = s
+        .metadata
+        .filter(|m| ferry_rke::remote::is_url(m) && !s.offline)
+        .map(|m| {
+            printer.spinner(format!(
+                "fetching the metadata {}",
+                ferry_rke::remote::redact_text(m)
+            ))
+        });
+    let resolved = Selection::resolve(&s);
+    if let Some(bar) = fetching {
+        bar.finish_and_clear();
+    }
+    resolved
 }
 
 /// Resolves `images` against `source` (`jobs` at a time, with the printer's progress bar);

@@ -50,7 +50,7 @@ fn lines<'a>(items: impl Iterator<Item = &'a str>) -> String {
 
 /// Runs `ferry images`.
 pub fn run(args: &ImagesArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let sel = Selection::resolve(&args.select.select())?;
+    let sel = super::common::selection(&args.select, printer)?;
     let catalog = &sel.catalog;
     if args.list_versions {
         let text = if printer.is_json() {

@@ -35,7 +35,7 @@ struct Summary {
 
 /// Runs `ferry lock`.
 pub async fn run(args: &LockArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let images = common::image_list(&args.select, args.images.as_deref())?;
+    let images = common::image_list(&args.select, args.images.as_deref(), printer)?;
     let registries = common::upstream_registries(&args.upstream, &args.registry)?;
     // Token registries then grant many repositories' pull scopes per token request.
     registries.expect_pulls(images.iter().map(|(_, r)| r));

@@ -111,6 +111,18 @@ impl Printer {
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style.progress_chars("=> "));
         }
+        // Redrawn on its own (spinner, elapsed, rate, ETA) even while nothing is counted: a
+        // bar never sits still for long on a terminal. Hidden bars draw nothing and tick not.
+        if visible {
+            bar.enable_steady_tick(std::time::Duration::from_millis(250));
+        }
+        bar
+    }
+
+    /// A spinner with `message` and the time elapsed, for a step whose size is unknown.
+    pub fn spinner(&self, message: String) -> ProgressBar {
+        let bar = self.bar(0, "{spinner} {msg} {elapsed}");
+        bar.set_message(message);
         bar
     }
 }

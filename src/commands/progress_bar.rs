@@ -69,3 +69,31 @@ impl Reporter for BarReporter {
         }
     }
 }
+
+/// Runs `work` under a bar of the bytes `counter` counts towards `total` (rate, ETA), drawn
+/// only for a person at a terminal: for steps that count bytes outside the engine (hashing
+/// a bundle or its parts).
+pub async fn counting<F: std::future::Future>(
+    printer: &Printer,
+    verb: &str,
+    total: u64,
+    counter: &std::sync::Arc<AtomicU64>,
+    work: F,
+) -> F::Output {
+    let bar = printer.bar(
+        total,
+        &format!(
+            "{verb} [{{bar:30}}] {{decimal_bytes}}/{{decimal_total_bytes}} {{decimal_bytes_per_sec}} eta {{eta}}"
+        ),
+    );
+    let mut work = std::pin::pin!(work);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let out = loop {
+        tokio::select! {
+            out = &mut work => break out,
+            _ = tick.tick() => bar.set_position(counter.load(Ordering::Relaxed)),
+        }
+    };
+    bar.finish_and_clear();
+    out
+}

@@ -10,6 +10,8 @@ use crate::error::Exit;
 use ferry_serve::auth::Htpasswd;
 use ferry_serve::catalog::Catalog;
 use ferry_serve::check::Checks;
+use ferry_serve::metrics::Metrics;
+use ferry_serve::status::{Setup, Tls};
 use ferry_serve::{LogStyle, Served, tls};
 use ferry_store::bundle::{BundleReader, BundleSet, BundleSource};
 
@@ -66,7 +68,7 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let catalog = Arc::new(catalog);
     let checks = Arc::new(Checks::new(catalog.clone()));
     if args.verify_first {
-        checks.all(parallel).await;
+        verify_first(&checks, parallel, printer).await;
     } else {
         // Half the CPUs at most, so that serving keeps the rest while the check runs.
         let background = checks.clone();
@@ -79,11 +81,32 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let addr = listener.local_addr()?;
     let acceptor = acceptor(args, addr.port(), printer)?;
     let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let tls = match (&args.tls_self_signed, &args.tls_cert) {
+        (Some(dir), _) => Tls::SelfSigned {
+            ca: std::path::absolute(dir.join("ca.crt")).unwrap_or_else(|_| dir.join("ca.crt")),
+        },
+        (None, Some(_)) => Tls::Given,
+        _ => Tls::Off,
+    };
+    let metrics =
+        (!args.no_metrics).then(|| Arc::new(Metrics::new(checks.clone(), catalog.images())));
     let served = Arc::new(Served {
         catalog: catalog.clone(),
         checks,
         htpasswd,
         log: log_style(printer),
+        setup: Setup {
+            listen: addr,
+            tls,
+            prefix: args
+                .prefix
+                .as_deref()
+                .unwrap_or("")
+                .trim_matches('/')
+                .to_string(),
+            metrics: metrics.is_some(),
+        },
+        metrics,
     });
     let url = format!("{scheme}://{addr}");
     ready(args, &catalog, &url, printer)?;
@@ -97,6 +120,30 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
     ferry_serve::raise_fd_limit(limits.max_active + limits.max_pending + 64);
     ferry_serve::run(served, listener, acceptor, limits).await?;
     Ok(Exit::Success)
+}
+
+/// `--verify-first`: every blob checked before listening, with a bar of the bytes checked
+/// (rate, ETA) for a person at a terminal.
+async fn verify_first(checks: &Arc<Checks>, parallel: usize, printer: &Printer) {
+    let total = checks.progress().total_bytes;
+    let bar = printer.bar(
+        total,
+        "checking blobs [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} eta {eta} {msg}",
+    );
+    let all = checks.all(parallel);
+    let mut all = std::pin::pin!(all);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            _ = &mut all => break,
+            _ = tick.tick() => {
+                let p = checks.progress();
+                bar.set_position(p.checked_bytes());
+                bar.set_message(format!("{}/{} blobs", p.checked_blobs(), p.total_blobs));
+            }
+        }
+    }
+    bar.finish_and_clear();
 }
 
 /// The TLS set-up asked for: a self-signed CA and certificate (saying where each node must

@@ -5,7 +5,11 @@ use anyhow::Context;
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
 use super::printer::Printer;
+use super::progress_bar::counting;
 use super::{common, target_registry};
 use crate::cli::VerifyArgs;
 use crate::error::Exit;
@@ -51,7 +55,17 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
     if target.is_none()
         && let Some(parts_path) = args.bundle.as_deref().and_then(parts_file_for)
     {
-        let (problems, usable) = bundle::parts(&parts_path, parallel).await?;
+        let total = ferry_store::bundle::PartsFile::read(&parts_path)
+            .map_or(0, |l| l.parts.iter().map(|p| p.size).sum());
+        let hashed = Arc::new(AtomicU64::new(0));
+        let (problems, usable) = counting(
+            printer,
+            "hashing parts",
+            total,
+            &hashed,
+            bundle::parts(&parts_path, parallel, &hashed),
+        )
+        .await?;
         if !usable {
             let checked = format!("split bundle {}", parts_path.display());
             print(&report(checked, Vec::new(), problems), printer)?;
@@ -80,9 +94,11 @@ pub async fn run(args: &VerifyArgs, printer: &Printer) -> anyhow::Result<Exit> {
                 &target,
                 cluster.as_ref(),
             )?;
-            online(args, &registries, &target, &lock).await?
+            online(args, &registries, &target, &lock, printer).await?
         }
-        (None, Some(source)) => offline(args, source, &lock, part_problems, parallel).await?,
+        (None, Some(source)) => {
+            offline(args, source, &lock, part_problems, parallel, printer).await?
+        }
         (None, None) => anyhow::bail!(
             "--lock needs a registry to check: --cluster cluster.yml or --to HOST[:PORT][/PATH]"
         ),
@@ -98,6 +114,7 @@ async fn online(
     registries: &Registries,
     target: &Target,
     lock: &LockFile,
+    printer: &Printer,
 ) -> anyhow::Result<Report> {
     let key = args.key.as_deref().map(PublicKey::load).transpose()?;
     let depth = if args.deep {
@@ -107,16 +124,19 @@ async fn online(
     };
     let at = |src: &Reference| target.name_for(src);
     let jobs = usize::from(args.registry.jobs);
-    let images = check(
-        registries,
-        lock,
-        &at,
+    let bar = printer.bar(
+        lock.images.len() as u64,
+        "{spinner} verifying [{bar:30}] {pos}/{len} images {elapsed} {wide_msg}",
+    );
+    let how = How {
         depth,
-        &Default::default(),
-        jobs,
-        key.as_ref(),
-    )
-    .await?;
+        corrupt: &Default::default(),
+        parallel: jobs,
+        key: key.as_ref(),
+        bar: &bar,
+    };
+    let images = check(registries, lock, &at, &how).await?;
+    bar.finish_and_clear();
     if !images.is_empty()
         && images
             .iter()
@@ -145,10 +165,20 @@ async fn offline(
     lock: &LockFile,
     mut general: Vec<Problem>,
     parallel: usize,
+    printer: &Printer,
 ) -> anyhow::Result<Report> {
     let key = args.key.as_deref().map(PublicKey::load).transpose()?;
     general.extend(bundle::structure(&source));
-    let mut corrupt = bundle::rehash(&source, parallel).await;
+    let total = source.reader().blobs().map(|(_, l)| l.size).sum();
+    let hashed = Arc::new(AtomicU64::new(0));
+    let mut corrupt = counting(
+        printer,
+        "re-hashing blobs",
+        total,
+        &hashed,
+        bundle::rehash(&source, parallel, &hashed),
+    )
+    .await;
     let delta = source.delta().ok().flatten().cloned();
     let bases = args
         .bases
@@ -164,33 +194,35 @@ async fn offline(
     let mut unchecked = Vec::new();
     let checked_in = format!("bundle {}", source.reader().path().display());
     let set = BundleSet::new(bases.iter().cloned().chain([source.clone()]).collect());
+    let hidden = indicatif::ProgressBar::hidden();
     let mut images = if let Some(d) = &delta {
         if bases.is_empty() {
             unchecked = d.left_out.iter().map(|l| l.digest.clone()).collect();
         } else {
+            let spinner = printer.spinner(format!(
+                "re-hashing {} left-out layers in the base bundles",
+                d.left_out.len()
+            ));
             left_out_in_bases(&set, d, parallel, &mut corrupt, &mut general).await;
+            spinner.finish_and_clear();
         }
-        check(
-            &set,
-            lock,
-            &|r| r.clone(),
-            Depth::Present,
-            &corrupt,
+        let how = How {
+            depth: Depth::Present,
+            corrupt: &corrupt,
             parallel,
-            key.as_ref(),
-        )
-        .await?
+            key: key.as_ref(),
+            bar: &hidden,
+        };
+        check(&set, lock, &|r| r.clone(), &how).await?
     } else {
-        check(
-            &source,
-            lock,
-            &|r| r.clone(),
-            Depth::Present,
-            &corrupt,
+        let how = How {
+            depth: Depth::Present,
+            corrupt: &corrupt,
             parallel,
-            key.as_ref(),
-        )
-        .await?
+            key: key.as_ref(),
+            bar: &hidden,
+        };
+        check(&source, lock, &|r| r.clone(), &how).await?
     };
     // Without a base, a left-out layer is not a missing one.
     for r in &mut images {
@@ -271,16 +303,33 @@ async fn left_out_in_bases(
     }
 }
 
-/// Verifies every image of `lock` in `store`, found at `at(source)`, `parallel` at a time.
+/// How [`check`] verifies.
+struct How<'a> {
+    depth: Depth,
+    /// Blobs already known to be corrupt, with why.
+    corrupt: &'a std::collections::BTreeMap<Digest, String>,
+    /// Images checked at once.
+    parallel: usize,
+    /// `--key`: also require a valid signature.
+    key: Option<&'a PublicKey>,
+    /// Counts the images as they finish.
+    bar: &'a indicatif::ProgressBar,
+}
+
+/// Verifies every image of `lock` in `store`, found at `at(source)`, `how.parallel` at a time.
 async fn check<S: Source>(
     store: &S,
     lock: &LockFile,
     at: &(dyn Fn(&Reference) -> Reference + Sync),
-    depth: Depth,
-    corrupt: &std::collections::BTreeMap<ferry_oci::digest::Digest, String>,
-    parallel: usize,
-    key: Option<&PublicKey>,
+    how: &How<'_>,
 ) -> anyhow::Result<Vec<ImageReport>> {
+    let How {
+        depth,
+        corrupt,
+        parallel,
+        key,
+        bar,
+    } = *how;
     let mut refs = Vec::new();
     for e in &lock.images {
         let src =
@@ -288,7 +337,12 @@ async fn check<S: Source>(
         refs.push(at(&src));
     }
     let mut reports: Vec<ImageReport> = futures_util::stream::iter(lock.images.iter().zip(&refs))
-        .map(|(e, r)| verify_image(store, e, r, depth, corrupt))
+        .map(|(e, r)| async move {
+            let report = verify_image(store, e, r, depth, corrupt).await;
+            bar.inc(1);
+            bar.set_message(e.name.clone());
+            report
+        })
         .buffered(parallel.max(1))
         .collect()
         .await;

@@ -26,6 +26,7 @@ mod peers;
 mod registry_client;
 mod scale;
 mod serve;
+mod serve_status;
 mod shapes;
 mod signatures;
 mod split;

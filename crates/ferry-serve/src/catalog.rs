@@ -36,6 +36,25 @@ pub struct ServedManifest {
     pub bytes: Option<bytes::Bytes>,
 }
 
+/// One image as served, for the status page.
+#[derive(Debug, Clone)]
+pub struct ServedImage {
+    /// `repo:tag`, as pulled (with the prefix).
+    pub name: String,
+    /// The fully qualified source it was exported from.
+    pub source: String,
+    /// The top-level manifest (or index) digest served for the tag.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// `os/arch[/variant]` of each platform.
+    pub platforms: Vec<String>,
+    /// Unique bytes of the image.
+    pub size: u64,
+    /// Which bundle of the set it is served from (an index into [`BundleSet::bundles`]).
+    pub bundle: usize,
+}
+
 /// Everything served.
 pub struct Catalog {
     /// The bundles, read as one.
@@ -49,6 +68,8 @@ pub struct Catalog {
     pub users: HashMap<Digest, Vec<String>>,
     /// Images that could not be resolved, and why (named at start, not served).
     pub skipped: Vec<(String, String)>,
+    /// Every image served, by `repo:tag` (a later bundle's wins, as its tag does).
+    pub images: BTreeMap<String, ServedImage>,
 }
 
 impl Catalog {
@@ -60,10 +81,11 @@ impl Catalog {
             manifests: HashMap::new(),
             users: HashMap::new(),
             skipped: Vec::new(),
+            images: BTreeMap::new(),
         };
         let prefix = prefix.trim_matches('/');
         let mut memory = 0usize;
-        for bundle in set.bundles() {
+        for (index, bundle) in set.bundles().iter().enumerate() {
             let inputs = images_of(bundle)?;
             let resolved = Resolver::new(&set)
                 .resolve_all(&inputs, jobs, &|_, _| {})
@@ -122,6 +144,23 @@ impl Catalog {
                             }
                         });
                 }
+                catalog.images.insert(
+                    name.clone(),
+                    ServedImage {
+                        name: name.clone(),
+                        source: img.locked.source.clone(),
+                        digest: img.locked.bundle_digest().clone(),
+                        media_type: img.locked.media_type.clone(),
+                        platforms: img
+                            .locked
+                            .platforms
+                            .iter()
+                            .map(|p| p.platform.clone())
+                            .collect(),
+                        size: img.locked.total_size,
+                        bundle: index,
+                    },
+                );
                 let entry = catalog.repos.entry(repo).or_default();
                 entry.objects.extend(img.objects.keys().cloned());
                 entry.tags.insert(tag, img.locked.bundle_digest().clone());

@@ -3,9 +3,12 @@
 //! `--verify-first`), each once. A blob that fails is withdrawn (404) and named with the
 //! images it breaks. A request may need a blob before its turn: a whole-blob GET is then hashed
 //! while it streams (its last chunk held back until it matches), and a range waits for the
-//! check, so no client ever gets a wrong blob whole.
+//! check, so no client ever gets a wrong blob whole. How far the check has come
+//! ([`Progress`]) and what it withdrew ([`Checks::withdrawn`]) are what the status page and
+//! `/metrics` show.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
@@ -44,17 +47,115 @@ pub struct Checks {
     /// checked yet): clients asking for thousands of distinct blobs at once queue here,
     /// instead of taking a blocking thread and a buffer each.
     hashing: tokio::sync::Semaphore,
+    total_blobs: u64,
+    total_bytes: u64,
+    verified_blobs: AtomicU64,
+    verified_bytes: AtomicU64,
+    withdrawn_blobs: AtomicU64,
+    withdrawn_bytes: AtomicU64,
+}
+
+/// How far the check of the served blobs has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Progress {
+    /// Blobs served.
+    pub total_blobs: u64,
+    /// Their bytes.
+    pub total_bytes: u64,
+    /// Blobs found to match their digest.
+    pub verified_blobs: u64,
+    /// Their bytes.
+    pub verified_bytes: u64,
+    /// Blobs found corrupt (or unreadable), withdrawn.
+    pub withdrawn_blobs: u64,
+    /// Their bytes.
+    pub withdrawn_bytes: u64,
+}
+
+impl Progress {
+    /// Blobs with a verdict, good or bad.
+    pub fn checked_blobs(&self) -> u64 {
+        self.verified_blobs + self.withdrawn_blobs
+    }
+
+    /// Their bytes.
+    pub fn checked_bytes(&self) -> u64 {
+        self.verified_bytes + self.withdrawn_bytes
+    }
+
+    /// Blobs not checked yet.
+    pub fn pending_blobs(&self) -> u64 {
+        self.total_blobs.saturating_sub(self.checked_blobs())
+    }
+}
+
+/// A withdrawn blob, as the status page lists it.
+#[derive(Debug, Clone)]
+pub struct WithdrawnBlob {
+    /// The blob.
+    pub digest: Digest,
+    /// Its size in the bundle (0 when no bundle holds it).
+    pub size: u64,
+    /// Why.
+    pub why: String,
+    /// The images (`repo:tag`) it breaks.
+    pub images: Vec<String>,
 }
 
 impl Checks {
     /// No blob checked yet.
     pub fn new(catalog: Arc<Catalog>) -> Checks {
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let blobs = catalog.blobs();
+        let total_bytes = blobs.iter().map(|d| size_of(&catalog, d)).sum();
         Checks {
+            total_blobs: blobs.len() as u64,
+            total_bytes,
             catalog,
             cells: Mutex::new(HashMap::new()),
             hashing: tokio::sync::Semaphore::new(cpus),
+            verified_blobs: AtomicU64::new(0),
+            verified_bytes: AtomicU64::new(0),
+            withdrawn_blobs: AtomicU64::new(0),
+            withdrawn_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// How far the check has come, now.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            total_blobs: self.total_blobs,
+            total_bytes: self.total_bytes,
+            verified_blobs: self.verified_blobs.load(Ordering::Relaxed),
+            verified_bytes: self.verified_bytes.load(Ordering::Relaxed),
+            withdrawn_blobs: self.withdrawn_blobs.load(Ordering::Relaxed),
+            withdrawn_bytes: self.withdrawn_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Every blob withdrawn so far, by digest, with the images it breaks.
+    pub fn withdrawn(&self) -> Vec<WithdrawnBlob> {
+        let cells: Vec<(Digest, Verdict)> = self
+            .cells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(d, v)| (d.clone(), v.clone()))
+            .collect();
+        let mut out: Vec<WithdrawnBlob> = cells
+            .into_iter()
+            .filter_map(|(digest, cell)| match cell.get() {
+                Some(Err(why)) => Some(WithdrawnBlob {
+                    size: size_of(&self.catalog, &digest),
+                    why: why.to_string(),
+                    images: self.catalog.users.get(&digest).cloned().unwrap_or_default(),
+                    digest,
+                }),
+                _ => None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.digest.cmp(&b.digest));
+        out
     }
 
     fn cell(&self, digest: &Digest) -> Verdict {
@@ -79,7 +180,18 @@ impl Checks {
         }
     }
 
+    /// Counts a blob's first verdict, and names a corrupt one with the images it breaks.
     fn announce(&self, digest: &Digest, verdict: &Result<(), Withdrawn>) {
+        let size = size_of(&self.catalog, digest);
+        let (blobs, bytes) = match verdict {
+            Ok(()) => (&self.verified_blobs, &self.verified_bytes),
+            Err(_) => (&self.withdrawn_blobs, &self.withdrawn_bytes),
+        };
+        // A manifest fetched as a blob is checked too, but is not one of the blobs counted.
+        if !self.catalog.manifests.contains_key(digest) {
+            blobs.fetch_add(1, Ordering::Relaxed);
+            bytes.fetch_add(size, Ordering::Relaxed);
+        }
         if let Err(why) = verdict {
             let users = self
                 .catalog
@@ -143,4 +255,13 @@ impl Checks {
         }
         bad
     }
+}
+
+/// A blob's size in the bundle that holds it (0 when none does).
+fn size_of(catalog: &Catalog, digest: &Digest) -> u64 {
+    catalog
+        .set
+        .holding(digest)
+        .and_then(|b| b.reader().blob(digest).map(|l| l.size))
+        .unwrap_or(0)
 }

@@ -3,7 +3,9 @@
 //! HEAD/GET of blobs with one `Range` (206, 416); `/v2/_catalog` and `/v2/NAME/tags/list` with
 //! `n`/`last` pagination and `Link`; errors in the spec's JSON, coded by [`ErrorCode`] (`NAME_UNKNOWN`,
 //! `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`, `UNAUTHORIZED` with `WWW-Authenticate`, `UNSUPPORTED`
-//! for every write). Every request gets one access-log line when its body is done.
+//! for every write). Every request gets one access-log line when its body is done, and is
+//! counted in [`crate::metrics`] under its route's label (never its path). Outside `/v2/`,
+//! `GET /` is the status page ([`crate::status`]) and `GET /metrics` the metrics.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -61,10 +63,34 @@ enum Route<'a> {
     Manifest(&'a str, &'a str),
     Blob(&'a str, &'a str),
     Upload,
+    Status,
+    Metrics,
     Unknown,
 }
 
+impl Route<'_> {
+    /// The route's label in the metrics: one of [`crate::metrics::ROUTES`].
+    fn label(&self) -> &'static str {
+        match self {
+            Route::Base => "base",
+            Route::Catalog => "catalog",
+            Route::Tags(_) => "tags",
+            Route::Manifest(..) => "manifest",
+            Route::Blob(..) => "blob",
+            Route::Upload => "upload",
+            Route::Status => "status",
+            Route::Metrics => "metrics",
+            Route::Unknown => "other",
+        }
+    }
+}
+
 fn route(path: &str) -> Route<'_> {
+    match path {
+        "/" | "/index.html" => return Route::Status,
+        "/metrics" => return Route::Metrics,
+        _ => {}
+    }
     let Some(rest) = path.strip_prefix("/v2") else {
         return Route::Unknown;
     };
@@ -191,11 +217,13 @@ fn range(value: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>, (
 struct AccessLog {
     method: Method,
     path: String,
+    route: &'static str,
     status: u16,
     client: SocketAddr,
     started: Instant,
     bytes: u64,
     style: super::LogStyle,
+    metrics: Option<Arc<super::metrics::Metrics>>,
 }
 
 impl AccessLog {
@@ -206,7 +234,17 @@ impl AccessLog {
 
 impl Drop for AccessLog {
     fn drop(&mut self) {
-        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let took = self.started.elapsed().as_secs_f64();
+        if let Some(m) = &self.metrics {
+            m.observe(
+                super::metrics::method_label(&self.method),
+                self.route,
+                self.status,
+                self.bytes,
+                took,
+            );
+        }
+        let ms = took * 1000.0;
         match self.style {
             super::LogStyle::Off => {}
             super::LogStyle::Json => {
@@ -248,11 +286,13 @@ pub async fn handle<B>(
     let log = AccessLog {
         method: req.method().clone(),
         path: req.uri().path().to_string(),
+        route: route(req.uri().path()).label(),
         status: 0,
         client,
         started: Instant::now(),
         bytes: 0,
         style: served.log,
+        metrics: served.metrics.clone(),
     };
     let resp = answer(&served, &req, client).await;
     let (parts, body) = logged(resp, log).into_parts();
@@ -365,6 +405,38 @@ async fn answer<B>(served: &Served, req: &Request<B>, client: SocketAddr) -> Res
             ErrorCode::Unsupported,
             "ferry serve is read-only",
         ),
+        Route::Status => {
+            let given = req
+                .uri()
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| req.headers().get("host").and_then(|v| v.to_str().ok()));
+            let host = super::status::host(given, served.setup.listen);
+            let mut r = Response::new(full(super::status::page(served, &host)));
+            header(&mut r, "content-type", "text/html; charset=utf-8");
+            header(&mut r, "cache-control", "no-store");
+            header(&mut r, "x-content-type-options", "nosniff");
+            // Nothing from anywhere else: no script at all, style and images inline only.
+            header(
+                &mut r,
+                "content-security-policy",
+                "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+            );
+            r
+        }
+        Route::Metrics => match &served.metrics {
+            Some(m) => {
+                let mut r = Response::new(full(m.render()));
+                header(&mut r, "content-type", super::metrics::CONTENT_TYPE);
+                header(&mut r, "cache-control", "no-store");
+                r
+            }
+            None => error(
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                "metrics are turned off (--no-metrics)",
+            ),
+        },
         Route::Unknown => error(
             StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
@@ -600,4 +672,4 @@ fn stream_body(s: ferry_store::ByteStream) -> Body {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

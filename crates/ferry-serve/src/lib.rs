@@ -2,7 +2,9 @@
 //! manifests and blobs are read from the tar files through their offset tables with
 //! positioned reads, and every byte is checked against its digest ([`check`]). Clients speak
 //! the distribution API ([`http`]) over HTTP/1.1 or HTTP/2, with TLS ([`tls`]) and Basic auth
-//! ([`auth`]) when asked for; [`catalog`] says what is served under which name.
+//! ([`auth`]) when asked for; [`catalog`] says what is served under which name. For people
+//! and monitoring, `GET /` is a status page ([`status`]) and `GET /metrics` Prometheus text
+//! ([`metrics`]), behind the same login as the API.
 //!
 //! The server stops on SIGINT or SIGTERM: it stops accepting, lets the transfers under way
 //! finish (for up to [`SHUTDOWN_GRACE`]), then exits.
@@ -20,6 +22,8 @@ pub mod catalog;
 pub mod check;
 pub mod conns;
 pub mod http;
+pub mod metrics;
+pub mod status;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -65,6 +69,10 @@ pub struct Served {
     pub htpasswd: Option<Htpasswd>,
     /// How requests are logged (on stderr).
     pub log: LogStyle,
+    /// How the server was set up, for the status page.
+    pub setup: status::Setup,
+    /// `/metrics`, unless turned off (`--no-metrics`: 404).
+    pub metrics: Option<Arc<metrics::Metrics>>,
 }
 
 /// The access log: a line per request on stderr, as text or JSON.
@@ -170,6 +178,9 @@ where
         idle: Duration::from_secs(1),
     };
     let table = Table::new(limits);
+    if let Some(m) = &served.metrics {
+        m.watch(table.clone());
+    }
     if let Some(conn) = table.admit(client.ip()) {
         connection(builder(&limits), io, None, served, client, conn, None).await;
     }
@@ -186,6 +197,9 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     let builder = builder(&limits);
     let table = Table::new(limits);
+    if let Some(m) = &served.metrics {
+        m.watch(table.clone());
+    }
     let sweeper = tokio::spawn(table.clone().sweeper());
     let mut stop = std::pin::pin!(shutdown_signal());
     let mut backoff = Duration::ZERO;

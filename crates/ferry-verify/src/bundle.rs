@@ -90,6 +90,7 @@ pub fn structure(source: &BundleSource) -> Vec<Problem> {
 pub async fn parts(
     parts_path: &std::path::Path,
     parallel: usize,
+    hashed_bytes: &std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<(Vec<Problem>, bool), ferry_store::bundle::BundleError> {
     use ferry_store::bundle::PartsFile;
     let list = PartsFile::read(parts_path)?;
@@ -97,6 +98,7 @@ pub async fn parts(
     let checks = list.parts.iter().enumerate().map(|(i, p)| {
         let path = parts_path.with_file_name(&p.name);
         let want = p.clone();
+        let counted = hashed_bytes.clone();
         async move {
             let shown = format!("part {} of {count}, {}", i + 1, path.display());
             let meta = match std::fs::metadata(&path) {
@@ -126,6 +128,7 @@ pub async fn parts(
                         return Ok(h.finish());
                     }
                     h.update(&buf[..n]);
+                    counted.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 }
             })
             .await
@@ -161,15 +164,22 @@ pub async fn parts(
 }
 
 /// Re-hashes every blob of the bundle against its name, `parallel` at a time; the corrupt
-/// ones with why.
-pub async fn rehash(source: &BundleSource, parallel: usize) -> BTreeMap<Digest, String> {
-    let digests: Vec<Digest> = source.reader().blobs().map(|(d, _)| d).collect();
+/// ones with why. Each blob's size is added to `hashed_bytes` once it is hashed (for a bar).
+pub async fn rehash(
+    source: &BundleSource,
+    parallel: usize,
+    hashed_bytes: &std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> BTreeMap<Digest, String> {
+    let digests: Vec<(Digest, u64)> = source.reader().blobs().map(|(d, l)| (d, l.size)).collect();
     futures_util::stream::iter(digests)
-        .map(|d| {
+        .map(|(d, size)| {
             let s = source.clone();
+            let counted = hashed_bytes.clone();
             async move {
                 tokio::task::spawn_blocking(move || {
-                    s.reader().verify_blob(&d).err().map(|e| (d, e.to_string()))
+                    let bad = s.reader().verify_blob(&d).err().map(|e| (d, e.to_string()));
+                    counted.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+                    bad
                 })
                 .await
                 .ok()

@@ -104,7 +104,7 @@ impl Counts {
 /// Runs `ferry export`.
 pub async fn run(args: &ExportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let lock_in = args.lock.as_deref().map(LockFile::load).transpose()?;
-    let inputs = inputs(args, lock_in.as_ref())?;
+    let inputs = inputs(args, lock_in.as_ref(), printer)?;
     let started = Instant::now();
     let registries = common::upstream_registries(&args.upstream, &args.registry)?;
     // Token registries then grant many repositories' pull scopes per token request.
@@ -189,10 +189,14 @@ async fn since(
 }
 
 /// The images to export: the lock's (pinned to their digests), or the list's.
-fn inputs(args: &ExportArgs, lock: Option<&LockFile>) -> anyhow::Result<Vec<(String, Reference)>> {
+fn inputs(
+    args: &ExportArgs,
+    lock: Option<&LockFile>,
+    printer: &Printer,
+) -> anyhow::Result<Vec<(String, Reference)>> {
     match lock {
         Some(lock) => Ok(ferry_plan::input::dedupe(lock.inputs(Pin::Upstream)?)),
-        None => common::image_list(&args.select, args.images.as_deref()),
+        None => common::image_list(&args.select, args.images.as_deref(), printer),
     }
 }
 

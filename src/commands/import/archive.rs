@@ -138,7 +138,7 @@ async fn scan(
         .len();
     let bar = printer.bar(
         size,
-        "{spinner} reading [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
+        "{spinner} reading [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} eta {eta} {wide_msg}",
     );
     let progress = opts.progress.clone();
     let path = args.bundle.clone();

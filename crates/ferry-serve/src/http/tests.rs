@@ -60,7 +60,9 @@ fn pages_with_links() {
 
 /// A bundle of one image (`docker.io/rancher/big:v1`, a config and a 1 MiB layer) whose layer
 /// has one byte flipped on disk; returns the catalog over it and the layer's digest.
-async fn corrupt_catalog(dir: &std::path::Path) -> (Arc<crate::catalog::Catalog>, Digest) {
+pub(crate) async fn corrupt_catalog(
+    dir: &std::path::Path,
+) -> (Arc<crate::catalog::Catalog>, Digest) {
     use ferry_store::bundle::testutil::{bytes, digest_of, write_sequentially};
     use ferry_store::bundle::{BundleReader, Plan};
     use ferry_store::bundle::{DockerEntry, docker_manifest_json, index_json, oci_layout_bytes};
@@ -160,6 +162,8 @@ async fn a_corrupt_blob_served_before_its_check_is_cut_short_then_withdrawn() {
         checks: Arc::new(crate::check::Checks::new(catalog)),
         htpasswd: None,
         log: crate::LogStyle::Off,
+        setup: crate::status::Setup::plain("127.0.0.1:5000".parse().expect("addr")),
+        metrics: None,
     });
     let client: SocketAddr = "127.0.0.1:1".parse().expect("addr");
     let get = || {
