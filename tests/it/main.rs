@@ -31,4 +31,5 @@ mod shapes;
 mod signatures;
 mod split;
 mod trim;
+mod trim_e2e;
 mod verify;
