@@ -401,9 +401,15 @@ impl Walker<'_> {
                 }
             }
             if first {
-                for (_, _, p) in &children {
+                // Each child once, however often the index names it.
+                let mut seen = BTreeSet::new();
+                for (c, _, p) in &children {
+                    if !seen.insert(c) {
+                        continue;
+                    }
                     match p {
-                        Some(p) => platforms.push(p.clone()),
+                        Some(p) if !platforms.contains(p) => platforms.push(p.clone()),
+                        Some(_) => {}
                         None => attestations += 1,
                     }
                 }

@@ -38,7 +38,8 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .2em .5em; border-bottom: 1px solid #e3e3e3;
   vertical-align: top; }
 th { background: #f2f2f2; }
-td.num, th.num { text-align: right; white-space: nowrap; }
+td.num, th.num, td.nowrap { text-align: right; white-space: nowrap; }
+td.nowrap { text-align: left; }
 table.kv th { width: 14em; background: none; }
 code, pre { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: .9em; }
 code.sum { word-break: break-all; }
@@ -112,11 +113,19 @@ fn chart(inv: &Inventory) -> String {
     for (n, i) in inv.images.iter().enumerate() {
         let y = n as u64 * ROW + 4;
         let name = esc(&i.name);
+        // A long name is cut to fit the label column (the full one is in the bar's title).
+        let label: String = if i.name.chars().count() > 48 {
+            let tail: String = i.name.chars().rev().take(47).collect();
+            format!("...{}", tail.chars().rev().collect::<String>())
+        } else {
+            i.name.clone()
+        };
         let _ = write!(
             s,
-            "<g><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{name}</text>",
+            "<g><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
             LABEL - 6,
-            y + 13
+            y + 13,
+            esc(&label)
         );
         let parts: Vec<(u64, &str, &str)> = if bundle {
             vec![
@@ -233,7 +242,7 @@ pub fn render(inv: &Inventory) -> String {
     for i in &inv.images {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td><code title=\"{}\">{}</code></td><td>{}</td><td>{}</td>",
+            "<tr><td>{}</td><td class=\"nowrap\"><code title=\"{}\">{}</code></td><td class=\"nowrap\">{}</td><td>{}</td>",
             esc(&i.name),
             esc(i.digest.as_str()),
             esc(&short_digest(&i.digest)),
@@ -285,7 +294,8 @@ pub fn render(inv: &Inventory) -> String {
     h.push_str(
         "<h2 id=\"verify\">On arrival</h2>\n<p>Check the bundle before importing it:</p>\n<pre>",
     );
-    h.push_str(&esc(&verify_commands(inv).join("\n")));
+    let commands: Vec<String> = verify_commands(inv).iter().map(|c| esc(c)).collect();
+    h.push_str(&commands.join("\n"));
     h.push_str("</pre>\n");
     let _ = write!(h, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
     h
