@@ -506,6 +506,20 @@ fn diff_needs_exactly_what_export_since_wrote_and_exits_0_or_1() {
         ]
     );
     assert_eq!(v["unchanged"], 2);
+    let o = env
+        .sandbox
+        .ferry()
+        .args(["diff", "old.tar", "new.tar"])
+        .output()
+        .expect("diff");
+    assert_eq!(o.status.code(), Some(1));
+    let human = text(&o.stdout);
+    println!("{human}");
+    assert!(
+        human.contains(&format!("({written} bytes, ")),
+        "the exact bytes: {human}"
+    );
+    assert!(human.contains("what `ferry export --since old.tar` carries"));
 
     // Locks (manifests fetched by digest with --resolve) in any mix: the same bytes.
     std::fs::write(

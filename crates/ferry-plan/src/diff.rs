@@ -136,3 +136,6 @@ impl LockDiff {
             .fold(0u64, u64::saturating_add)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,3 +139,6 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::Lock => "images.lock",
     }
 }
+
+#[cfg(test)]
+mod tests;
