@@ -67,7 +67,8 @@ def phases(runs, extra, workload):
             for r in runs
             if r[0] == p
         ]
-        noop = "reimport" in p
+        # No bytes moved: a no-op re-import, and inspect (it reads metadata, not the blobs).
+        noop = "reimport" in p or p == "ferry_inspect"
         nbytes = workload["big"]["unique_bytes"] if p == "ferry_big" else workload["unique_bytes"]
         med = median([r["wall_s"] for r in rows])
         ph = {
