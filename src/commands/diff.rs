@@ -26,6 +26,12 @@ struct Side {
 }
 
 fn side(path: &Path) -> anyhow::Result<Side> {
+    if !path.exists() {
+        anyhow::bail!(
+            "{} does not exist: give an images.lock or a bundle (.tar, .parts)",
+            path.display()
+        );
+    }
     match BundleReader::open(path) {
         Ok(reader) => {
             let source = BundleSource::new(reader);

@@ -460,11 +460,34 @@ fn inspect_of_real_bundles_whole_split_and_delta_says_what_was_exported() {
         .args(["inspect", "delta.tar"])
         .output()
         .expect("inspect");
-    assert!(
-        text(&o.stdout).contains("delta-of   sha256:"),
-        "{}",
-        text(&o.stdout)
-    );
+    let delta_text = text(&o.stdout);
+    println!("{delta_text}");
+    assert!(delta_text.contains("delta-of   sha256:"), "{delta_text}");
+    assert!(delta_text.contains("LEFT OUT"), "{delta_text}");
+    let o = env
+        .sandbox
+        .ferry()
+        .args(["inspect", "split.tar.parts"])
+        .output()
+        .expect("inspect");
+    let split_text = text(&o.stdout);
+    println!("{split_text}");
+    for p in parts {
+        let name = p["name"].as_str().expect("name");
+        let line = split_text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} in\n{split_text}"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            cells,
+            [
+                name,
+                &p["size"].to_string(),
+                p["sha256"].as_str().expect("sum")
+            ]
+        );
+    }
 }
 
 #[test]

@@ -235,6 +235,9 @@ pub fn render(inv: &Inventory) -> String {
     h.push_str("<h2 id=\"images\">Images</h2>\n<table id=\"images-table\">\n<thead><tr><th>Image</th><th>Digest</th><th>Type</th><th>Platforms</th>");
     if bundle {
         h.push_str("<th class=\"num\" data-type=\"num\">Unique</th><th class=\"num\" data-type=\"num\">Shared</th>");
+        if inv.delta.is_some() {
+            h.push_str("<th class=\"num\" data-type=\"num\">Left out</th>");
+        }
     } else {
         h.push_str("<th class=\"num\" data-type=\"num\">Size</th>");
     }
@@ -252,6 +255,9 @@ pub fn render(inv: &Inventory) -> String {
         if bundle {
             num_cell(&mut h, i.unique_bytes.unwrap_or(0));
             num_cell(&mut h, i.shared_bytes.unwrap_or(0));
+            if inv.delta.is_some() {
+                num_cell(&mut h, i.left_out_bytes.unwrap_or(0));
+            }
         } else {
             num_cell(&mut h, i.bytes);
         }

@@ -42,6 +42,11 @@ pub fn run(args: &InspectArgs, printer: &Printer) -> anyhow::Result<Exit> {
 /// The inventory of `path`: a bundle (or split bundle), else a lock file.
 pub fn open(path: &Path) -> anyhow::Result<Inventory> {
     let shown = path.display().to_string();
+    if !path.exists() {
+        anyhow::bail!(
+            "{shown} does not exist: give a bundle (.tar), its .parts file, or an images.lock"
+        );
+    }
     match BundleReader::open(path) {
         Ok(reader) => {
             let source = BundleSource::new(reader);

@@ -45,6 +45,7 @@ fn table(head: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
 /// The whole text of `ferry inspect`.
 pub fn render(inv: &Inventory) -> String {
     let bundle = inv.kind != Kind::Lock;
+    let delta = inv.delta.is_some();
     let mut out = format!("{} {}\n\n", kind_name(inv.kind), inv.path);
     let rows: Vec<Vec<String>> = inv
         .images
@@ -59,6 +60,9 @@ pub fn render(inv: &Inventory) -> String {
             if bundle {
                 r.push(human_bytes(i.unique_bytes.unwrap_or(0)));
                 r.push(human_bytes(i.shared_bytes.unwrap_or(0)));
+                if delta {
+                    r.push(human_bytes(i.left_out_bytes.unwrap_or(0)));
+                }
             } else {
                 r.push(human_bytes(i.bytes));
             }
@@ -66,7 +70,22 @@ pub fn render(inv: &Inventory) -> String {
             r
         })
         .collect();
-    out.push_str(&if bundle {
+    out.push_str(&if delta {
+        table(
+            &[
+                "IMAGE",
+                "DIGEST",
+                "TYPE",
+                "PLATFORMS",
+                "UNIQUE",
+                "SHARED",
+                "LEFT OUT",
+                "ATTACHED",
+            ],
+            &[false, false, false, false, true, true, true, false],
+            &rows,
+        )
+    } else if bundle {
         table(
             &[
                 "IMAGE",
