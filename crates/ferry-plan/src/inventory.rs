@@ -24,8 +24,7 @@ use ferry_oci::digest::Digest;
 use ferry_oci::manifest::{MAX_IMAGE_OBJECTS, MAX_MANIFEST_SIZE, Manifest, ManifestError};
 use ferry_oci::platform::Platform;
 use ferry_store::bundle::index::read_index;
-use ferry_store::bundle::source::BundleSource;
-use ferry_store::bundle::{BundleReader, IMAGES_LOCK, INDEX_JSON};
+use ferry_store::bundle::{BundleReader, BundleSource, IMAGES_LOCK, INDEX_JSON};
 
 /// Indexes nested deeper than this are refused (as the resolver refuses them).
 pub const MAX_DEPTH: usize = 4;
