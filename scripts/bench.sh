@@ -67,7 +67,7 @@
 #   BENCH_REIMPORT_RUNS timed no-op re-imports per run of the *_reimport phases (default 5)
 #   BENCH_BIG=1         also run ferry_big (generates one extra 1 GiB layer once)
 #   BENCH_BIG_GB        size of that layer in GiB (default 1)
-#   BENCH_PHASES        phases to run (default "ferry_export skopeo_copy skopeo_sync curl_floor
+#   BENCH_PHASES        phases to run (default "ferry_export ferry_inspect skopeo_copy skopeo_sync curl_floor
 #                       ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport
 #                       skopeo_reimport skopeo_reimport_oci serve delta archive"; also
 #                       available: curl_files curl_null)
@@ -117,7 +117,7 @@ else
 fi
 BIG=${BENCH_BIG:-0}
 BIG_GB=${BENCH_BIG_GB:-1}
-PHASES=${BENCH_PHASES:-ferry_export skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve delta archive}
+PHASES=${BENCH_PHASES:-ferry_export ferry_inspect skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve delta archive}
 SERVE_CLIENTS=${BENCH_SERVE_CLIENTS:-8 32}
 SERVE_PULLS=${BENCH_SERVE_PULLS:-8}
 REIMPORT_RUNS=${BENCH_REIMPORT_RUNS:-5}
@@ -456,7 +456,7 @@ cmd_skopeo_import_sync() {
 
 needs_bundle() {
   selected ferry_import || selected ferry_import_h2 || selected ferry_reimport || selected serve ||
-    selected ferry_verify || selected sha256_floor
+    selected ferry_verify || selected sha256_floor || selected ferry_inspect
 }
 needs_oci() { selected skopeo_import_oci || selected skopeo_reimport_oci; }
 needs_syncdir() { selected skopeo_import_sync || selected skopeo_reimport; }
@@ -716,6 +716,17 @@ phase_ferry_verify() {
   ensure_bundle
   TIMED_REG_PID=none timed ferry_verify "$run" "$FERRY" verify "$BUNDLE" --json
   [ "$(jq .complete "$WORK/logs/ferry_verify-$run.out")" = true ] || die "ferry verify: bundle not complete"
+}
+
+# ferry inspect BUNDLE: what the bundle holds, from its index, lock and manifests through the
+# reader's offset table, nothing hashed; its cost is the tar headers and the manifests, not the
+# layer bytes. Target < 0.5 s on the full workload.
+phase_ferry_inspect() {
+  local run=$1
+  ensure_bundle
+  TIMED_REG_PID=none timed ferry_inspect "$run" "$FERRY" inspect "$BUNDLE" --json
+  [ "$(jq '.totals.images' "$WORK/logs/ferry_inspect-$run.out")" = "$N_IMAGES" ] ||
+    die "ferry inspect: $(jq '.totals.images' "$WORK/logs/ferry_inspect-$run.out") of $N_IMAGES images"
 }
 
 # The hashing limit: `openssl dgst -sha256` of every blob, the largest first, one process per

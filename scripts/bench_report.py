@@ -30,7 +30,7 @@ ORDER = [
     "ferry_export", "ferry_export_h2", "skopeo_copy", "skopeo_sync", "curl_floor", "curl_files", "curl_null",
     "ferry_big", "ferry_import", "ferry_import_h2", "skopeo_import_oci", "skopeo_import_sync", "ferry_reimport",
     "skopeo_reimport", "skopeo_reimport_oci", "delta_export_full", "delta_export",
-    "delta_import_full", "delta_import", "archive_ferry", "archive_docker", "ferry_verify",
+    "delta_import_full", "delta_import", "archive_ferry", "archive_docker", "ferry_inspect", "ferry_verify",
     "sha256_floor",
 ]
 
@@ -67,7 +67,8 @@ def phases(runs, extra, workload):
             for r in runs
             if r[0] == p
         ]
-        noop = "reimport" in p
+        # No bytes moved: a no-op re-import, and inspect (it reads metadata, not the blobs).
+        noop = "reimport" in p or p == "ferry_inspect"
         nbytes = workload["big"]["unique_bytes"] if p == "ferry_big" else workload["unique_bytes"]
         med = median([r["wall_s"] for r in rows])
         ph = {
@@ -165,6 +166,8 @@ def targets(ph, rt, workload):
          cpu_excess(ph), "<=", 0),
         ("offline verify vs sha256 (openssl) on every core", "ferry_verify / sha256_floor wall",
          rt.get("ferry_verify_over_sha256"), "<=", 1.1),
+        ("inspect of the bundle (nothing hashed)", "ferry_inspect median wall s",
+         ph.get("ferry_inspect", {}).get("median_wall_s"), "<", 0.5),
         ("export peak RSS", "MiB", rss("ferry_export"), "<=", 64),
         ("export peak RSS with a big layer", "MiB", rss("ferry_big"), "<=", 64),
         (f"import vs skopeo (fastest path: {fastest})", f"{fastest} / ferry_import wall", rt["skopeo_fastest_import_over_ferry"], ">=", 1.5),

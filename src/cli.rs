@@ -59,6 +59,12 @@ pub enum Command {
     /// Serve bundles as a read-only registry, in place (for clusters with no registry of their own).
     #[command(long_about = SERVE_LONG_ABOUT)]
     Serve(ServeArgs),
+    /// Say what a bundle, split bundle or lock holds, in well under a second (nothing is hashed).
+    #[command(long_about = INSPECT_LONG_ABOUT)]
+    Inspect(InspectArgs),
+    /// Compare two image sets (locks or bundles): what changed, and the bytes the new one needs.
+    #[command(long_about = DIFF_LONG_ABOUT)]
+    Diff(DiffArgs),
 }
 
 impl Command {
@@ -72,9 +78,49 @@ impl Command {
             Command::Import(a) => a.json,
             Command::Verify(a) => a.json,
             Command::Serve(a) => a.json,
+            Command::Inspect(a) => a.json,
+            Command::Diff(a) => a.json,
         }
     }
 }
+
+const INSPECT_LONG_ABOUT: &str = "\
+Say what a bundle holds, from its index, its lock, its manifests and its .parts file: no blob
+is read or hashed, so it answers in well under a second on any bundle (`ferry verify` is what
+checks the bytes).
+
+One line per image: its name, short digest, media type, platforms, unique bytes (only this
+image needs them) and shared bytes (other images of the bundle need them too), and the
+artifacts attached to it (attestation manifests). Then the totals (images, platforms, blobs,
+bytes, bytes saved by de-duplication), the parts of a split bundle with their recorded sha256,
+and what a delta bundle is a delta of. For an images.lock: what the lock knows (digests,
+platforms, sizes).
+
+--html FILE writes a self-contained transfer report (no external scripts, fonts or images;
+prints on A4) for a change request; --markdown FILE the same for a ticket.
+
+Examples:
+  ferry inspect rke-images.tar
+  ferry inspect rke-images.tar.parts --html transfer.html --markdown transfer.md
+  ferry inspect images.lock --json";
+
+const DIFF_LONG_ABOUT: &str = "\
+Compare two image sets, each an images.lock or a bundle (its images.lock is read): the images
+added, removed and changed (the same reference at another digest, with the platforms added
+and removed), and the bytes the new set needs beyond the old one: exactly what
+`ferry export --since OLD` would carry (every manifest and config of the new set, and the
+layers the old set lacks).
+
+The bytes need both sets' manifests: a bundle has them; for a lock, --resolve fetches them by
+digest from the registries (a few KB each, no layer), as export --since does. Without them
+the diff gives an upper bound (the added and changed images whole).
+
+Exit codes: 0 the sets are identical, 1 they differ, 2 error (as diff(1)).
+
+Examples:
+  ferry diff v1.29.lock v1.30.lock
+  ferry diff rke-v1.29.tar rke-v1.30.tar --json
+  ferry diff v1.29.lock v1.30.lock --resolve";
 
 const SERVE_LONG_ABOUT: &str = "\
 Serve one or more bundles as a read-only container registry, straight from the bundle files:
@@ -759,6 +805,55 @@ pub struct VerifyArgs {
     pub key: Option<PathBuf>,
 
     /// Print a machine-readable report on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ferry inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A bundle (.tar), a split bundle (its .parts file or a part), or an images.lock.
+    #[arg(value_name = "BUNDLE|PARTS|LOCK")]
+    pub path: PathBuf,
+
+    /// Also write a self-contained HTML transfer report to FILE (a bundle or split bundle).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// Also write the same report as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+
+    /// Print the full record as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ferry diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older set: an images.lock, or a bundle (.tar, .parts).
+    #[arg(value_name = "OLD")]
+    pub old: PathBuf,
+
+    /// The newer set: an images.lock, or a bundle (.tar, .parts).
+    #[arg(value_name = "NEW")]
+    pub new: PathBuf,
+
+    /// For a lock: fetch its manifests by digest from the registries (a few KB each, no
+    /// layer), to count the bytes the new set needs exactly.
+    #[arg(long)]
+    pub resolve: bool,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+
+    /// Print the comparison as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

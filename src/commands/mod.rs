@@ -9,10 +9,12 @@ use crate::error::Exit;
 
 pub mod common;
 pub mod delta_check;
+pub mod diff;
 pub mod ecr_repos;
 pub mod export;
 pub mod images;
 pub mod import;
+pub mod inspect;
 pub mod lock;
 pub mod printer;
 pub mod progress_bar;
@@ -30,6 +32,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         // Offline and instant: no runtime.
         Command::Images(args) => images::run(&args, &printer),
+        Command::Inspect(args) => inspect::run(&args, &printer),
         command => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -46,5 +49,7 @@ async fn run_async(command: Command, printer: &Printer) -> anyhow::Result<Exit> 
         Command::Import(args) => import::run(&args, printer).await,
         Command::Verify(args) => verify::run(&args, printer).await,
         Command::Serve(args) => serve::run(&args, printer).await,
+        Command::Inspect(args) => inspect::run(&args, printer),
+        Command::Diff(args) => diff::run(&args, printer).await,
     }
 }

@@ -17,6 +17,7 @@ mod hostile;
 mod http_version;
 mod images;
 mod import;
+mod inspect;
 mod kdm;
 mod kdm_hostile;
 mod layers;

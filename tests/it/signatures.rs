@@ -361,6 +361,30 @@ fn signatures_attestations_and_sboms_travel_and_verify_offline() {
     assert_eq!(p[0].0, "bad_signature");
     assert!(p[0].1.contains("was not made by the key"), "{}", p[0].1);
 
+    // inspect shows what is attached to the image, and whose each attachment is.
+    let (code, out, err) = run(&sandbox, &["inspect", b, "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    let inv: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let rows = inv["images"].as_array().expect("images");
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {out}"))
+    };
+    assert_eq!(
+        row(&up.signed.reference())["cosign"],
+        serde_json::json!({"att": 1, "sbom": 1, "sig": 1})
+    );
+    let sig_name = format!(
+        "{}:{}",
+        up.signed.repository,
+        cosign_tag(&up.signed.digest, "sig")
+    );
+    assert_eq!(
+        row(&sig_name)["attached_to"],
+        up.signed.reference().as_str()
+    );
+
     // skopeo reads the signature out of the bundle, byte for byte.
     let sig_tag = cosign_tag(&up.signed.digest, "sig");
     let raw = skopeo_ok([
