@@ -24,6 +24,7 @@ fn image(source: &str, d: char, platforms: &[&str], written: Option<char>) -> Lo
                 size: 5,
             })
             .collect(),
+        attached_to: None,
     }
 }
 
