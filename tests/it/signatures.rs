@@ -579,3 +579,147 @@ fn platform_filter_and_remove_signatures_decide_what_travels() {
     );
     assert!(kinds(&export(&["--remove-signatures"], "none.tar")).is_empty());
 }
+
+/// An OCI 1.1 referrer (an SPDX SBOM with `subject` and `artifactType`) of `image`, listed in
+/// the referrers tag schema index `sha256-<hex>`, as an ORAS or cosign 3 client writes them
+/// to a registry without the referrers API (distribution 2.8). Returns (index, referrer).
+fn oci_referrer(reg: &TestRegistry, image: &FixtureImage) -> (String, String) {
+    let storage = reg.storage();
+    let repo = &image.repository;
+    let empty = storage.put_blob(repo, b"{}");
+    let sbom = br#"{"spdxVersion":"SPDX-2.3","name":"referrer","packages":[]}"#;
+    let layer = storage.put_blob(repo, sbom);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": layer, "size": sbom.len()}],
+        "subject": {"mediaType": image.media_type, "digest": image.digest, "size": image.manifest.len()}
+    }))
+    .expect("manifest");
+    let referrer = storage.put_manifest(repo, &manifest);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": referrer, "size": manifest.len(),
+                       "artifactType": "application/spdx+json"}]
+    }))
+    .expect("index");
+    let index_digest = storage.put_manifest(repo, &index);
+    storage.tag(repo, &image.digest.replace(':', "-"), &index_digest);
+    (index_digest, referrer)
+}
+
+#[test]
+fn an_sbom_referrer_under_the_tag_schema_travels_by_digest() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let image = fixture(PAUSE);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, std::slice::from_ref(&image));
+    let (index, referrer) = oci_referrer(&reg, &image);
+    let list = image_list(&work, std::slice::from_ref(&image), &[]);
+    let bundle = work.join("b.tar");
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "export",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &format!("docker.io={}", reg.url()),
+            "-o",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let b = bundle.to_str().unwrap();
+    let (code, _, err) = run(&sandbox, &["verify", b]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, _) = run(&sandbox, &["inspect", b, "--json"]);
+    assert_eq!(code, Some(0));
+    let inv: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let row = inv["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .find(|r| r["name"] == image.reference())
+        .expect("row")
+        .clone();
+    assert_eq!(row["cosign"], serde_json::json!({"referrers": 1}), "{out}");
+
+    // Into a registry without the referrers API: the tag schema index keeps its tag and
+    // digest, the referrer is there by digest, byte for byte.
+    let target = TestRegistry::start(Auth::None);
+    let (code, _, err) = run(
+        &sandbox,
+        &["import", b, "--to", &target.host(), "--plain-http"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let storage = target.storage();
+    let tag = image.digest.replace(':', "-");
+    assert_eq!(
+        storage.tag_digest(&image.repository, &tag).as_deref(),
+        Some(index.as_str())
+    );
+    assert!(storage.has_manifest(&image.repository, &referrer));
+}
+
+#[test]
+fn a_lying_referrers_index_of_50000_entries_is_refused_and_named_and_the_image_still_locks() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let image = fixture(PAUSE);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, std::slice::from_ref(&image));
+    // 50,000 referrers that do not exist, under the image's referrers tag.
+    let manifests: Vec<serde_json::Value> = (0..50_000u32)
+        .map(|i| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": sha256(&i.to_be_bytes()), "size": 100,
+                "artifactType": "application/spdx+json"})
+        })
+        .collect();
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": manifests
+    }))
+    .expect("index");
+    let storage = reg.storage();
+    let digest = storage.put_manifest(&image.repository, &index);
+    storage.tag(&image.repository, &image.digest.replace(':', "-"), &digest);
+
+    let list = image_list(&work, std::slice::from_ref(&image), &[]);
+    let lock = work.join("images.lock");
+    let (code, out, err) = run(
+        &sandbox,
+        &[
+            "lock",
+            "--json",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &format!("docker.io={}", reg.url()),
+            "-o",
+            lock.to_str().unwrap(),
+        ],
+    );
+    // The image is locked; the referrers index is named among the failures (exit 1).
+    assert_eq!(code, Some(1), "{out}{err}");
+    let entries = lock_entries(&lock);
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    assert_eq!(entries[0]["digest"], image.digest.as_str());
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let failed = v["failed"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{out}");
+    assert!(
+        failed[0]["name"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with(&image.digest.replace(':', "-")),
+        "{out}"
+    );
+}

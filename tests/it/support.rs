@@ -414,9 +414,9 @@ pub fn ferry_measured(
     (out, kib)
 }
 
-/// The HEADs `lock` and `export` spend looking for cosign attachments of `images` (none
-/// exist on the fixtures): one per kind (.sig, .att, .sbom) for each image's digest and each
-/// real platform's manifest digest.
+/// The HEADs `lock` and `export` spend looking for what is attached to `images` (nothing is
+/// on the fixtures): one per kind (cosign's .sig, .att, .sbom, and the referrers tag schema)
+/// for each image's digest and each real platform's manifest digest.
 pub fn attachment_heads(images: &[FixtureImage]) -> usize {
     images
         .iter()
@@ -426,7 +426,7 @@ pub fn attachment_heads(images: &[FixtureImage]) -> usize {
             } else {
                 0
             };
-            3 * (1 + platforms)
+            4 * (1 + platforms)
         })
         .sum()
 }

@@ -1,5 +1,7 @@
 //! cosign's formats, as data: the tags it attaches to an image digest (`sha256-<hex>.sig`,
-//! `.att`, `.sbom`), the media types and annotations of a signature manifest's layers, and
+//! `.att`, `.sbom`), the OCI 1.1 referrers tag schema (`sha256-<hex>`, an index of the
+//! manifests whose `subject` is that digest, for registries without the referrers API), the
+//! media types and annotations of a signature manifest's layers, and
 //! the simple-signing payload that a `.sig` layer signs. No cryptography here: checking a
 //! signature is `ferry_verify::signature`'s job.
 
@@ -33,35 +35,49 @@ pub enum Attachment {
     Att,
     /// SBOMs (`.sbom`).
     Sbom,
+    /// The OCI 1.1 referrers tag schema (`sha256-<hex>`): an index of the referrers.
+    Referrers,
 }
 
 impl Attachment {
     /// Every kind, in the order they are looked up.
-    pub const ALL: [Attachment; 3] = [Attachment::Sig, Attachment::Att, Attachment::Sbom];
+    pub const ALL: [Attachment; 4] = [
+        Attachment::Sig,
+        Attachment::Att,
+        Attachment::Sbom,
+        Attachment::Referrers,
+    ];
 
-    /// The tag suffix without the dot.
-    pub fn suffix(self) -> &'static str {
+    /// Its name in the lock: `sig`, `att`, `sbom` or `referrers`.
+    pub fn name(self) -> &'static str {
         match self {
             Attachment::Sig => "sig",
             Attachment::Att => "att",
             Attachment::Sbom => "sbom",
+            Attachment::Referrers => "referrers",
         }
     }
 
-    /// The tag cosign uses for this kind attached to `subject`: `sha256-<hex>.sig`.
+    /// The tag for this kind attached to `subject`: `sha256-<hex>.sig` (cosign), or
+    /// `sha256-<hex>` (the referrers tag schema).
     pub fn tag_for(self, subject: &Digest) -> String {
-        format!(
-            "{}-{}.{}",
-            subject.algorithm(),
-            subject.hex(),
-            self.suffix()
-        )
+        match self {
+            Attachment::Referrers => format!("{}-{}", subject.algorithm(), subject.hex()),
+            k => format!("{}-{}.{}", subject.algorithm(), subject.hex(), k.name()),
+        }
     }
 
-    /// The kind and subject a cosign tag names, if it is one.
+    /// The kind and subject a tag names, if it is one of these.
     pub fn parse_tag(tag: &str) -> Option<(Attachment, Digest)> {
-        let (stem, suffix) = tag.rsplit_once('.')?;
-        let kind = Attachment::ALL.into_iter().find(|k| k.suffix() == suffix)?;
+        let (stem, kind) = match tag.rsplit_once('.') {
+            Some((stem, suffix)) => (
+                stem,
+                Attachment::ALL
+                    .into_iter()
+                    .find(|k| *k != Attachment::Referrers && k.name() == suffix)?,
+            ),
+            None => (tag, Attachment::Referrers),
+        };
         let (algorithm, hex) = stem.split_once('-')?;
         let digest = Digest::parse(&format!("{algorithm}:{hex}")).ok()?;
         Some((kind, digest))
@@ -74,6 +90,7 @@ impl std::fmt::Display for Attachment {
             Attachment::Sig => "signature",
             Attachment::Att => "attestation",
             Attachment::Sbom => "SBOM",
+            Attachment::Referrers => "referrers index",
         })
     }
 }
@@ -161,7 +178,14 @@ mod tests {
             Attachment::parse_tag(&Attachment::Sbom.tag_for(&d)),
             Some((Attachment::Sbom, d))
         );
+        let referrers = Attachment::Referrers.tag_for(&d);
+        assert_eq!(referrers, format!("sha256-{}", d.hex()));
+        assert_eq!(
+            Attachment::parse_tag(&referrers),
+            Some((Attachment::Referrers, d.clone()))
+        );
         assert_eq!(Attachment::parse_tag("v1.2.3"), None);
+        assert_eq!(Attachment::parse_tag("latest"), None);
         assert_eq!(Attachment::parse_tag("sha256-zz.sig"), None);
     }
 

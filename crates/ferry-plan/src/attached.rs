@@ -1,7 +1,10 @@
-//! What cosign attached to each image, found so that it travels with the image: for the
-//! image's top-level digest and every platform manifest's digest, cosign's tags
-//! `sha256-<hex>.sig`, `.att` and `.sbom` in the same repository; then the same for what was
-//! found (a signature of an SBOM), up to [`MAX_LEVELS`] levels.
+//! What is attached to each image, found so that it travels with the image: for the image's
+//! top-level digest and every platform manifest's digest, cosign's tags `sha256-<hex>.sig`,
+//! `.att` and `.sbom`, and the OCI 1.1 referrers tag schema `sha256-<hex>` (an index of the
+//! referrers, which the resolver walks like any index, so every referrer comes along by
+//! digest), in the same repository; then the same for what was found (a signature of an
+//! SBOM), up to [`MAX_LEVELS`] levels. A referrers index of more than `MAX_IMAGE_OBJECTS`
+//! objects, or one nested too deep, is refused by the resolver's own bounds and named.
 //!
 //! Each lookup is one `HEAD` (nothing is fetched for a tag that does not exist), they run
 //! `jobs` at a time, and each digest is a subject once: a registry that answers every tag with

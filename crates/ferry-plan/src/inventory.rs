@@ -500,7 +500,7 @@ fn mark_attachments(images: &mut [ImageSummary], lock: &LockFile) {
             *counts
                 .entry(a.image.as_str())
                 .or_default()
-                .entry(a.kind.suffix().to_string())
+                .entry(a.kind.name().to_string())
                 .or_default() += 1;
             owners.insert(i.source.as_str(), a.image.as_str());
         }
