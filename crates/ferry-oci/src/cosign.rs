@@ -176,7 +176,7 @@ mod tests {
         );
         assert_eq!(
             Attachment::parse_tag(&Attachment::Sbom.tag_for(&d)),
-            Some((Attachment::Sbom, d))
+            Some((Attachment::Sbom, d.clone()))
         );
         let referrers = Attachment::Referrers.tag_for(&d);
         assert_eq!(referrers, format!("sha256-{}", d.hex()));
