@@ -650,6 +650,34 @@ fn an_sbom_referrer_under_the_tag_schema_travels_by_digest() {
         .clone();
     assert_eq!(row["cosign"], serde_json::json!({"referrers": 1}), "{out}");
 
+    // ferry serve answers the referrers API from the bundle, with the artifactType filter.
+    let server = crate::serve::Server::start(&sandbox, &[bundle.as_path()], &[]);
+    let get = |query: &str| {
+        http::get(&format!(
+            "{}/v2/{}/referrers/{}{query}",
+            server.url, image.repository, image.digest
+        ))
+        .expect("referrers")
+    };
+    let json = |r: &http::Response| -> serde_json::Value {
+        serde_json::from_slice(&r.body).expect("index")
+    };
+    let r = get("");
+    assert_eq!(r.status, 200);
+    assert!(http::header(&r.headers, "oci-filters-applied").is_none());
+    let v = json(&r);
+    assert_eq!(v["manifests"][0]["digest"], referrer.as_str(), "{v}");
+    assert_eq!(v["manifests"][0]["artifactType"], "application/spdx+json");
+    let r = get("?artifactType=application/vnd.dev.sigstore.bundle.v0.3%2Bjson");
+    assert_eq!(
+        http::header(&r.headers, "oci-filters-applied"),
+        Some("artifactType")
+    );
+    assert_eq!(json(&r)["manifests"], serde_json::json!([]));
+    let v = json(&get("?artifactType=application/spdx%2Bjson"));
+    assert_eq!(v["manifests"].as_array().map(Vec::len), Some(1), "{v}");
+    drop(server);
+
     // Into a registry without the referrers API: the tag schema index keeps its tag and
     // digest, the referrer is there by digest, byte for byte.
     let target = TestRegistry::start(Auth::None);

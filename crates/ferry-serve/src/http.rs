@@ -61,6 +61,7 @@ enum Route<'a> {
     Catalog,
     Tags(&'a str),
     Manifest(&'a str, &'a str),
+    Referrers(&'a str, &'a str),
     Blob(&'a str, &'a str),
     Upload,
     Status,
@@ -76,6 +77,7 @@ impl Route<'_> {
             Route::Catalog => "catalog",
             Route::Tags(_) => "tags",
             Route::Manifest(..) => "manifest",
+            Route::Referrers(..) => "referrers",
             Route::Blob(..) => "blob",
             Route::Upload => "upload",
             Route::Status => "status",
@@ -108,6 +110,11 @@ fn route(path: &str) -> Route<'_> {
     }
     if rest.contains("/blobs/uploads") {
         return Route::Upload;
+    }
+    if let Some((name, digest)) = rest.rsplit_once("/referrers/")
+        && !digest.contains('/')
+    {
+        return Route::Referrers(name, digest);
     }
     if let Some((name, reference)) = rest.rsplit_once("/manifests/") {
         return Route::Manifest(name, reference);
@@ -397,6 +404,7 @@ async fn answer<B>(served: &Served, req: &Request<B>, client: SocketAddr) -> Res
             }
         },
         Route::Manifest(name, reference) => manifest(served, name, reference).await,
+        Route::Referrers(name, digest) => referrers(served, name, digest, req.uri().query()).await,
         Route::Blob(name, digest) => {
             blob(served, name, digest, req.headers().get(RANGE), head).await
         }
@@ -479,12 +487,34 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
             }
         },
     };
-    let Some(served_manifest) = served.catalog.manifests.get(&digest) else {
-        return error(
+    let (media_type, bytes) = match manifest_bytes(served, name, &digest).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let mut r = Response::new(full(bytes.clone()));
+    header(&mut r, "content-type", &media_type);
+    header(&mut r, "docker-content-digest", digest.as_str());
+    header(&mut r, "etag", &format!("\"{digest}\""));
+    header(&mut r, "content-length", &bytes.len().to_string());
+    r
+}
+
+/// The media type and bytes of a served manifest of `name`: from memory, or, past the memory
+/// budget, read and checked against its digest for this request.
+async fn manifest_bytes(
+    served: &Served,
+    name: &str,
+    digest: &Digest,
+) -> Result<(String, Bytes), Response<Body>> {
+    let unknown = || {
+        error(
             StatusCode::NOT_FOUND,
             ErrorCode::ManifestUnknown,
             "manifest unknown",
-        );
+        )
+    };
+    let Some(served_manifest) = served.catalog.manifests.get(digest) else {
+        return Err(unknown());
     };
     let media_type = served_manifest.media_type.clone();
     let bytes = match &served_manifest.bytes {
@@ -492,34 +522,83 @@ async fn manifest(served: &Served, name: &str, reference: &str) -> Response<Body
         Some(b) => b.clone(),
         // Past the memory budget: read and checked against its digest per request.
         None => {
-            let at = match Reference::parse(&format!("ferry.invalid/{name}@{digest}")) {
-                Ok(r) => r,
-                Err(_) => {
-                    return error(
-                        StatusCode::NOT_FOUND,
-                        ErrorCode::NameUnknown,
-                        "invalid repository name",
-                    );
-                }
+            let Ok(at) = Reference::parse(&format!("ferry.invalid/{name}@{digest}")) else {
+                return Err(error(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::NameUnknown,
+                    "invalid repository name",
+                ));
             };
-            match served.catalog.set.manifest(&at, Some(&digest)).await {
+            match served.catalog.set.manifest(&at, Some(digest)).await {
                 Ok(m) => m.bytes,
                 Err(e) => {
                     tracing::error!("manifest {digest} of {name} cannot be served: {e}");
-                    return error(
-                        StatusCode::NOT_FOUND,
-                        ErrorCode::ManifestUnknown,
-                        "manifest unknown",
-                    );
+                    return Err(unknown());
                 }
             }
         }
     };
-    let mut r = Response::new(full(bytes.clone()));
-    header(&mut r, "content-type", &media_type);
-    header(&mut r, "docker-content-digest", digest.as_str());
-    header(&mut r, "etag", &format!("\"{digest}\""));
-    header(&mut r, "content-length", &bytes.len().to_string());
+    Ok((media_type, bytes))
+}
+
+/// `GET /v2/<name>/referrers/<digest>` (OCI distribution 1.1): the manifests whose `subject`
+/// is `digest`, as the bundle carries them under the referrers tag schema (`sha256-<hex>`),
+/// each descriptor as written (with its `artifactType` and annotations); `?artifactType=`
+/// filters, and says so in `OCI-Filters-Applied`. None known: an empty index.
+async fn referrers(
+    served: &Served,
+    name: &str,
+    digest: &str,
+    query: Option<&str>,
+) -> Response<Body> {
+    let Some(repo) = served.catalog.repos.get(name) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NameUnknown,
+            "repository name not known to registry",
+        );
+    };
+    let Ok(subject) = Digest::parse(digest) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::DigestInvalid,
+            "invalid digest",
+        );
+    };
+    let wanted: Option<String> = query.and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "artifactType")
+            .map(|(_, v)| v.into_owned())
+    });
+    let tag = ferry_oci::cosign::Attachment::Referrers.tag_for(&subject);
+    let mut manifests: Vec<serde_json::Value> = Vec::new();
+    if let Some(index) = repo.tags.get(&tag) {
+        let bytes = match manifest_bytes(served, name, index).await {
+            Ok((_, b)) => b,
+            Err(r) => return r,
+        };
+        #[derive(serde::Deserialize)]
+        struct Listed {
+            #[serde(default)]
+            manifests: Vec<serde_json::Value>,
+        }
+        if let Ok(listed) = serde_json::from_slice::<Listed>(&bytes) {
+            manifests = listed.manifests;
+        }
+    }
+    if let Some(w) = &wanted {
+        manifests.retain(|m| m.get("artifactType").and_then(|a| a.as_str()) == Some(w.as_str()));
+    }
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": ferry_oci::media_types::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut r = Response::new(full(body.to_string()));
+    header(&mut r, "content-type", ferry_oci::media_types::OCI_INDEX);
+    if wanted.is_some() {
+        header(&mut r, "oci-filters-applied", "artifactType");
+    }
     r
 }
 

@@ -35,8 +35,17 @@ use super::check::Checks;
 use super::conns::Table;
 
 /// The route labels: one per kind of request, whatever its path.
-pub const ROUTES: [&str; 9] = [
-    "base", "catalog", "tags", "manifest", "blob", "upload", "status", "metrics", "other",
+pub const ROUTES: [&str; 10] = [
+    "base",
+    "catalog",
+    "tags",
+    "manifest",
+    "referrers",
+    "blob",
+    "upload",
+    "status",
+    "metrics",
+    "other",
 ];
 
 /// The method labels; any other method is `other`.
