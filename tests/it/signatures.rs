@@ -676,6 +676,17 @@ fn an_sbom_referrer_under_the_tag_schema_travels_by_digest() {
     assert_eq!(json(&r)["manifests"], serde_json::json!([]));
     let v = json(&get("?artifactType=application/spdx%2Bjson"));
     assert_eq!(v["manifests"].as_array().map(Vec::len), Some(1), "{v}");
+    let tags =
+        http::get(&format!("{}/v2/{}/tags/list", server.url, image.repository)).expect("tags");
+    let tags = json(&tags);
+    assert!(
+        tags["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .any(|t| t == image.digest.replace(':', "-").as_str()),
+        "{tags}"
+    );
     drop(server);
 
     // Into a registry without the referrers API: the tag schema index keeps its tag and
