@@ -164,6 +164,12 @@ pub struct ServeArgs {
     #[arg(value_name = "BUNDLE.tar", required = true)]
     pub bundles: Vec<PathBuf>,
 
+    /// Serve only images with a valid cosign signature by this public key (PEM; ECDSA
+    /// P-256/P-384, RSA or Ed25519), checked offline from the signatures in the bundles at
+    /// start. The others are withdrawn (404), with why, on the status page and in the log.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
     /// Where to listen; serving on all interfaces (0.0.0.0:5000) must be asked for.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
     pub listen: std::net::SocketAddr,

@@ -44,7 +44,7 @@ fn world() -> &'static World {
         let served = runtime.block_on(async {
             let source = BundleSource::new(BundleReader::open(&path).expect("the seed bundle"));
             let catalog = Arc::new(
-                Catalog::build(BundleSet::new(vec![source]), "", 2)
+                Catalog::build(BundleSet::new(vec![source]), "", 2, &Default::default())
                     .await
                     .expect("catalog"),
             );

@@ -45,6 +45,37 @@ fn hostnames(args: &ServeArgs) -> Vec<String> {
     names
 }
 
+/// `serve --key`: the images of `bundles` without a valid signature by the key, and what is
+/// attached to them, by lock name, with why; serve withdraws them as it withdraws corrupt
+/// blobs.
+async fn unsigned(
+    bundles: &[BundleSource],
+    key: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let key = ferry_verify::signature::PublicKey::load(key)?;
+    let mut out = std::collections::BTreeMap::new();
+    for bundle in bundles {
+        let lock = super::common::bundle_lock(bundle)?;
+        let problems =
+            ferry_verify::signature::check_signed(bundle, &lock, &|r| r.clone(), &key).await;
+        for p in problems {
+            let Some(image) = p.image.clone() else {
+                continue;
+            };
+            for i in &lock.images {
+                let owner = i
+                    .attached_to
+                    .as_ref()
+                    .map_or(i.name.as_str(), |a| a.image.as_str());
+                if owner == image {
+                    out.insert(i.name.clone(), format!("--key: {}", p.detail));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Runs `ferry serve`.
 pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
     let bundles = args
@@ -53,10 +84,15 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
         .map(|p| open(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let withdrawn = match &args.key {
+        Some(key) => unsigned(&bundles, key).await?,
+        None => Default::default(),
+    };
     let catalog = Catalog::build(
         BundleSet::new(bundles),
         args.prefix.as_deref().unwrap_or(""),
         parallel * 4,
+        &withdrawn,
     )
     .await?;
     for (name, why) in &catalog.skipped {

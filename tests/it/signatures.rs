@@ -385,6 +385,43 @@ fn signatures_attestations_and_sboms_travel_and_verify_offline() {
         up.signed.reference().as_str()
     );
 
+    // serve --key withdraws the unsigned image and serves the signed one with its signature.
+    let server = crate::serve::Server::start(
+        &sandbox,
+        &[bundle.as_path()],
+        &["--key", good.public.to_str().unwrap()],
+    );
+    let status = |image: &FixtureImage, reference: &str| {
+        http::request(
+            "HEAD",
+            &format!(
+                "{}/v2/{}/manifests/{reference}",
+                server.url, image.repository
+            ),
+            &[],
+            &[],
+        )
+        .expect("HEAD")
+        .status
+    };
+    assert_eq!(status(&up.signed, &up.signed.tag), 200, "{}", server.log());
+    assert_eq!(
+        status(&up.signed, &cosign_tag(&up.signed.digest, "sig")),
+        200
+    );
+    assert_eq!(
+        status(&up.unsigned, &up.unsigned.tag),
+        404,
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains("has no cosign signature"),
+        "{}",
+        server.log()
+    );
+    drop(server);
+
     // skopeo reads the signature out of the bundle, byte for byte.
     let sig_tag = cosign_tag(&up.signed.digest, "sig");
     let raw = skopeo_ok([

@@ -73,8 +73,15 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// Resolves every image of `set`'s bundles (`jobs` at a time) under `prefix`.
-    pub async fn build(set: BundleSet, prefix: &str, jobs: usize) -> anyhow::Result<Catalog> {
+    /// Resolves every image of `set`'s bundles (`jobs` at a time) under `prefix`; the images
+    /// named in `withdrawn` (by their lock name, with why: `serve --key` refused them) are
+    /// not served, and are listed as skipped.
+    pub async fn build(
+        set: BundleSet,
+        prefix: &str,
+        jobs: usize,
+        withdrawn: &BTreeMap<String, String>,
+    ) -> anyhow::Result<Catalog> {
         let mut catalog = Catalog {
             set: set.clone(),
             repos: BTreeMap::new(),
@@ -86,7 +93,14 @@ impl Catalog {
         let prefix = prefix.trim_matches('/');
         let mut memory = 0usize;
         for (index, bundle) in set.bundles().iter().enumerate() {
-            let inputs = images_of(bundle)?;
+            let mut inputs = images_of(bundle)?;
+            inputs.retain(|(name, _)| match withdrawn.get(name) {
+                Some(why) => {
+                    catalog.skipped.push((name.clone(), why.clone()));
+                    false
+                }
+                None => true,
+            });
             let resolved = Resolver::new(&set)
                 .resolve_all(&inputs, jobs, &|_, _| {})
                 .await;

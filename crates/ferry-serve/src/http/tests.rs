@@ -116,7 +116,7 @@ pub(crate) async fn corrupt_catalog(
     std::fs::write(&path, &tar).expect("write");
     let source = ferry_store::bundle::BundleSource::new(BundleReader::open(&path).expect("open"));
     let set = ferry_store::bundle::BundleSet::new(vec![source]);
-    let catalog = crate::catalog::Catalog::build(set, "", 2)
+    let catalog = crate::catalog::Catalog::build(set, "", 2, &Default::default())
         .await
         .expect("catalog");
     (Arc::new(catalog), digest_of(&layer))
