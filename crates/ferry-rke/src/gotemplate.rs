@@ -114,28 +114,27 @@ fn find_comment_end(body: &str, from: usize) -> Option<usize> {
     None
 }
 
+/// Where the Go string starting at `b[k]` (`"…"` or `'…'` with backslash escapes, or a raw
+/// `` `…` ``) ends: the index of its closing quote, or past the end when it is unterminated.
+fn string_end(b: &[u8], mut k: usize) -> usize {
+    let q = b[k];
+    k += 1;
+    while k < b.len() && b[k] != q {
+        if q != b'`' && b[k] == b'\\' {
+            k += 1;
+        }
+        k += 1;
+    }
+    k
+}
+
 /// The index of the `}}` closing an action that starts at `from`, skipping strings.
 fn find_close(body: &str, from: usize) -> Option<usize> {
     let b = body.as_bytes();
     let mut k = from;
     while k < b.len() {
         match b[k] {
-            b'"' | b'\'' => {
-                let q = b[k];
-                k += 1;
-                while k < b.len() && b[k] != q {
-                    if b[k] == b'\\' {
-                        k += 1;
-                    }
-                    k += 1;
-                }
-            }
-            b'`' => {
-                k += 1;
-                while k < b.len() && b[k] != b'`' {
-                    k += 1;
-                }
-            }
+            b'"' | b'\'' | b'`' => k = string_end(b, k),
             b'}' if b.get(k + 1) == Some(&b'}') => return Some(k),
             _ => {}
         }
@@ -285,22 +284,7 @@ fn references(text: &str) -> Vec<(String, bool)> {
     let mut k = 0;
     while k < b.len() {
         match b[k] {
-            b'"' | b'\'' => {
-                let q = b[k];
-                k += 1;
-                while k < b.len() && b[k] != q {
-                    if b[k] == b'\\' {
-                        k += 1;
-                    }
-                    k += 1;
-                }
-            }
-            b'`' => {
-                k += 1;
-                while k < b.len() && b[k] != b'`' {
-                    k += 1;
-                }
-            }
+            b'"' | b'\'' | b'`' => k = string_end(b, k),
             b'.' => {
                 let prev = if k == 0 { b' ' } else { b[k - 1] };
                 let chained = prev.is_ascii_alphanumeric() || prev == b'_' || prev == b')';
