@@ -810,6 +810,13 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    /// With --key, also require a valid cosign attestation (`cosign attest --key`: a DSSE
+    /// envelope of an in-toto statement, carried as `sha256-<hex>.att`) by the same key whose
+    /// statement names the image's digest, as `cosign verify-attestation --key` does.
+    /// Unattested images and bad attestations are named; the exit code is 1.
+    #[arg(long, requires = "key")]
+    pub attestations: bool,
+
     /// Print a machine-readable report on stdout.
     #[arg(long)]
     pub json: bool,

@@ -20,7 +20,7 @@ use ferry_plan::LockFile;
 use ferry_store::Source;
 use ferry_store::bundle::{BundleReader, BundleSet, BundleSource, DeltaInfo, parts_file_for};
 use ferry_store::registry::Registries;
-use ferry_verify::signature::PublicKey;
+use ferry_verify::signature::{Proof, PublicKey, check_attached, check_signed};
 use ferry_verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
 
 #[derive(Serialize)]
@@ -133,6 +133,7 @@ async fn online(
         corrupt: &Default::default(),
         parallel: jobs,
         key: key.as_ref(),
+        attestations: args.attestations,
         bar: &bar,
     };
     let images = check(registries, lock, &at, &how).await?;
@@ -211,6 +212,7 @@ async fn offline(
             corrupt: &corrupt,
             parallel,
             key: key.as_ref(),
+            attestations: args.attestations,
             bar: &hidden,
         };
         check(&set, lock, &|r| r.clone(), &how).await?
@@ -220,6 +222,7 @@ async fn offline(
             corrupt: &corrupt,
             parallel,
             key: key.as_ref(),
+            attestations: args.attestations,
             bar: &hidden,
         };
         check(&source, lock, &|r| r.clone(), &how).await?
@@ -312,6 +315,8 @@ struct How<'a> {
     parallel: usize,
     /// `--key`: also require a valid signature.
     key: Option<&'a PublicKey>,
+    /// `--attestations`: also require a valid attestation by the key.
+    attestations: bool,
     /// Counts the images as they finish.
     bar: &'a indicatif::ProgressBar,
 }
@@ -328,6 +333,7 @@ async fn check<S: Source>(
         corrupt,
         parallel,
         key,
+        attestations,
         bar,
     } = *how;
     let mut refs = Vec::new();
@@ -347,7 +353,11 @@ async fn check<S: Source>(
         .collect()
         .await;
     if let Some(key) = key {
-        for p in ferry_verify::signature::check_signed(store, lock, at, key).await {
+        let mut problems = check_signed(store, lock, at, key).await;
+        if attestations {
+            problems.extend(check_attached(store, lock, at, key, Proof::Attestation).await);
+        }
+        for p in problems {
             if let Some(r) = reports
                 .iter_mut()
                 .find(|r| Some(&r.name) == p.image.as_ref())

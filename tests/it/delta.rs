@@ -405,7 +405,7 @@ fn a_delta_is_verified_with_and_without_its_base_served_with_it_and_built_on() {
 }
 
 /// The bytes of entry `name` of a tar file.
-fn tar_entry(tar: &Path, name: &str) -> Vec<u8> {
+pub(crate) fn tar_entry(tar: &Path, name: &str) -> Vec<u8> {
     let mut a = tar::Archive::new(std::fs::File::open(tar).expect("open"));
     for e in a.entries().expect("entries") {
         let mut e = e.expect("entry");

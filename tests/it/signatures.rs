@@ -141,18 +141,35 @@ fn cosign_sign(
     )
 }
 
-/// An in-toto attestation in a DSSE envelope (`.att`), as `cosign attest` stores it.
-fn cosign_attest(reg: &TestRegistry, image: &FixtureImage) -> String {
+/// An in-toto attestation in a DSSE envelope (`.att`), as `cosign attest --key` stores it:
+/// the statement's subject is the image's digest, and openssl signs the envelope's PAE
+/// (`DSSEv1 <len> <type> <len> <body>`). `about` replaces the subject digest (to make an
+/// attestation of another image).
+fn cosign_attest(
+    dir: &Path,
+    reg: &TestRegistry,
+    image: &FixtureImage,
+    key: &Key,
+    about: Option<&str>,
+) -> String {
+    let subject = about.unwrap_or(&image.digest);
     let statement = format!(
-        r#"{{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[{{"name":"{}","digest":{{"sha256":"{}"}}}}],"predicate":{{}}}}"#,
+        r#"{{"_type":"https://in-toto.io/Statement/v0.1","predicateType":"https://slsa.dev/provenance/v0.2","subject":[{{"name":"{}","digest":{{"sha256":"{}"}}}}],"predicate":{{"builder":{{"id":"https://ci.example.com"}}}}}}"#,
         image.repository,
-        image.digest.trim_start_matches("sha256:")
+        subject.trim_start_matches("sha256:")
     );
+    let payload_type = "application/vnd.in-toto+json";
+    let pae = format!(
+        "DSSEv1 {} {payload_type} {} {statement}",
+        payload_type.len(),
+        statement.len()
+    );
+    let signature = sign(dir, key, pae.as_bytes());
     use base64::Engine as _;
     let envelope = serde_json::to_vec(&serde_json::json!({
-        "payloadType": "application/vnd.in-toto+json",
-        "payload": base64::engine::general_purpose::STANDARD.encode(statement),
-        "signatures": [{"keyid": "", "sig": "MEUCIQ=="}]
+        "payloadType": payload_type,
+        "payload": base64::engine::general_purpose::STANDARD.encode(&statement),
+        "signatures": [{"keyid": "", "sig": signature}]
     }))
     .expect("envelope");
     put_artifact(
@@ -227,7 +244,7 @@ fn upstream(dir: &Path, key: &Key) -> Upstream {
     let signed = images[0].clone();
     let unsigned = images[1].clone();
     let sig = cosign_sign(dir, &reg, &signed, key, false);
-    let att = cosign_attest(&reg, &signed);
+    let att = cosign_attest(dir, &reg, &signed, key, None);
     let arm64 = signed
         .platforms
         .iter()
@@ -343,6 +360,33 @@ fn signatures_attestations_and_sboms_travel_and_verify_offline() {
     assert_eq!(p.len(), 1, "{out}");
     assert_eq!(p[0].0, "unsigned");
     assert!(p[0].1.contains(&up.unsigned.digest), "{}", p[0].1);
+
+    // --attestations (cosign verify-attestation): the openssl-signed DSSE envelope of the
+    // signed image verifies; the image without any attestation is named.
+    let (code, out, err) = run(
+        &sandbox,
+        &[
+            "verify",
+            b,
+            "--key",
+            good.public.to_str().unwrap(),
+            "--attestations",
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(problems(&out, &up.signed.reference()).is_empty(), "{out}");
+    let kinds: Vec<String> = problems(&out, &up.unsigned.reference())
+        .into_iter()
+        .map(|p| p.0)
+        .collect();
+    assert_eq!(kinds, ["unsigned", "unattested"], "{out}");
+    let (code, _, err) = run(&sandbox, &["verify", b, "--attestations"]);
+    assert_eq!(
+        code,
+        Some(2),
+        "--attestations without --key is a usage error: {err}"
+    );
 
     // The wrong key: the signed image is named, with the reason.
     let (code, out, _) = run(
@@ -533,6 +577,9 @@ fn a_flipped_signature_byte_is_named() {
     let reg = TestRegistry::start(Auth::None);
     seed(&reg, std::slice::from_ref(&image));
     cosign_sign(&work, &reg, &image, &good, true);
+    // A validly signed attestation, but of another digest: it does not vouch for this image.
+    let elsewhere = sha256(b"another image");
+    cosign_attest(&work, &reg, &image, &good, Some(&elsewhere));
     let list = image_list(&work, std::slice::from_ref(&image), &[]);
     let bundle = work.join("b.tar");
     let (code, _, err) = run(
@@ -562,6 +609,22 @@ fn a_flipped_signature_byte_is_named() {
     let p = problems(&out, &image.reference());
     assert_eq!(p.len(), 1, "{out}");
     assert_eq!(p[0].0, "bad_signature", "{out}");
+    let (code, out, _) = run(
+        &sandbox,
+        &[
+            "verify",
+            bundle.to_str().unwrap(),
+            "--key",
+            good.public.to_str().unwrap(),
+            "--attestations",
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let p = problems(&out, &image.reference());
+    assert_eq!(p.len(), 2, "{out}");
+    assert_eq!(p[1].0, "bad_attestation", "{out}");
+    assert!(p[1].1.contains("is not about this image"), "{}", p[1].1);
 }
 
 #[test]
@@ -798,4 +861,115 @@ fn a_lying_referrers_index_of_50000_entries_is_refused_and_named_and_the_image_s
             .ends_with(&image.digest.replace(':', "-")),
         "{out}"
     );
+}
+
+#[test]
+fn a_delta_carries_new_signatures_of_old_images() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let good = key(&work, "good");
+    let image = fixture(RKE_TOOLS);
+    let up = TestRegistry::start(Auth::None);
+    seed(&up, std::slice::from_ref(&image));
+    let list = image_list(&work, std::slice::from_ref(&image), &[]);
+    let upstream_flag = format!("docker.io={}", up.url());
+    let export = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &upstream_flag,
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (code, _, err) = run(&sandbox, &args);
+        assert_eq!(code, Some(0), "export {}: {err}", out.display());
+    };
+
+    // The old release: unsigned, imported into the site's registry.
+    let old = work.join("old.tar");
+    export(&old, &[]);
+    let target = TestRegistry::start(Auth::None);
+    let host = target.host();
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "import",
+            old.to_str().unwrap(),
+            "--to",
+            &host,
+            "--plain-http",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let verify_key = |bundle: &Path| {
+        run(
+            &sandbox,
+            &[
+                "verify",
+                bundle.to_str().unwrap(),
+                "--to",
+                &host,
+                "--plain-http",
+                "--key",
+                good.public.to_str().unwrap(),
+                "--json",
+            ],
+        )
+    };
+    let (code, out, _) = verify_key(&old);
+    assert_eq!(code, Some(1), "unsigned on the mirror: {out}");
+
+    // Upstream signs the same image (same digest) later; the delta since the old bundle
+    // carries the new signature (manifest, config and payload) and none of the image's layers.
+    let sig = cosign_sign(&work, &up, &image, &good, false);
+    let delta = work.join("delta.tar");
+    export(&delta, &["--since", old.to_str().unwrap()]);
+    let (code, out, err) = run(&sandbox, &["inspect", delta.to_str().unwrap(), "--json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains(&cosign_tag(&image.digest, "sig")), "{out}");
+    let lock = String::from_utf8(crate::delta::tar_entry(&delta, "images.lock")).expect("utf8");
+    assert!(
+        lock.contains(&sig),
+        "the delta's lock names the new signature: {lock}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&crate::delta::tar_entry(&delta, "ferry-delta.json"))
+            .expect("delta json");
+    let left_out: Vec<&str> = info["left_out"]
+        .as_array()
+        .expect("left_out")
+        .iter()
+        .map(|l| l["digest"].as_str().expect("digest"))
+        .collect();
+    let layers: Vec<&str> = image
+        .blobs
+        .iter()
+        .filter(|b| b.kind == fixtures::BlobKind::Layer)
+        .map(|b| b.digest.as_str())
+        .collect();
+    assert!(!layers.is_empty());
+    for layer in &layers {
+        assert!(
+            left_out.contains(layer),
+            "the delta leaves out the old image's layer {layer}: {info}"
+        );
+    }
+
+    // Imported onto the old mirror, the image now verifies with --key there.
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "import",
+            delta.to_str().unwrap(),
+            "--to",
+            &host,
+            "--plain-http",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let (code, out, err) = verify_key(&delta);
+    assert_eq!(code, Some(0), "{out}{err}");
 }

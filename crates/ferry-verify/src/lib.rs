@@ -46,6 +46,11 @@ pub enum Kind {
     Unsigned,
     /// `--key`: the image has signatures, and none of them is valid for the key.
     BadSignature,
+    /// `--attestations`: the image has no cosign attestation at all.
+    Unattested,
+    /// `--attestations`: the image has attestations, and none is valid for the key and about
+    /// the image.
+    BadAttestation,
 }
 
 /// One problem: its kind, the image and the object it concerns, and a sentence for people.

@@ -15,7 +15,9 @@ use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject as _;
 use spki::der::Decode as _;
 
-use ferry_oci::cosign::{Attachment, MAX_PAYLOAD, Payload, SIGNATURE_ANNOTATION, SIMPLE_SIGNING};
+use ferry_oci::cosign::{
+    Attachment, DSSE_ENVELOPE, MAX_PAYLOAD, Payload, SIGNATURE_ANNOTATION, SIMPLE_SIGNING,
+};
 use ferry_oci::digest::Digest;
 use ferry_oci::manifest::{Descriptor, Manifest};
 use ferry_oci::reference::Reference;
@@ -23,6 +25,10 @@ use ferry_plan::{LockFile, LockedImage};
 use ferry_store::Source;
 
 use super::{Kind, Problem};
+
+pub mod dsse;
+
+use dsse::Envelope;
 
 /// The largest key file read.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -213,6 +219,16 @@ pub enum Rejected {
         /// Why.
         detail: String,
     },
+    /// A valid attestation, but not about this image.
+    #[error(
+        "attestation layer {layer} ({predicate}) is validly signed but is not about this image"
+    )]
+    NotSubject {
+        /// The layer.
+        layer: Digest,
+        /// Its predicate type.
+        predicate: String,
+    },
     /// A valid signature, but for another digest.
     #[error("signature layer {layer} is valid but signs {signed}, not this image")]
     OtherDigest {
@@ -223,16 +239,59 @@ pub enum Rejected {
     },
 }
 
-/// The simple-signing layers of a `.sig` manifest (at most [`MAX_SIGNATURES`]).
-pub fn signature_layers(manifest: &Manifest) -> Vec<&Descriptor> {
+/// The layers of `media_type` of an attachment manifest (at most [`MAX_SIGNATURES`]).
+fn layers_of<'m>(manifest: &'m Manifest, media_type: &str) -> Vec<&'m Descriptor> {
     match manifest {
         Manifest::Image { layers, .. } => layers
             .iter()
-            .filter(|l| ferry_oci::media_types::strip_params(&l.media_type) == SIMPLE_SIGNING)
+            .filter(|l| ferry_oci::media_types::strip_params(&l.media_type) == media_type)
             .take(MAX_SIGNATURES)
             .collect(),
         Manifest::Index { .. } => Vec::new(),
     }
+}
+
+/// The simple-signing layers of a `.sig` manifest (at most [`MAX_SIGNATURES`]).
+pub fn signature_layers(manifest: &Manifest) -> Vec<&Descriptor> {
+    layers_of(manifest, SIMPLE_SIGNING)
+}
+
+/// The DSSE layers of an `.att` manifest (at most [`MAX_SIGNATURES`]).
+pub fn attestation_layers(manifest: &Manifest) -> Vec<&Descriptor> {
+    layers_of(manifest, DSSE_ENVELOPE)
+}
+
+/// Checks one attestation layer's envelope (the blob `envelope`) against `key` for the image
+/// `digest`: a signature of the envelope valid for the key over its PAE, and an in-toto
+/// statement one of whose subjects is `digest`.
+pub fn check_attestation(
+    key: &PublicKey,
+    layer: &Descriptor,
+    envelope: &[u8],
+    digest: &Digest,
+) -> Result<(), Rejected> {
+    let at = || layer.digest.clone();
+    let envelope = Envelope::parse(envelope).map_err(|e| Rejected::Payload {
+        layer: at(),
+        detail: e.to_string(),
+    })?;
+    if !envelope.verifies(key) {
+        return Err(Rejected::WrongKey {
+            layer: at(),
+            key: key.path().display().to_string(),
+        });
+    }
+    let statement = envelope.statement().map_err(|e| Rejected::Payload {
+        layer: at(),
+        detail: e.to_string(),
+    })?;
+    if !statement.names(digest) {
+        return Err(Rejected::NotSubject {
+            layer: at(),
+            predicate: statement.predicate_type,
+        });
+    }
+    Ok(())
 }
 
 /// Checks one signature layer (`layer`, whose blob is `payload`) against `key` for the
@@ -272,6 +331,92 @@ pub fn check_layer(
     Ok(())
 }
 
+/// What [`check_attached`] looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A cosign signature (`.sig`, simple signing), as `cosign verify` wants.
+    Signature,
+    /// A cosign attestation (`.att`, DSSE of an in-toto statement), as `cosign
+    /// verify-attestation` wants.
+    Attestation,
+}
+
+impl Proof {
+    fn attachment(self) -> Attachment {
+        match self {
+            Proof::Signature => Attachment::Sig,
+            Proof::Attestation => Attachment::Att,
+        }
+    }
+
+    fn noun(self) -> &'static str {
+        match self {
+            Proof::Signature => "signature",
+            Proof::Attestation => "attestation",
+        }
+    }
+
+    fn layers(self, manifest: &Manifest) -> Vec<&Descriptor> {
+        match self {
+            Proof::Signature => signature_layers(manifest),
+            Proof::Attestation => attestation_layers(manifest),
+        }
+    }
+
+    fn check(
+        self,
+        key: &PublicKey,
+        layer: &Descriptor,
+        blob: &[u8],
+        digest: &Digest,
+    ) -> Result<(), Rejected> {
+        match self {
+            Proof::Signature => check_layer(key, layer, blob, digest),
+            Proof::Attestation => check_attestation(key, layer, blob, digest),
+        }
+    }
+
+    fn missing(self, image: &LockedImage) -> Problem {
+        let (kind, detail) = match self {
+            Proof::Signature => (
+                Kind::Unsigned,
+                format!(
+                    "{} ({}) has no cosign signature; sign it upstream (cosign sign --key …) and export again, or verify without --key",
+                    image.name, image.digest
+                ),
+            ),
+            Proof::Attestation => (
+                Kind::Unattested,
+                format!(
+                    "{} ({}) has no cosign attestation; attest it upstream (cosign attest --key …) and export again, or verify without --attestations",
+                    image.name, image.digest
+                ),
+            ),
+        };
+        Problem::new(kind, detail).of(&image.name).at(&image.digest)
+    }
+
+    fn invalid(self, image: &LockedImage, key: &PublicKey, reasons: &[String]) -> Problem {
+        let kind = match self {
+            Proof::Signature => Kind::BadSignature,
+            Proof::Attestation => Kind::BadAttestation,
+        };
+        Problem::new(
+            kind,
+            format!(
+                "{} ({}) has no valid {} by {}: {}",
+                image.name,
+                image.digest,
+                self.noun(),
+                key.path().display(),
+                reasons.join("; ")
+            ),
+        )
+        .of(&image.name)
+        .at(&image.digest)
+    }
+}
+
 /// Checks that every image of `lock` (not its attachments) has at least one signature valid
 /// for `key` among the `.sig` attachments the lock lists, read from `store` at `at(source)`.
 /// Returns one problem per image that fails, naming every reason.
@@ -281,35 +426,41 @@ pub async fn check_signed<S: Source>(
     at: &(dyn Fn(&Reference) -> Reference + Sync),
     key: &PublicKey,
 ) -> Vec<Problem> {
+    check_attached(store, lock, at, key, Proof::Signature).await
+}
+
+/// Checks that every image of `lock` (not its attachments) has at least one `proof` valid
+/// for `key` about its top-level digest, among the attachments of that kind the lock lists,
+/// read from `store` at `at(source)`. Returns one problem per image that fails, naming every
+/// reason.
+pub async fn check_attached<S: Source>(
+    store: &S,
+    lock: &LockFile,
+    at: &(dyn Fn(&Reference) -> Reference + Sync),
+    key: &PublicKey,
+    proof: Proof,
+) -> Vec<Problem> {
     let mut problems = Vec::new();
     for image in lock.images.iter().filter(|i| i.attached_to.is_none()) {
-        let sigs: Vec<&LockedImage> = lock
+        let attached: Vec<&LockedImage> = lock
             .images
             .iter()
             .filter(|s| {
                 s.attached_to.as_ref().is_some_and(|a| {
-                    a.kind == Attachment::Sig && a.image == image.name && a.subject == image.digest
+                    a.kind == proof.attachment()
+                        && a.image == image.name
+                        && a.subject == image.digest
                 })
             })
             .collect();
-        if sigs.is_empty() {
-            problems.push(
-                Problem::new(
-                    Kind::Unsigned,
-                    format!(
-                        "{} ({}) has no cosign signature; sign it upstream (cosign sign --key …) and export again, or verify without --key",
-                        image.name, image.digest
-                    ),
-                )
-                .of(&image.name)
-                .at(&image.digest),
-            );
+        if attached.is_empty() {
+            problems.push(proof.missing(image));
             continue;
         }
         let mut reasons = Vec::new();
         let mut valid = false;
-        for sig in sigs {
-            match signature_of(store, sig, at, key, &image.digest).await {
+        for one in attached {
+            match proof_in(store, one, at, key, &image.digest, proof).await {
                 Ok(()) => {
                     valid = true;
                     break;
@@ -318,68 +469,61 @@ pub async fn check_signed<S: Source>(
             }
         }
         if !valid {
-            problems.push(
-                Problem::new(
-                    Kind::BadSignature,
-                    format!(
-                        "{} ({}) has no valid signature by {}: {}",
-                        image.name,
-                        image.digest,
-                        key.path().display(),
-                        reasons.join("; ")
-                    ),
-                )
-                .of(&image.name)
-                .at(&image.digest),
-            );
+            problems.push(proof.invalid(image, key, &reasons));
         }
     }
     problems
 }
 
-/// Whether one `.sig` manifest holds a valid signature of `digest`; else every reason.
-async fn signature_of<S: Source>(
+/// Whether one attachment manifest holds a valid `proof` of `digest`; else every reason.
+async fn proof_in<S: Source>(
     store: &S,
-    sig: &LockedImage,
+    attachment: &LockedImage,
     at: &(dyn Fn(&Reference) -> Reference + Sync),
     key: &PublicKey,
     digest: &Digest,
+    proof: Proof,
 ) -> Result<(), Vec<String>> {
-    let source = Reference::parse(&sig.source).map_err(|e| vec![e.to_string()])?;
+    let noun = proof.noun();
+    let source = Reference::parse(&attachment.source).map_err(|e| vec![e.to_string()])?;
     let reference = at(&source);
     let fetched = store
-        .manifest(&reference, Some(&sig.digest))
+        .manifest(&reference, Some(&attachment.digest))
         .await
         .map_err(|e| {
             vec![format!(
-                "signature {}: {}",
-                sig.name,
+                "{noun} {}: {}",
+                attachment.name,
                 ferry_base::chain::flatten(&e)
             )]
         })?;
     let parsed = Manifest::parse(&fetched.bytes, &fetched.media_type, &fetched.digest)
         .map_err(|e| vec![e.to_string()])?;
-    let layers = signature_layers(&parsed);
+    let layers = proof.layers(&parsed);
     if layers.is_empty() {
         return Err(vec![format!(
-            "signature {} has no simple-signing layer",
-            sig.name
+            "{noun} {} has no {} layer",
+            attachment.name,
+            match proof {
+                Proof::Signature => "simple-signing",
+                Proof::Attestation => "DSSE",
+            }
         )]);
     }
     let mut reasons = Vec::new();
     for layer in layers {
-        let payload = match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
+        let blob = match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
             Ok(p) => p,
             Err(e) => {
                 reasons.push(format!(
-                    "payload {}: {}",
+                    "{noun} layer {}: {}",
                     layer.digest,
                     ferry_base::chain::flatten(&e)
                 ));
                 continue;
             }
         };
-        match check_layer(key, layer, &payload, digest) {
+        match proof.check(key, layer, &blob, digest) {
             Ok(()) => return Ok(()),
             Err(r) => reasons.push(r.to_string()),
         }

@@ -102,3 +102,56 @@ fn keys_cosign_does_not_use_and_non_keys_are_clear_errors() {
     let e = PublicKey::from_pem(b"not a key", Path::new("x.pub")).expect_err("garbage");
     assert!(e.to_string().contains("not a PEM public key"), "{e}");
 }
+
+fn attestation_layer() -> (Descriptor, Vec<u8>) {
+    let envelope = data("dsse.json");
+    let d = Descriptor {
+        media_type: DSSE_ENVELOPE.to_string(),
+        digest: Digest::sha256_of(&envelope),
+        size: envelope.len() as u64,
+        platform: None,
+        annotations: BTreeMap::new(),
+    };
+    (d, envelope)
+}
+
+#[test]
+fn an_openssl_signed_attestation_verifies_and_names_its_subject() {
+    let (layer, envelope) = attestation_layer();
+    check_attestation(&key("p256"), &layer, &envelope, &subject()).expect("valid");
+    let other = Digest::sha256_of(b"another image");
+    assert!(matches!(
+        check_attestation(&key("p256"), &layer, &envelope, &other),
+        Err(Rejected::NotSubject { .. })
+    ));
+    assert!(matches!(
+        check_attestation(&key("p384"), &layer, &envelope, &subject()),
+        Err(Rejected::WrongKey { .. })
+    ));
+}
+
+#[test]
+fn a_changed_attestation_payload_fails_the_signature() {
+    let (layer, envelope) = attestation_layer();
+    let mut v: serde_json::Value = serde_json::from_slice(&envelope).expect("json");
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(v["payload"].as_str().expect("payload"))
+        .expect("b64");
+    let changed = String::from_utf8(payload)
+        .expect("utf8")
+        .replace("example.com/ci", "example.com/cj");
+    v["payload"] = base64::engine::general_purpose::STANDARD
+        .encode(changed)
+        .into();
+    let bytes = serde_json::to_vec(&v).expect("json");
+    assert!(matches!(
+        check_attestation(&key("p256"), &layer, &bytes, &subject()),
+        Err(Rejected::WrongKey { .. })
+    ));
+    // The envelope's own bytes may change (whitespace, key order): the PAE does not.
+    let reordered = serde_json::to_vec_pretty(
+        &serde_json::from_slice::<serde_json::Value>(&envelope).expect("json"),
+    )
+    .expect("json");
+    check_attestation(&key("p256"), &layer, &reordered, &subject()).expect("still valid");
+}
