@@ -16,6 +16,9 @@ done
 for pkg in docker.io podman containerd busybox-static time chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
+# python3-cryptography signs as cosign and Fulcio do, for the signature tests
+# (tests/it/signatures.rs, tests/it/sigstore/make.py): signatures ferry did not make.
+python3 -c 'import cryptography.x509' 2>/dev/null || need+=(python3-cryptography)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

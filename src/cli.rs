@@ -157,6 +157,46 @@ Examples:
       --tls-self-signed /etc/ferry/tls --hostname registry.lan
   ferry serve old.tar upgrade.tar --htpasswd /etc/ferry/htpasswd --tls-cert c.pem --tls-key k.pem";
 
+/// Keyless signatures, as `cosign verify` checks them, against a trust root the site holds:
+/// the alternative to --key for `verify`, `import` and `serve`.
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("keyless_identity").args(["certificate_identity", "certificate_identity_regexp"])))]
+#[command(group(clap::ArgGroup::new("keyless_issuer").args(["certificate_oidc_issuer", "certificate_oidc_issuer_regexp"])))]
+pub struct KeylessArgs {
+    /// Check keyless signatures (a Fulcio certificate and a Rekor entry: cosign 3's sigstore
+    /// bundle referrers, or a keyless `.sig`) offline against this sigstore trusted_root.json
+    /// (its CA certificates, Rekor and CT log keys): the certificate chains to a CA valid at
+    /// the signing time, the Rekor signed entry timestamp verifies, and so does the embedded
+    /// SCT where the root names a CT log. Needs an identity and an issuer, as cosign does.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "key",
+        requires_all = ["keyless_identity", "keyless_issuer"]
+    )]
+    pub trusted_root: Option<PathBuf>,
+
+    /// The signer's identity in the certificate (its email or URI SAN), exactly, as
+    /// `cosign verify --certificate-identity`.
+    #[arg(long, value_name = "ID", requires = "trusted_root")]
+    pub certificate_identity: Option<String>,
+
+    /// The signer's identity as a regular expression (matching anywhere; anchor with ^…$), as
+    /// `cosign verify --certificate-identity-regexp`.
+    #[arg(long, value_name = "REGEX", requires = "trusted_root")]
+    pub certificate_identity_regexp: Option<String>,
+
+    /// The OIDC issuer in the certificate (Fulcio's extension), exactly, as `cosign verify
+    /// --certificate-oidc-issuer`.
+    #[arg(long, value_name = "URL", requires = "trusted_root")]
+    pub certificate_oidc_issuer: Option<String>,
+
+    /// The OIDC issuer as a regular expression (matching anywhere), as `cosign verify
+    /// --certificate-oidc-issuer-regexp`.
+    #[arg(long, value_name = "REGEX", requires = "trusted_root")]
+    pub certificate_oidc_issuer_regexp: Option<String>,
+}
+
 /// `ferry serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -169,6 +209,10 @@ pub struct ServeArgs {
     /// start. The others are withdrawn (404), with why, on the status page and in the log.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
 
     /// Where to listen; serving on all interfaces (0.0.0.0:5000) must be asked for.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5000")]
@@ -762,6 +806,10 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
 
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
+
     /// Show what would be pushed and what is already there; push nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -809,6 +857,10 @@ pub struct VerifyArgs {
     /// still verifies. Unsigned images and bad signatures are named; the exit code is 1.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub keyless: KeylessArgs,
 
     /// With --key, also require a valid cosign attestation (`cosign attest --key`: a DSSE
     /// envelope of an in-toto statement, carried as `sha256-<hex>.att`) by the same key whose

@@ -16,6 +16,7 @@ pub mod images;
 pub mod import;
 pub mod inspect;
 pub mod lock;
+pub mod policy;
 pub mod printer;
 pub mod progress_bar;
 pub mod serve;

@@ -45,19 +45,19 @@ fn hostnames(args: &ServeArgs) -> Vec<String> {
     names
 }
 
-/// `serve --key`: the images of `bundles` without a valid signature by the key, and what is
+/// `serve --key` (or keyless): the images of `bundles` without a valid signature, and what is
 /// attached to them, by lock name, with why; serve withdraws them as it withdraws corrupt
 /// blobs.
 async fn unsigned(
     bundles: &[BundleSource],
-    key: &std::path::Path,
+    policy: &ferry_verify::signature::Policy,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let key = ferry_verify::signature::PublicKey::load(key)?;
+    let flag = super::policy::flag(policy);
     let mut out = std::collections::BTreeMap::new();
     for bundle in bundles {
         let lock = super::common::bundle_lock(bundle)?;
         let problems =
-            ferry_verify::signature::check_signed(bundle, &lock, &|r| r.clone(), &key).await;
+            ferry_verify::signature::check_signed(bundle, &lock, &|r| r.clone(), policy).await;
         for p in problems {
             let Some(image) = p.image.clone() else {
                 continue;
@@ -68,7 +68,7 @@ async fn unsigned(
                     .as_ref()
                     .map_or(i.name.as_str(), |a| a.image.as_str());
                 if owner == image {
-                    out.insert(i.name.clone(), format!("--key: {}", p.detail));
+                    out.insert(i.name.clone(), format!("{flag}: {}", p.detail));
                 }
             }
         }
@@ -84,8 +84,8 @@ pub async fn run(args: &ServeArgs, printer: &Printer) -> anyhow::Result<Exit> {
         .map(|p| open(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let withdrawn = match &args.key {
-        Some(key) => unsigned(&bundles, key).await?,
+    let withdrawn = match super::policy::from_flags(args.key.as_deref(), &args.keyless)? {
+        Some(policy) => unsigned(&bundles, &policy).await?,
         None => Default::default(),
     };
     let catalog = Catalog::build(

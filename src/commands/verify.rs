@@ -20,7 +20,7 @@ use ferry_plan::LockFile;
 use ferry_store::Source;
 use ferry_store::bundle::{BundleReader, BundleSet, BundleSource, DeltaInfo, parts_file_for};
 use ferry_store::registry::Registries;
-use ferry_verify::signature::{Proof, PublicKey, check_attached, check_signed};
+use ferry_verify::signature::{Policy, Proof, check_attached, check_signed};
 use ferry_verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
 
 #[derive(Serialize)]
@@ -116,7 +116,7 @@ async fn online(
     lock: &LockFile,
     printer: &Printer,
 ) -> anyhow::Result<Report> {
-    let key = args.key.as_deref().map(PublicKey::load).transpose()?;
+    let policy = super::policy::from_flags(args.key.as_deref(), &args.keyless)?;
     let depth = if args.deep {
         Depth::Rehash
     } else {
@@ -132,7 +132,7 @@ async fn online(
         depth,
         corrupt: &Default::default(),
         parallel: jobs,
-        key: key.as_ref(),
+        policy: policy.as_ref(),
         attestations: args.attestations,
         bar: &bar,
     };
@@ -168,7 +168,7 @@ async fn offline(
     parallel: usize,
     printer: &Printer,
 ) -> anyhow::Result<Report> {
-    let key = args.key.as_deref().map(PublicKey::load).transpose()?;
+    let policy = super::policy::from_flags(args.key.as_deref(), &args.keyless)?;
     general.extend(bundle::structure(&source));
     let total = source.reader().blobs().map(|(_, l)| l.size).sum();
     let hashed = Arc::new(AtomicU64::new(0));
@@ -211,7 +211,7 @@ async fn offline(
             depth: Depth::Present,
             corrupt: &corrupt,
             parallel,
-            key: key.as_ref(),
+            policy: policy.as_ref(),
             attestations: args.attestations,
             bar: &hidden,
         };
@@ -221,7 +221,7 @@ async fn offline(
             depth: Depth::Present,
             corrupt: &corrupt,
             parallel,
-            key: key.as_ref(),
+            policy: policy.as_ref(),
             attestations: args.attestations,
             bar: &hidden,
         };
@@ -313,8 +313,8 @@ struct How<'a> {
     corrupt: &'a std::collections::BTreeMap<Digest, String>,
     /// Images checked at once.
     parallel: usize,
-    /// `--key`: also require a valid signature.
-    key: Option<&'a PublicKey>,
+    /// `--key` or keyless: also require a valid signature.
+    policy: Option<&'a Policy>,
     /// `--attestations`: also require a valid attestation by the key.
     attestations: bool,
     /// Counts the images as they finish.
@@ -332,7 +332,7 @@ async fn check<S: Source>(
         depth,
         corrupt,
         parallel,
-        key,
+        policy,
         attestations,
         bar,
     } = *how;
@@ -352,9 +352,9 @@ async fn check<S: Source>(
         .buffered(parallel.max(1))
         .collect()
         .await;
-    if let Some(key) = key {
-        let mut problems = check_signed(store, lock, at, key).await;
-        if attestations {
+    if let Some(policy) = policy {
+        let mut problems = check_signed(store, lock, at, policy).await;
+        if let (true, Policy::Key(key)) = (attestations, policy) {
             problems.extend(check_attached(store, lock, at, key, Proof::Attestation).await);
         }
         for p in problems {

@@ -20,6 +20,7 @@ mod import;
 mod inspect;
 mod kdm;
 mod kdm_hostile;
+mod keyless;
 mod layers;
 mod lock;
 mod lying;

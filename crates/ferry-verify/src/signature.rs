@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use ring::signature::{self as sig, UnparsedPublicKey, VerificationAlgorithm};
-use rustls_pki_types::SubjectPublicKeyInfoDer;
 use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
 use spki::der::Decode as _;
 
 use ferry_oci::cosign::{
@@ -27,8 +27,22 @@ use ferry_store::Source;
 use super::{Kind, Problem};
 
 pub mod dsse;
+pub mod keyless;
+pub mod sigstore;
+pub mod trust;
 
 use dsse::Envelope;
+pub use keyless::{Keyless, KeylessError, Matcher};
+pub use trust::{RootError, TrustedRoot};
+
+/// The layer annotation of a keyless `.sig`: the signing certificate (PEM).
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+
+/// The layer annotation of a keyless `.sig`: the certificate's chain (PEM, the root last).
+pub const CHAIN_ANNOTATION: &str = "dev.sigstore.cosign/chain";
+
+/// The layer annotation of a `.sig` logged in Rekor: the entry with its signed timestamp.
+pub const BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 
 /// The largest key file read.
 pub const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -113,45 +127,33 @@ impl PublicKey {
         };
         let der =
             SubjectPublicKeyInfoDer::from_pem_slice(pem).map_err(|e| pem_error(e.to_string()))?;
-        let info = spki::SubjectPublicKeyInfoRef::from_der(der.as_ref())
-            .map_err(|e| pem_error(e.to_string()))?;
-        let oid = info.algorithm.oid.to_string();
-        let kind = match oid.as_str() {
-            EC_PUBLIC_KEY => {
-                let curve = info
-                    .algorithm
-                    .parameters_oid()
-                    .map(|o| o.to_string())
-                    .unwrap_or_default();
-                match curve.as_str() {
-                    P256 => KeyKind::P256,
-                    P384 => KeyKind::P384,
-                    other => {
-                        return Err(KeyError::Unsupported {
-                            path: path.to_path_buf(),
-                            what: format!("ECDSA key on curve {other}"),
-                        });
-                    }
-                }
-            }
-            RSA => KeyKind::Rsa,
-            ED25519 => KeyKind::Ed25519,
-            other => {
-                return Err(KeyError::Unsupported {
-                    path: path.to_path_buf(),
-                    what: format!("algorithm {other}"),
-                });
-            }
-        };
-        let bits = info
-            .subject_public_key
-            .as_bytes()
-            .ok_or_else(|| pem_error("the key's bit string is not whole bytes".into()))?
-            .to_vec();
+        let (kind, bits) = spki_key(der.as_ref()).map_err(|e| match e {
+            SpkiProblem::Der(detail) => pem_error(detail),
+            SpkiProblem::Unsupported(what) => KeyError::Unsupported {
+                path: path.to_path_buf(),
+                what,
+            },
+        })?;
         Ok(PublicKey {
             kind,
             bits,
             path: path.to_path_buf(),
+        })
+    }
+
+    /// Reads a DER SubjectPublicKeyInfo (a certificate's key, a log's key in a trusted root);
+    /// `label` names it in messages. The error is a sentence.
+    pub fn from_spki_der(der: &[u8], label: &str) -> Result<PublicKey, String> {
+        let (kind, bits) = spki_key(der).map_err(|e| match e {
+            SpkiProblem::Der(detail) => format!("{label} is not a DER public key: {detail}"),
+            SpkiProblem::Unsupported(what) => {
+                format!("{label} is a {what} key, which ferry does not check")
+            }
+        })?;
+        Ok(PublicKey {
+            kind,
+            bits,
+            path: PathBuf::from(label),
         })
     }
 
@@ -186,6 +188,45 @@ impl PublicKey {
                 .is_ok()
         })
     }
+}
+
+enum SpkiProblem {
+    Der(String),
+    Unsupported(String),
+}
+
+/// The kind and key bits of a DER SubjectPublicKeyInfo.
+fn spki_key(der: &[u8]) -> Result<(KeyKind, Vec<u8>), SpkiProblem> {
+    let info = spki::SubjectPublicKeyInfoRef::from_der(der)
+        .map_err(|e| SpkiProblem::Der(e.to_string()))?;
+    let oid = info.algorithm.oid.to_string();
+    let kind = match oid.as_str() {
+        EC_PUBLIC_KEY => {
+            let curve = info
+                .algorithm
+                .parameters_oid()
+                .map(|o| o.to_string())
+                .unwrap_or_default();
+            match curve.as_str() {
+                P256 => KeyKind::P256,
+                P384 => KeyKind::P384,
+                other => {
+                    return Err(SpkiProblem::Unsupported(format!(
+                        "ECDSA key on curve {other}"
+                    )));
+                }
+            }
+        }
+        RSA => KeyKind::Rsa,
+        ED25519 => KeyKind::Ed25519,
+        other => return Err(SpkiProblem::Unsupported(format!("algorithm {other}"))),
+    };
+    let bits = info
+        .subject_public_key
+        .as_bytes()
+        .ok_or_else(|| SpkiProblem::Der("the key's bit string is not whole bytes".into()))?
+        .to_vec();
+    Ok((kind, bits))
 }
 
 /// Why one signature layer does not vouch for an image.
@@ -228,6 +269,36 @@ pub enum Rejected {
         layer: Digest,
         /// Its predicate type.
         predicate: String,
+    },
+    /// Keyless checks need a certificate, and this was made with a key.
+    #[error(
+        "{layer} carries no signing certificate (it was signed with a key); verify it with --key"
+    )]
+    NoCertificate {
+        /// The layer.
+        layer: Digest,
+    },
+    /// The keyless checks failed.
+    #[error("{layer}: {reason}")]
+    Keyless {
+        /// The layer.
+        layer: Digest,
+        /// Why.
+        reason: KeylessError,
+    },
+    /// A sigstore bundle of an attestation, not of a signature.
+    #[error("sigstore bundle {layer} is an attestation ({predicate}), not a signature")]
+    NotASignature {
+        /// The layer.
+        layer: Digest,
+        /// Its predicate type.
+        predicate: String,
+    },
+    /// A valid bundle, but for another image.
+    #[error("sigstore bundle {layer} is validly signed but its statement names another image")]
+    BundleSubject {
+        /// The layer.
+        layer: Digest,
     },
     /// A valid signature, but for another digest.
     #[error("signature layer {layer} is valid but signs {signed}, not this image")]
@@ -417,16 +488,353 @@ impl Proof {
     }
 }
 
+/// How a signature must be made: by a key (`--key`), or keyless under a trust root, by an
+/// identity and an OIDC issuer (`--trusted-root`, `--certificate-identity[-regexp]`,
+/// `--certificate-oidc-issuer[-regexp]`).
+#[derive(Debug, Clone)]
+pub enum Policy {
+    /// By this key.
+    Key(PublicKey),
+    /// Keyless.
+    Keyless(Box<Keyless>),
+}
+
+impl Policy {
+    /// "by the key …" or "by … from … under …", for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Policy::Key(key) => format!("by the key {}", key.path().display()),
+            Policy::Keyless(k) => format!(
+                "by the identity {} of the issuer {} under the trusted root {}",
+                k.identity,
+                k.issuer,
+                k.root.path.display()
+            ),
+        }
+    }
+}
+
+/// Checks one signature layer of a `.sig` manifest under `policy`: with a key as
+/// [`check_layer`] does; keyless from the layer's certificate, chain and Rekor bundle
+/// annotations (cosign's keyless `.sig`), then the payload's digest.
+pub fn check_layer_with(
+    policy: &Policy,
+    layer: &Descriptor,
+    payload: &[u8],
+    digest: &Digest,
+) -> Result<(), Rejected> {
+    let keyless = match policy {
+        Policy::Key(key) => return check_layer(key, layer, payload, digest),
+        Policy::Keyless(k) => k,
+    };
+    let at = || layer.digest.clone();
+    let b64 = layer
+        .annotations
+        .get(SIGNATURE_ANNOTATION)
+        .ok_or_else(|| Rejected::NoSignature { layer: at() })?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|_| Rejected::NotBase64 { layer: at() })?;
+    let Some(leaf) = layer.annotations.get(CERTIFICATE_ANNOTATION) else {
+        return Err(Rejected::NoCertificate { layer: at() });
+    };
+    let pem_error = |what: &str| Rejected::Payload {
+        layer: at(),
+        detail: format!("its {what} annotation is not PEM certificates"),
+    };
+    let mut certificates = Vec::new();
+    for pem in std::iter::once(leaf).chain(layer.annotations.get(CHAIN_ANNOTATION)) {
+        for c in CertificateDer::pem_slice_iter(pem.as_bytes()).take(sigstore::MAX_CERTIFICATES) {
+            certificates.push(c.map_err(|_| pem_error("certificate"))?.as_ref().to_vec());
+        }
+    }
+    if certificates.is_empty() {
+        return Err(pem_error("certificate"));
+    }
+    let entries = match layer.annotations.get(BUNDLE_ANNOTATION) {
+        Some(b) => vec![sigstore::legacy_entry(b).map_err(|e| Rejected::Payload {
+            layer: at(),
+            detail: e.to_string(),
+        })?],
+        None => Vec::new(),
+    };
+    keyless
+        .check(
+            &certificates,
+            &entries,
+            keyless::Signed::Blob {
+                payload,
+                signature: &signature,
+            },
+        )
+        .map_err(|reason| Rejected::Keyless {
+            layer: at(),
+            reason,
+        })?;
+    let parsed = Payload::parse(payload).map_err(|e| Rejected::Payload {
+        layer: at(),
+        detail: e.to_string(),
+    })?;
+    if &parsed.digest != digest {
+        return Err(Rejected::OtherDigest {
+            layer: at(),
+            signed: parsed.digest,
+        });
+    }
+    Ok(())
+}
+
+/// Checks one sigstore bundle (the blob of a referrer's bundle layer `layer`) under `policy`
+/// for the image `digest`: its DSSE envelope's signature (by the key; or keyless, by the
+/// bundle's certificate with its Rekor entry), and an in-toto statement of `cosign sign`'s
+/// predicate whose subject is `digest`. [`Rejected::NotASignature`] means the bundle is an
+/// attestation (another predicate), which says nothing about a signature.
+pub fn check_bundle(
+    policy: &Policy,
+    layer: &Digest,
+    bytes: &[u8],
+    digest: &Digest,
+) -> Result<(), Rejected> {
+    let at = || layer.clone();
+    let payload = |detail: String| Rejected::Payload {
+        layer: at(),
+        detail,
+    };
+    let bundle = sigstore::Bundle::parse(bytes).map_err(|e| payload(e.to_string()))?;
+    let envelope = match &bundle.content {
+        sigstore::Content::Dsse(e) => e,
+        sigstore::Content::Message { .. } => {
+            return Err(payload(
+                "the sigstore bundle holds a messageSignature (a signed blob, as cosign sign-blob makes), not an image signature, which cosign puts in a DSSE envelope".into(),
+            ));
+        }
+    };
+    let statement = envelope
+        .statement()
+        .map_err(|e| payload(format!("sigstore bundle: {e}")))?;
+    if statement.predicate_type != sigstore::COSIGN_SIGN_PREDICATE {
+        return Err(Rejected::NotASignature {
+            layer: at(),
+            predicate: statement.predicate_type,
+        });
+    }
+    match policy {
+        Policy::Key(key) => {
+            if !envelope.verifies(key) {
+                return Err(Rejected::WrongKey {
+                    layer: at(),
+                    key: key.path().display().to_string(),
+                });
+            }
+        }
+        Policy::Keyless(keyless) => match &bundle.material {
+            sigstore::Material::Certificates(certificates) => keyless
+                .check(certificates, &bundle.tlog, keyless::Signed::Dsse(envelope))
+                .map_err(|reason| Rejected::Keyless {
+                    layer: at(),
+                    reason,
+                })?,
+            sigstore::Material::PublicKey { .. } => {
+                return Err(Rejected::NoCertificate { layer: at() });
+            }
+        },
+    }
+    if !statement.names(digest) {
+        return Err(Rejected::BundleSubject { layer: at() });
+    }
+    Ok(())
+}
+
 /// Checks that every image of `lock` (not its attachments) has at least one signature valid
-/// for `key` among the `.sig` attachments the lock lists, read from `store` at `at(source)`.
-/// Returns one problem per image that fails, naming every reason.
+/// under `policy` of its top-level digest: a cosign `.sig` layer, or a sigstore bundle
+/// referrer (cosign 3), among the attachments the lock lists, read from `store` at
+/// `at(source)`. A referrers attachment is either the referrers tag schema's index (its
+/// children are the referrers) or a referrer manifest itself. Returns one problem per image
+/// that fails, naming every reason.
 pub async fn check_signed<S: Source>(
     store: &S,
     lock: &LockFile,
     at: &(dyn Fn(&Reference) -> Reference + Sync),
-    key: &PublicKey,
+    policy: &Policy,
 ) -> Vec<Problem> {
-    check_attached(store, lock, at, key, Proof::Signature).await
+    let mut problems = Vec::new();
+    for image in lock.images.iter().filter(|i| i.attached_to.is_none()) {
+        let attached = lock.images.iter().filter(|s| {
+            s.attached_to.as_ref().is_some_and(|a| {
+                matches!(a.kind, Attachment::Sig | Attachment::Referrers)
+                    && a.image == image.name
+                    && a.subject == image.digest
+            })
+        });
+        let mut found = false;
+        let mut valid = false;
+        let mut reasons = Vec::new();
+        for one in attached {
+            let kind = one.attached_to.as_ref().map(|a| a.kind);
+            let outcome = if kind == Some(Attachment::Sig) {
+                found = true;
+                signature_in(store, one, at, policy, &image.digest).await
+            } else {
+                bundles_in(store, one, at, policy, &image.digest, &mut found).await
+            };
+            match outcome {
+                Ok(()) => {
+                    valid = true;
+                    break;
+                }
+                Err(r) => reasons.extend(r),
+            }
+        }
+        if valid {
+            continue;
+        }
+        let problem = if !found && reasons.is_empty() {
+            Problem::new(
+                Kind::Unsigned,
+                format!(
+                    "{} ({}) has no cosign signature (no .sig tag, no sigstore bundle referrer); sign it upstream (cosign sign) and export again, or verify without a signature policy",
+                    image.name, image.digest
+                ),
+            )
+        } else {
+            Problem::new(
+                Kind::BadSignature,
+                format!(
+                    "{} ({}) has no valid signature {}: {}",
+                    image.name,
+                    image.digest,
+                    policy.describe(),
+                    reasons.join("; ")
+                ),
+            )
+        };
+        problems.push(problem.of(&image.name).at(&image.digest));
+    }
+    problems
+}
+
+/// Fetches an attachment's manifest, parsed.
+async fn attachment_manifest<S: Source>(
+    store: &S,
+    attachment: &LockedImage,
+    at: &(dyn Fn(&Reference) -> Reference + Sync),
+    digest: &Digest,
+) -> Result<(Reference, Manifest), String> {
+    let source = Reference::parse(&attachment.source).map_err(|e| e.to_string())?;
+    let reference = at(&source);
+    let fetched = store
+        .manifest(&reference, Some(digest))
+        .await
+        .map_err(|e| {
+            format!(
+                "{} ({digest}): {}",
+                attachment.name,
+                ferry_base::chain::flatten(&e)
+            )
+        })?;
+    let parsed = Manifest::parse(&fetched.bytes, &fetched.media_type, &fetched.digest)
+        .map_err(|e| e.to_string())?;
+    Ok((reference, parsed))
+}
+
+/// Whether one `.sig` manifest holds a valid signature of `digest` under `policy`.
+async fn signature_in<S: Source>(
+    store: &S,
+    sig: &LockedImage,
+    at: &(dyn Fn(&Reference) -> Reference + Sync),
+    policy: &Policy,
+    digest: &Digest,
+) -> Result<(), Vec<String>> {
+    let (reference, parsed) = attachment_manifest(store, sig, at, &sig.digest)
+        .await
+        .map_err(|e| vec![format!("signature {e}")])?;
+    let layers = signature_layers(&parsed);
+    if layers.is_empty() {
+        return Err(vec![format!(
+            "signature {} has no simple-signing layer",
+            sig.name
+        )]);
+    }
+    let mut reasons = Vec::new();
+    for layer in layers {
+        match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
+            Ok(payload) => match check_layer_with(policy, layer, &payload, digest) {
+                Ok(()) => return Ok(()),
+                Err(r) => reasons.push(r.to_string()),
+            },
+            Err(e) => reasons.push(format!(
+                "signature layer {}: {}",
+                layer.digest,
+                ferry_base::chain::flatten(&e)
+            )),
+        }
+    }
+    Err(reasons)
+}
+
+/// Whether a referrers attachment (the tag schema's index, or one referrer manifest) holds a
+/// sigstore bundle that is a valid signature of `digest` under `policy`. Sets `found` when it
+/// holds a bundle that is a signature at all (valid or not).
+async fn bundles_in<S: Source>(
+    store: &S,
+    referrers: &LockedImage,
+    at: &(dyn Fn(&Reference) -> Reference + Sync),
+    policy: &Policy,
+    digest: &Digest,
+    found: &mut bool,
+) -> Result<(), Vec<String>> {
+    let (reference, parsed) = attachment_manifest(store, referrers, at, &referrers.digest)
+        .await
+        .map_err(|e| vec![format!("referrers {e}")])?;
+    let mut reasons = Vec::new();
+    let mut manifests = Vec::new();
+    match parsed {
+        Manifest::Index {
+            manifests: children,
+        } => {
+            for child in children.iter().take(MAX_SIGNATURES) {
+                match attachment_manifest(store, referrers, at, &child.digest).await {
+                    Ok((_, m)) => manifests.push(m),
+                    Err(e) => reasons.push(format!("referrer {e}")),
+                }
+            }
+        }
+        image @ Manifest::Image { .. } => manifests.push(image),
+    }
+    for manifest in &manifests {
+        let Manifest::Image { layers, .. } = manifest else {
+            continue;
+        };
+        for layer in layers
+            .iter()
+            .filter(|l| sigstore::is_bundle_media_type(&l.media_type))
+            .take(MAX_SIGNATURES)
+        {
+            let bytes =
+                match ferry_store::read_small(store, &reference, layer, sigstore::MAX_BUNDLE).await
+                {
+                    Ok(b) => b,
+                    Err(e) => {
+                        *found = true;
+                        reasons.push(format!(
+                            "sigstore bundle {}: {}",
+                            layer.digest,
+                            ferry_base::chain::flatten(&e)
+                        ));
+                        continue;
+                    }
+                };
+            match check_bundle(policy, &layer.digest, &bytes, digest) {
+                Ok(()) => return Ok(()),
+                Err(Rejected::NotASignature { .. }) => {}
+                Err(r) => {
+                    *found = true;
+                    reasons.push(r.to_string());
+                }
+            }
+        }
+    }
+    Err(reasons)
 }
 
 /// Checks that every image of `lock` (not its attachments) has at least one `proof` valid

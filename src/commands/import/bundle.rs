@@ -37,8 +37,8 @@ pub(super) async fn run(
     source.release_metadata();
     let jobs = usize::from(args.registry.jobs);
     let images = lock.images.len();
-    let unsigned = match &args.key {
-        Some(key) => gate(&source, &mut lock, key).await?,
+    let unsigned = match crate::commands::policy::from_flags(args.key.as_deref(), &args.keyless)? {
+        Some(policy) => gate(&source, &mut lock, &policy).await?,
         None => Vec::new(),
     };
     let (work, mut failed) = jobs_of(&source, lock, push.target, jobs).await?;
@@ -82,15 +82,16 @@ pub(super) async fn run(
     report(&summary, printer)
 }
 
-/// `import --key`: takes out of `lock` every image without a valid signature by the key (and
+/// `import --key` (or keyless): takes out of `lock` every image without a valid signature (and
 /// what is attached to it), so that nothing of it is pushed; each is named as a failure.
 async fn gate(
     source: &BundleSource,
     lock: &mut LockFile,
-    key: &std::path::Path,
+    policy: &ferry_verify::signature::Policy,
 ) -> anyhow::Result<Vec<Failure>> {
-    let key = ferry_verify::signature::PublicKey::load(key)?;
-    let problems = ferry_verify::signature::check_signed(source, lock, &|r| r.clone(), &key).await;
+    let flag = crate::commands::policy::flag(policy);
+    let problems =
+        ferry_verify::signature::check_signed(source, lock, &|r| r.clone(), policy).await;
     let refused: std::collections::HashSet<&str> =
         problems.iter().filter_map(|p| p.image.as_deref()).collect();
     lock.images.retain(|i| {
@@ -104,7 +105,7 @@ async fn gate(
         .iter()
         .map(|p| Failure {
             name: p.image.clone().unwrap_or_default(),
-            error: format!("{}; --key kept it out, nothing of it was pushed", p.detail),
+            error: format!("{}; {flag} kept it out, nothing of it was pushed", p.detail),
         })
         .collect())
 }

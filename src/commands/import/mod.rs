@@ -54,8 +54,8 @@ pub async fn run(args: &ImportArgs, printer: &Printer) -> anyhow::Result<Exit> {
     };
     match bundle {
         Some(source) => bundle::run(args, printer, source, &push, started).await,
-        None if args.key.is_some() => anyhow::bail!(
-            "{} is not a ferry bundle, and --key checks the signatures a bundle carries: a docker or podman archive has none. Export the images with `ferry export` (which carries their cosign signatures), or import without --key",
+        None if args.key.is_some() || args.keyless.trusted_root.is_some() => anyhow::bail!(
+            "{} is not a ferry bundle, and --key (or --trusted-root) checks the signatures a bundle carries: a docker or podman archive has none. Export the images with `ferry export` (which carries their cosign signatures), or import without --key/--trusted-root",
             args.bundle.display()
         ),
         None => archive::run(args, printer, &push).await,
