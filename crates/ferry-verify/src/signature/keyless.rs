@@ -544,6 +544,7 @@ impl<'a> Tls<'a> {
 }
 
 /// One SCT, as RFC 6962 section 3.2 encodes it.
+#[derive(Debug)]
 struct Sct<'a> {
     log_id: &'a [u8],
     timestamp: u64,
@@ -644,3 +645,6 @@ fn check_sct(
     }
     Err(reasons.join("; "))
 }
+
+#[cfg(test)]
+mod tests;

@@ -441,3 +441,6 @@ impl RekorBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,334 @@
+//! Keyless checks on vectors made by `testdata/sigstore/gen.sh` (python3-cryptography, a
+//! harness CA, Rekor and CT log keys), never by ferry: what passes, and each way to fail.
+
+use std::path::Path;
+
+use super::*;
+use crate::signature::{Policy, Rejected, check_bundle, check_layer_with};
+use ferry_oci::digest::Digest;
+use ferry_oci::manifest::Descriptor;
+
+const BUNDLE: &[u8] = include_bytes!("../testdata/sigstore/bundle.json");
+const OTHER: &[u8] = include_bytes!("../testdata/sigstore/other.json");
+const KEYED: &[u8] = include_bytes!("../testdata/sigstore/key.json");
+const LEGACY: &[u8] = include_bytes!("../testdata/sigstore/legacy.json");
+const DIGEST: &str = include_str!("../testdata/digest.txt");
+
+fn digest() -> Digest {
+    DIGEST.trim().parse().expect("digest")
+}
+
+fn layer() -> Digest {
+    "sha256:0000000000000000000000000000000000000000000000000000000000000001"
+        .parse()
+        .expect("digest")
+}
+
+fn root(name: &str) -> TrustedRoot {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/signature/testdata/sigstore")
+        .join(name);
+    TrustedRoot::load(&path).expect("trusted root")
+}
+
+fn keyless(root_name: &str, identity: &str, issuer: &str) -> Policy {
+    Policy::Keyless(Box::new(Keyless {
+        root: root(root_name),
+        identity: Matcher::Exact(identity.into()),
+        issuer: Matcher::Exact(issuer.into()),
+    }))
+}
+
+fn good() -> Policy {
+    keyless(
+        "trusted_root.json",
+        "builder@example.test",
+        "https://oidc.example.test",
+    )
+}
+
+fn reason(r: Result<(), Rejected>) -> String {
+    r.expect_err("rejected").to_string()
+}
+
+#[test]
+fn a_cosign_3_keyless_bundle_passes() {
+    check_bundle(&good(), &layer(), BUNDLE, &digest()).expect("valid");
+    let no_ct = keyless(
+        "trusted_root_no_ct.json",
+        "builder@example.test",
+        "https://oidc.example.test",
+    );
+    check_bundle(&no_ct, &layer(), BUNDLE, &digest()).expect("valid without CT logs");
+    let patterns = Policy::Keyless(Box::new(Keyless {
+        root: root("trusted_root.json"),
+        identity: Matcher::pattern("@example\\.test$").expect("regex"),
+        issuer: Matcher::pattern("^https://oidc\\.").expect("regex"),
+    }));
+    check_bundle(&patterns, &layer(), BUNDLE, &digest()).expect("valid by patterns");
+}
+
+#[test]
+fn each_wrong_thing_is_named() {
+    let other: Digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+        .parse()
+        .expect("digest");
+    let r = reason(check_bundle(&good(), &layer(), BUNDLE, &other));
+    assert!(r.contains("names another image"), "{r}");
+    let p = keyless(
+        "trusted_root.json",
+        "other@example.test",
+        "https://oidc.example.test",
+    );
+    let r = reason(check_bundle(&p, &layer(), BUNDLE, &digest()));
+    assert!(r.contains("identity is \"builder@example.test\""), "{r}");
+    let p = keyless(
+        "trusted_root.json",
+        "builder@example.test",
+        "https://x.test",
+    );
+    let r = reason(check_bundle(&p, &layer(), BUNDLE, &digest()));
+    assert!(
+        r.contains("OIDC issuer is \"https://oidc.example.test\""),
+        "{r}"
+    );
+    for (name, want) in [
+        ("trusted_root_other_ca.json", "does not chain"),
+        (
+            "trusted_root_expired_ca.json",
+            "was valid at the signing time",
+        ),
+        (
+            "trusted_root_forged_ct.json",
+            "does not verify with its key",
+        ),
+        (
+            "trusted_root_other_ct.json",
+            "which the trusted root does not name",
+        ),
+        (
+            "trusted_root_forged_rekor.json",
+            "signed entry timestamp of entry",
+        ),
+    ] {
+        let p = keyless(name, "builder@example.test", "https://oidc.example.test");
+        let r = reason(check_bundle(&p, &layer(), BUNDLE, &digest()));
+        assert!(r.contains(want), "{name}: {r}");
+    }
+}
+
+fn edit(bytes: &[u8], f: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).expect("json");
+    f(&mut v);
+    serde_json::to_vec(&v).expect("json")
+}
+
+#[test]
+fn a_valid_set_of_another_entry_does_not_pass() {
+    // other.json's Rekor entry is genuine (its SET verifies) but logs another signature.
+    let other: serde_json::Value = serde_json::from_slice(OTHER).expect("json");
+    let swapped = edit(BUNDLE, |v| {
+        v["verificationMaterial"]["tlogEntries"] =
+            other["verificationMaterial"]["tlogEntries"].clone();
+    });
+    let r = reason(check_bundle(&good(), &layer(), &swapped, &digest()));
+    assert!(r.contains("another DSSE payload"), "{r}");
+    // Another integratedTime under the same SET: the SET no longer verifies.
+    let moved = edit(BUNDLE, |v| {
+        v["verificationMaterial"]["tlogEntries"][0]["integratedTime"] = "1700000000".into();
+    });
+    let r = reason(check_bundle(&good(), &layer(), &moved, &digest()));
+    assert!(r.contains("does not verify with the key of the log"), "{r}");
+    // No SET, no entry.
+    let unpromised = edit(BUNDLE, |v| {
+        v["verificationMaterial"]["tlogEntries"][0]
+            .as_object_mut()
+            .expect("entry")
+            .remove("inclusionPromise");
+    });
+    let r = reason(check_bundle(&good(), &layer(), &unpromised, &digest()));
+    assert!(r.contains("no signed entry timestamp"), "{r}");
+    let unlogged = edit(BUNDLE, |v| {
+        v["verificationMaterial"]["tlogEntries"] = serde_json::json!([]);
+    });
+    let r = reason(check_bundle(&good(), &layer(), &unlogged, &digest()));
+    assert!(r.contains("no Rekor entry"), "{r}");
+    // Another certificate than the one that signed.
+    let other_cert = edit(BUNDLE, |v| {
+        v["verificationMaterial"]["certificate"] =
+            other["verificationMaterial"]["certificate"].clone();
+    });
+    let r = reason(check_bundle(&good(), &layer(), &other_cert, &digest()));
+    assert!(r.contains("not made by the key of its certificate"), "{r}");
+}
+
+#[test]
+fn a_keyed_bundle_needs_the_key_and_fails_keyless() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/signature/testdata/sigstore/cosign.pub");
+    let key = Policy::Key(crate::signature::PublicKey::load(&path).expect("key"));
+    check_bundle(&key, &layer(), KEYED, &digest()).expect("valid with the key");
+    let r = reason(check_bundle(&key, &layer(), BUNDLE, &digest()));
+    assert!(r.contains("was not made by the key"), "{r}");
+    let r = reason(check_bundle(&good(), &layer(), KEYED, &digest()));
+    assert!(r.contains("signed with a key"), "{r}");
+}
+
+#[test]
+fn an_attestation_bundle_is_not_a_signature() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let attestation = edit(BUNDLE, |v| {
+        let payload = b64
+            .decode(v["dsseEnvelope"]["payload"].as_str().expect("payload"))
+            .expect("base64");
+        let mut statement: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+        statement["predicateType"] = "https://slsa.dev/provenance/v1".into();
+        v["dsseEnvelope"]["payload"] = b64
+            .encode(serde_json::to_vec(&statement).expect("json"))
+            .into();
+    });
+    assert!(matches!(
+        check_bundle(&good(), &layer(), &attestation, &digest()),
+        Err(Rejected::NotASignature { .. })
+    ));
+}
+
+fn legacy_layer(edit_annotations: impl FnOnce(&mut serde_json::Value)) -> (Descriptor, Vec<u8>) {
+    let mut v: serde_json::Value = serde_json::from_slice(LEGACY).expect("json");
+    edit_annotations(&mut v["annotations"]);
+    let payload = v["payload"].as_str().expect("payload").as_bytes().to_vec();
+    let annotations = v["annotations"]
+        .as_object()
+        .expect("annotations")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string").to_string()))
+        .collect();
+    let descriptor = Descriptor {
+        media_type: ferry_oci::cosign::SIMPLE_SIGNING.into(),
+        digest: layer(),
+        size: payload.len() as u64,
+        platform: None,
+        annotations,
+    };
+    (descriptor, payload)
+}
+
+#[test]
+fn a_cosign_2_keyless_sig_layer_passes_and_fails_for_cause() {
+    let (d, payload) = legacy_layer(|_| {});
+    check_layer_with(&good(), &d, &payload, &digest()).expect("valid");
+    // Without the chain annotation the CA's own intermediate (in the trusted root) serves.
+    let (d, payload) = legacy_layer(|a| {
+        a.as_object_mut()
+            .expect("object")
+            .remove("dev.sigstore.cosign/chain");
+    });
+    check_layer_with(&good(), &d, &payload, &digest()).expect("valid without the chain");
+    let (d, payload) = legacy_layer(|a| {
+        a.as_object_mut()
+            .expect("object")
+            .remove("dev.sigstore.cosign/certificate");
+    });
+    let r = reason(check_layer_with(&good(), &d, &payload, &digest()));
+    assert!(r.contains("carries no signing certificate"), "{r}");
+    let (d, payload) = legacy_layer(|a| {
+        a.as_object_mut()
+            .expect("object")
+            .remove("dev.sigstore.cosign/bundle");
+    });
+    let r = reason(check_layer_with(&good(), &d, &payload, &digest()));
+    assert!(r.contains("no Rekor entry"), "{r}");
+    let (d, mut payload) = legacy_layer(|_| {});
+    payload.push(b' ');
+    let r = reason(check_layer_with(&good(), &d, &payload, &digest()));
+    assert!(r.contains("not made by the key of its certificate"), "{r}");
+    let (d, payload) = legacy_layer(|a| {
+        a["dev.sigstore.cosign/certificate"] =
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into();
+    });
+    let r = reason(check_layer_with(&good(), &d, &payload, &digest()));
+    assert!(r.contains("cannot be read"), "{r}");
+}
+
+#[test]
+fn truncated_and_hostile_sct_lists_are_named() {
+    assert!(scts(&[]).is_err());
+    assert!(scts(&[0x00]).is_err());
+    assert!(scts(&[0x00, 0x05, 0x00]).is_err());
+    // A declared SCT longer than the list.
+    assert!(scts(&[0x00, 0x04, 0x00, 0x10, 0x00, 0x00]).is_err());
+    // Version 2 is refused.
+    let mut v2 = vec![0x00, 0x2f, 0x00, 0x2d, 0x01];
+    v2.extend([0u8; 44]);
+    assert!(scts(&v2).expect_err("v2").contains("version"));
+    // An empty list is read as empty; the caller refuses it.
+    assert!(scts(&[0x00, 0x00]).expect("empty").is_empty());
+}
+
+#[test]
+fn bad_trusted_roots_are_named() {
+    let path = Path::new("t.json");
+    let good = include_bytes!("../testdata/sigstore/trusted_root.json");
+    for cut in [0, 10, good.len() / 2] {
+        let e = TrustedRoot::parse(&good[..cut], path).expect_err("truncated");
+        assert!(e.to_string().contains("t.json"), "{e}");
+    }
+    let v: serde_json::Value = serde_json::from_slice(good).expect("json");
+    for (pointer, value, want) in [
+        (
+            "/certificateAuthorities",
+            serde_json::json!([]),
+            "no certificate authority",
+        ),
+        ("/tlogs", serde_json::json!([]), "no transparency log"),
+        (
+            "/tlogs/0/publicKey/rawBytes",
+            serde_json::json!("%%"),
+            "is not base64",
+        ),
+        (
+            "/tlogs/0/publicKey/rawBytes",
+            serde_json::json!("AAAA"),
+            "is not a DER public key",
+        ),
+        (
+            "/tlogs/0/publicKey/validFor/start",
+            serde_json::json!("yesterday"),
+            "is not an RFC 3339 time",
+        ),
+        (
+            "/certificateAuthorities/0/certChain/certificates",
+            serde_json::json!([]),
+            "has 0 certificates",
+        ),
+        ("/ctlogs", serde_json::json!({}), "invalid type"),
+        ("/tlogs/0/logId", serde_json::json!(3), "invalid type"),
+    ] {
+        let mut v = v.clone();
+        *v.pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{pointer}")) = value;
+        let e =
+            TrustedRoot::parse(&serde_json::to_vec(&v).expect("json"), path).expect_err(pointer);
+        assert!(e.to_string().contains(want), "{pointer}: {e}");
+    }
+    let many = serde_json::json!({
+        "tlogs": vec![v["tlogs"][0].clone(); crate::signature::trust::MAX_ENTRIES + 1],
+        "certificateAuthorities": v["certificateAuthorities"].clone(),
+    });
+    let e = TrustedRoot::parse(&serde_json::to_vec(&many).expect("json"), path).expect_err("many");
+    assert!(e.to_string().contains("at most"), "{e}");
+    let missing = std::env::temp_dir().join("ferry-no-such-trusted-root.json");
+    let e = TrustedRoot::load(&missing).expect_err("missing");
+    assert!(e.to_string().contains("--trusted-root"), "{e}");
+}
+
+#[test]
+fn matchers_behave_like_cosigns() {
+    assert!(Matcher::Exact("a@b".into()).matches("a@b"));
+    assert!(!Matcher::Exact("a@b".into()).matches("xa@b"));
+    // cosign's -regexp flags match anywhere (Go's MatchString).
+    let p = Matcher::pattern("a@b").expect("regex");
+    assert!(p.matches("xa@by"));
+    assert!(Matcher::pattern("(").is_err());
+}
