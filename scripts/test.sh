@@ -76,7 +76,7 @@ if [ "${FERRY_SKIP_FUZZ:-0}" != 1 ]; then
   else
     fuzz=(env RUSTC_BOOTSTRAP=1 cargo fuzz)
   fi
-  for target in reference manifest bundle_reader archive_scan catalog parts serve_request; do
+  for target in reference manifest bundle_reader archive_scan catalog parts serve_request sigstore; do
     mkdir -p "fuzz/corpus/$target" "fuzz/regressions/$target"
     (cd fuzz && "${fuzz[@]}" run --dev --sanitizer none "$target" "corpus/$target" "seeds/$target" "regressions/$target" \
       -- -max_total_time="${FERRY_FUZZ_SECONDS:-10}")
