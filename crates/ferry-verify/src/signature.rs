@@ -272,15 +272,19 @@ pub enum Rejected {
     },
     /// Keyless checks need a certificate, and this was made with a key.
     #[error(
-        "{layer} carries no signing certificate (it was signed with a key); verify it with --key"
+        "{what} {layer} carries no signing certificate (it was signed with a key); verify it with --key"
     )]
     NoCertificate {
+        /// "signature layer" or "sigstore bundle".
+        what: &'static str,
         /// The layer.
         layer: Digest,
     },
     /// The keyless checks failed.
-    #[error("{layer}: {reason}")]
+    #[error("{what} {layer}: {reason}")]
     Keyless {
+        /// "signature layer" or "sigstore bundle".
+        what: &'static str,
         /// The layer.
         layer: Digest,
         /// Why.
@@ -536,7 +540,10 @@ pub fn check_layer_with(
         .decode(b64.trim())
         .map_err(|_| Rejected::NotBase64 { layer: at() })?;
     let Some(leaf) = layer.annotations.get(CERTIFICATE_ANNOTATION) else {
-        return Err(Rejected::NoCertificate { layer: at() });
+        return Err(Rejected::NoCertificate {
+            what: "signature layer",
+            layer: at(),
+        });
     };
     let pem_error = |what: &str| Rejected::Payload {
         layer: at(),
@@ -568,6 +575,7 @@ pub fn check_layer_with(
             },
         )
         .map_err(|reason| Rejected::Keyless {
+            what: "signature layer",
             layer: at(),
             reason,
         })?;
@@ -631,11 +639,15 @@ pub fn check_bundle(
             sigstore::Material::Certificates(certificates) => keyless
                 .check(certificates, &bundle.tlog, keyless::Signed::Dsse(envelope))
                 .map_err(|reason| Rejected::Keyless {
+                    what: "sigstore bundle",
                     layer: at(),
                     reason,
                 })?,
             sigstore::Material::PublicKey { .. } => {
-                return Err(Rejected::NoCertificate { layer: at() });
+                return Err(Rejected::NoCertificate {
+                    what: "sigstore bundle",
+                    layer: at(),
+                });
             }
         },
     }
