@@ -9,7 +9,7 @@
 //!
 //! Also here: the legacy keyless annotation `dev.sigstore.cosign/bundle` of a `.sig` layer (the
 //! same Rekor entry, with the SET, in cosign's older shape), and the Rekor entry bodies
-//! (`hashedrekord` and `dsse`, v0.0.1) as far as binding an entry to a signature needs them.
+//! (`hashedrekord` and `dsse` v0.0.1, `intoto` v0.0.2) as far as binding an entry to a signature needs them.
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -370,7 +370,8 @@ pub enum RekorBody {
         /// The verifier (a PEM certificate or key), decoded from base64.
         verifier: Vec<u8>,
     },
-    /// `dsse`: an envelope by its payload's hash, with each signature and verifier.
+    /// `dsse` (or `intoto` v0.0.2): an envelope by its payload's hash, with each signature
+    /// and verifier.
     Dsse {
         /// The payload's sha256, lowercase hex.
         payload_sha256: String,
@@ -434,8 +435,43 @@ impl RekorBody {
                     signatures,
                 })
             }
+            Some("intoto") if text("/apiVersion") == Some("0.0.2") => {
+                // intoto v0.0.2 (older cosign attest, npm provenance): each signature is
+                // base64 of the envelope's base64 `sig`, the verifier base64 of the PEM.
+                let signatures = v
+                    .pointer("/spec/content/envelope/signatures")
+                    .and_then(|s| s.as_array())
+                    .ok_or("the Rekor intoto entry has no signatures")?
+                    .iter()
+                    .take(super::dsse::MAX_ENVELOPE_SIGNATURES)
+                    .map(|s| {
+                        let std = &base64::engine::general_purpose::STANDARD;
+                        let field = |k: &str| {
+                            s.get(k)
+                                .and_then(|x| x.as_str())
+                                .and_then(|t| std.decode(t).ok())
+                                .ok_or_else(|| {
+                                    format!(
+                                        "a signature of the Rekor intoto entry has no base64 {k}"
+                                    )
+                                })
+                        };
+                        let sig = std.decode(field("sig")?).map_err(
+                            |_| "a signature of the Rekor intoto entry is not base64 twice",
+                        )?;
+                        Ok((sig, field("publicKey")?))
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                Ok(RekorBody::Dsse {
+                    payload_sha256: sha256(
+                        "/spec/content/payloadHash/value",
+                        "/spec/content/payloadHash/algorithm",
+                    )?,
+                    signatures,
+                })
+            }
             Some(other) => Err(format!(
-                "the Rekor entry is of kind {other:?}; ferry checks hashedrekord and dsse entries"
+                "the Rekor entry is of kind {other:?}; ferry checks hashedrekord, dsse and intoto v0.0.2 entries"
             )),
             None => Err("the Rekor entry's body has no kind".into()),
         }

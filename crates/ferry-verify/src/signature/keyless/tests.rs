@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::signature::sigstore::{self, Bundle};
 use crate::signature::{Policy, Rejected, check_bundle, check_layer_with};
 use ferry_oci::digest::Digest;
 use ferry_oci::manifest::Descriptor;
@@ -331,4 +332,43 @@ fn matchers_behave_like_cosigns() {
     let p = Matcher::pattern("a@b").expect("regex");
     assert!(p.matches("xa@by"));
     assert!(Matcher::pattern("(").is_err());
+}
+
+#[test]
+fn a_real_public_good_sigstore_bundle_verifies_offline() {
+    // sigstore's own bundle and trusted root (testdata/sigstore/public-good/SOURCE.md): the
+    // real Fulcio chain, Rekor SET and CT log SCT, none made by this project.
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/signature/testdata/sigstore/public-good");
+    let root = TrustedRoot::load(&dir.join("trusted-root-public-good.json")).expect("root");
+    let bytes = std::fs::read(dir.join("bundle-provenance.json")).expect("bundle");
+    let bundle = Bundle::parse(&bytes).expect("bundle");
+    let sigstore::Material::Certificates(certs) = &bundle.material else {
+        panic!("a certificate chain");
+    };
+    let sigstore::Content::Dsse(envelope) = &bundle.content else {
+        panic!("a DSSE envelope");
+    };
+    let policy = |identity: &str, issuer: &str| Keyless {
+        root: root.clone(),
+        identity: Matcher::Exact(identity.into()),
+        issuer: Matcher::Exact(issuer.into()),
+    };
+    let workflow =
+        "https://github.com/sigstore/sigstore-js/.github/workflows/release.yml@refs/heads/main";
+    let actions = "https://token.actions.githubusercontent.com";
+    policy(workflow, actions)
+        .check(certs, &bundle.tlog, Signed::Dsse(envelope))
+        .expect("sigstore's own bundle verifies");
+    // And fails for cause.
+    let e = policy("https://github.com/someone/else", actions)
+        .check(certs, &bundle.tlog, Signed::Dsse(envelope))
+        .expect_err("another identity");
+    assert!(matches!(e, KeylessError::Identity { .. }), "{e}");
+    let mut moved = bundle.tlog.clone();
+    moved[0].log_index += 1;
+    let e = policy(workflow, actions)
+        .check(certs, &moved, Signed::Dsse(envelope))
+        .expect_err("another log index");
+    assert!(e.to_string().contains("signed entry timestamp"), "{e}");
 }

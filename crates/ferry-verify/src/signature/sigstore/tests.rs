@@ -185,7 +185,7 @@ fn the_legacy_rekor_annotation_is_read_and_bad_ones_named() {
 fn bad_rekor_bodies_are_named() {
     for (body, want) in [
         (&b"{"[..], "not JSON"),
-        (br#"{"kind":"intoto"}"#, "ferry checks hashedrekord and dsse"),
+        (br#"{"kind":"intoto"}"#, "ferry checks hashedrekord, dsse and intoto"),
         (br#"{"spec":{}}"#, "no kind"),
         (br#"{"kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha512","value":"00"}}}}"#, "is not sha256"),
         (br#"{"kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"00"}},"signature":{"content":"%"}}}"#, "is not base64"),
