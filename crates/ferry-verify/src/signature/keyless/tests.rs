@@ -372,3 +372,41 @@ fn a_real_public_good_sigstore_bundle_verifies_offline() {
         .expect_err("another log index");
     assert!(e.to_string().contains("signed entry timestamp"), "{e}");
 }
+
+#[test]
+fn cosigns_own_v0_3_oci_bundle_verifies_offline() {
+    // cosign's test data (testdata/sigstore/public-good/SOURCE.md): a v0.3 bundle with a Rekor
+    // dsse v0.0.1 entry, the shape cosign 3 stores for an image, by the public sigstore.
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/signature/testdata/sigstore/public-good");
+    let root = TrustedRoot::load(&dir.join("cosign-trusted_root_pgi.json")).expect("root");
+    let bytes = std::fs::read(dir.join("cosign-oci-attestation.sigstore.json")).expect("bundle");
+    let bundle = Bundle::parse(&bytes).expect("bundle");
+    assert_eq!(bundle.media_type, sigstore::BUNDLE_V03);
+    assert_eq!(bundle.tlog[0].kind, "dsse");
+    let sigstore::Material::Certificates(certs) = &bundle.material else {
+        panic!("a certificate");
+    };
+    let sigstore::Content::Dsse(envelope) = &bundle.content else {
+        panic!("a DSSE envelope");
+    };
+    let keyless = Keyless {
+        root,
+        identity: Matcher::Exact("cody@soyland.com".into()),
+        issuer: Matcher::Exact("https://github.com/login/oauth".into()),
+    };
+    keyless
+        .check(certs, &bundle.tlog, Signed::Dsse(envelope))
+        .expect("cosign's own bundle verifies");
+    let statement = envelope.statement().expect("statement");
+    let subject: Digest = "sha256:732112270d7e59418a8c080b134b24cabd67d250d0d0147a97ed95ba5c280aa4"
+        .parse()
+        .expect("digest");
+    assert!(statement.names(&subject));
+    // As an image signature it is refused for what it is: an attestation.
+    let policy = Policy::Keyless(Box::new(keyless));
+    assert!(matches!(
+        check_bundle(&policy, &layer(), &bytes, &subject),
+        Err(Rejected::NotASignature { .. })
+    ));
+}
