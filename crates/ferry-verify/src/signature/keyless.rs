@@ -4,9 +4,10 @@
 //! 1. the signing certificate's key verifies the signature;
 //! 2. a Rekor entry of a log in the trust root vouches for it: its signed entry timestamp
 //!    (SET) verifies with that log's key over the RFC 8785 canonical JSON of
-//!    `{"body","integratedTime","logIndex","logID"}`, and its body names this very signature
-//!    and certificate (so a SET of another entry does not pass); its `integratedTime` is the
-//!    signing time;
+//!    `{"body","integratedTime","logIndex","logID"}`, its inclusion proof (when the bundle has
+//!    one) leads to a checkpoint signed by the same key, and its body names this very
+//!    signature and certificate (so a SET of another entry does not pass); its
+//!    `integratedTime` is the signing time;
 //! 3. the certificate chains, with the code-signing EKU, to a CA of the trust root that was
 //!    valid at the signing time, every certificate being within its own validity then
 //!    (rustls-webpki);
@@ -374,6 +375,10 @@ impl Keyless {
                 ));
                 continue;
             }
+            if let Err(e) = check_inclusion(entry, log) {
+                reasons.push(format!("entry {}: {e}", entry.log_index));
+                continue;
+            }
             match RekorBody::parse(&entry.body).and_then(|b| binds(&b, signed, sig, leaf)) {
                 Ok(()) => return Ok(entry.integrated_time),
                 Err(e) => reasons.push(format!("entry {}: {e}", entry.log_index)),
@@ -457,6 +462,101 @@ fn extension<'c>(
         .as_ref()?
         .iter()
         .find(|e| &e.extn_id == oid)
+}
+
+/// The most signature lines of a checkpoint that are tried.
+const MAX_CHECKPOINT_SIGNATURES: usize = 16;
+
+/// The root an RFC 6962 audit path leads to from `leaf` at `index` in a tree of `size`
+/// (RFC 9162 section 2.1.3.2); `None` when the path does not fit the tree.
+fn merkle_root(index: u64, size: u64, leaf: &[u8], path: &[Vec<u8>]) -> Option<Vec<u8>> {
+    if index >= size {
+        return None;
+    }
+    let node = |left: &[u8], right: &[u8]| {
+        let mut h = sha2::Sha256::new();
+        h.update([0x01]);
+        h.update(left);
+        h.update(right);
+        h.finalize().to_vec()
+    };
+    let (mut f, mut s) = (index, size - 1);
+    let mut r = leaf.to_vec();
+    for p in path {
+        if s == 0 {
+            return None;
+        }
+        if f & 1 == 1 || f == s {
+            r = node(p, &r);
+            if f & 1 == 0 {
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            }
+        } else {
+            r = node(&r, p);
+        }
+        f >>= 1;
+        s >>= 1;
+    }
+    (s == 0).then_some(r)
+}
+
+/// Checks an entry's inclusion proof, when it has one: the audit path from the entry's leaf
+/// hash leads to the proof's root, and the checkpoint (a signed note: origin, tree size,
+/// base64 root, then `— name base64(key hint ‖ signature)` lines) names that size and root
+/// and is signed by the log's key.
+fn check_inclusion(entry: &TlogEntry, log: &Log) -> Result<(), String> {
+    let Some(proof) = &entry.proof else {
+        return Ok(());
+    };
+    let mut leaf = vec![0u8];
+    leaf.extend_from_slice(&entry.body);
+    let leaf = sha256(&leaf);
+    match merkle_root(proof.index, proof.tree_size, &leaf, &proof.hashes) {
+        Some(root) if root == proof.root_hash => {}
+        Some(_) => return Err("its inclusion proof does not lead to the proof's root hash".into()),
+        None => return Err("its inclusion proof does not fit its tree size".into()),
+    }
+    let Some(checkpoint) = &proof.checkpoint else {
+        return Ok(());
+    };
+    let bad = |why: &str| format!("its checkpoint {why}");
+    let (note, signatures) = checkpoint
+        .split_once("\n\n")
+        .ok_or_else(|| bad("is not a signed note"))?;
+    let mut lines = note.lines();
+    let (_origin, size, root) = (lines.next(), lines.next(), lines.next());
+    if size.and_then(|s| s.parse::<u64>().ok()) != Some(proof.tree_size) {
+        return Err(bad("names another tree size"));
+    }
+    let root = root.and_then(|r| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode(r).ok()
+    });
+    if root.as_deref() != Some(proof.root_hash.as_slice()) {
+        return Err(bad("names another root hash"));
+    }
+    let signed = format!("{note}\n");
+    let valid = signatures
+        .lines()
+        .take(MAX_CHECKPOINT_SIGNATURES)
+        .filter_map(|line| {
+            use base64::Engine as _;
+            let rest = line.strip_prefix("\u{2014} ")?;
+            let (_, b64) = rest.rsplit_once(' ')?;
+            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+        })
+        .any(|raw| {
+            raw.len() > 4
+                && log.key_id.get(..4) == Some(&raw[..4])
+                && log.key.verifies(signed.as_bytes(), &raw[4..])
+        });
+    if !valid {
+        return Err(bad(&format!("is not signed by the log {}", log.url)));
+    }
+    Ok(())
 }
 
 /// rustls-webpki's reason, in words.

@@ -135,7 +135,26 @@ struct RawTlogEntry {
     integrated_time: Int,
     #[serde(default)]
     inclusion_promise: Option<RawPromise>,
+    #[serde(default)]
+    inclusion_proof: Option<RawProof>,
     canonicalized_body: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawProof {
+    log_index: Int,
+    root_hash: String,
+    tree_size: Int,
+    #[serde(default)]
+    hashes: Vec<String>,
+    #[serde(default)]
+    checkpoint: Option<RawCheckpoint>,
+}
+
+#[derive(Deserialize)]
+struct RawCheckpoint {
+    envelope: String,
 }
 
 #[derive(Deserialize)]
@@ -218,6 +237,26 @@ pub struct TlogEntry {
     pub set: Option<Vec<u8>>,
     /// The entry's canonical body.
     pub body: Vec<u8>,
+    /// Its inclusion proof, when the bundle has one.
+    pub proof: Option<InclusionProof>,
+}
+
+/// The most hashes of an inclusion proof (a tree of 2^64 leaves needs 64).
+pub const MAX_PROOF_HASHES: usize = 64;
+
+/// An RFC 6962 inclusion proof of an entry, with the log's signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InclusionProof {
+    /// The leaf's index in the tree the proof is for (not the entry's global index).
+    pub index: u64,
+    /// The tree's size.
+    pub tree_size: u64,
+    /// The tree's root hash.
+    pub root_hash: Vec<u8>,
+    /// The audit path, leaf to root.
+    pub hashes: Vec<Vec<u8>>,
+    /// The checkpoint (a signed note) naming the tree size and root, when present.
+    pub checkpoint: Option<String>,
 }
 
 /// A parsed sigstore bundle.
@@ -237,6 +276,30 @@ fn b64(text: &str, what: &'static str) -> Result<Vec<u8>, BundleError> {
     base64::engine::general_purpose::STANDARD
         .decode(text.trim())
         .map_err(|_| BundleError::Base64(what))
+}
+
+fn proof(raw: &RawProof) -> Result<InclusionProof, BundleError> {
+    let unsigned = |n: i64, what: &str| {
+        u64::try_from(n)
+            .map_err(|_| BundleError::Json(format!("the inclusion proof's {what} is negative")))
+    };
+    if raw.hashes.len() > MAX_PROOF_HASHES {
+        return Err(BundleError::Json(format!(
+            "the inclusion proof has {} hashes; a proof needs at most {MAX_PROOF_HASHES}",
+            raw.hashes.len()
+        )));
+    }
+    Ok(InclusionProof {
+        index: unsigned(raw.log_index.value("inclusionProof.logIndex")?, "logIndex")?,
+        tree_size: unsigned(raw.tree_size.value("inclusionProof.treeSize")?, "treeSize")?,
+        root_hash: b64(&raw.root_hash, "inclusionProof.rootHash")?,
+        hashes: raw
+            .hashes
+            .iter()
+            .map(|h| b64(h, "inclusionProof.hashes"))
+            .collect::<Result<_, _>>()?,
+        checkpoint: raw.checkpoint.as_ref().map(|c| c.envelope.clone()),
+    })
 }
 
 impl Bundle {
@@ -291,6 +354,7 @@ impl Bundle {
                         .map(|p| b64(&p.signed_entry_timestamp, "signedEntryTimestamp"))
                         .transpose()?,
                     body: b64(&e.canonicalized_body, "canonicalizedBody")?,
+                    proof: e.inclusion_proof.as_ref().map(proof).transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, BundleError>>()?;
@@ -355,6 +419,7 @@ pub fn legacy_entry(annotation: &str) -> Result<TlogEntry, BundleError> {
         integrated_time: raw.payload.integrated_time.value("integratedTime")?,
         set: Some(b64(&raw.set, "SignedEntryTimestamp")?),
         body: b64(&raw.payload.body, "Rekor entry body")?,
+        proof: None,
     })
 }
 

@@ -410,3 +410,107 @@ fn cosigns_own_v0_3_oci_bundle_verifies_offline() {
         Err(Rejected::NotASignature { .. })
     ));
 }
+
+#[test]
+fn a_broken_inclusion_proof_or_checkpoint_is_named() {
+    let dir =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/signature/testdata/sigstore/public-good");
+    let root = TrustedRoot::load(&dir.join("cosign-trusted_root_pgi.json")).expect("root");
+    let bytes = std::fs::read(dir.join("cosign-oci-attestation.sigstore.json")).expect("bundle");
+    let keyless = Keyless {
+        root,
+        identity: Matcher::Exact("cody@soyland.com".into()),
+        issuer: Matcher::Exact("https://github.com/login/oauth".into()),
+    };
+    let check = |bytes: &[u8]| {
+        let bundle = Bundle::parse(bytes).expect("bundle");
+        let sigstore::Material::Certificates(certs) = &bundle.material else {
+            panic!("a certificate");
+        };
+        let sigstore::Content::Dsse(envelope) = &bundle.content else {
+            panic!("a DSSE envelope");
+        };
+        keyless
+            .check(certs, &bundle.tlog, Signed::Dsse(envelope))
+            .map_err(|e| e.to_string())
+    };
+    check(&bytes).expect("valid");
+    const PROOF: &str = "/verificationMaterial/tlogEntries/0/inclusionProof";
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(Edit, &str)> = vec![
+        (
+            Box::new(|v| {
+                *v.pointer_mut(&format!("{PROOF}/hashes/3")).expect("hash") =
+                    "V8kTVhZDHU0oMb8SoiG+IJzfi1+zs8k07t7msfdk3DU=".into();
+            }),
+            "does not lead to the proof's root hash",
+        ),
+        (
+            Box::new(|v| {
+                *v.pointer_mut(&format!("{PROOF}/treeSize")).expect("size") = "3".into();
+            }),
+            "does not fit its tree size",
+        ),
+        (
+            Box::new(|v| {
+                let cp = v
+                    .pointer_mut(&format!("{PROOF}/checkpoint/envelope"))
+                    .expect("checkpoint");
+                let text = cp
+                    .as_str()
+                    .expect("text")
+                    .replace("\n53604735\n", "\n53604736\n");
+                *cp = text.into();
+            }),
+            "names another tree size",
+        ),
+        (
+            Box::new(|v| {
+                let cp = v
+                    .pointer_mut(&format!("{PROOF}/checkpoint/envelope"))
+                    .expect("checkpoint");
+                let text = cp.as_str().expect("text").replace(
+                    "rekor.sigstore.dev - 1193050959916656506",
+                    "rekor.sigstore.dev - 1",
+                );
+                *cp = text.into();
+            }),
+            "is not signed by the log",
+        ),
+        (
+            Box::new(|v| {
+                *v.pointer_mut(&format!("{PROOF}/checkpoint/envelope"))
+                    .expect("checkpoint") = "x".into();
+            }),
+            "is not a signed note",
+        ),
+    ];
+    for (f, want) in cases {
+        let e = check(&edit(&bytes, f)).expect_err(want);
+        assert!(e.contains(want), "{want}: {e}");
+    }
+}
+
+#[test]
+fn merkle_paths_follow_rfc_9162() {
+    use sha2::Digest as _;
+    let h = |b: &[u8]| sha2::Sha256::digest(b).to_vec();
+    let leaf = |d: &[u8]| h(&[&[0u8][..], d].concat());
+    let node = |l: &[u8], r: &[u8]| h(&[&[1u8][..], l, r].concat());
+    let (a, b, c) = (leaf(b"a"), leaf(b"b"), leaf(b"c"));
+    // A tree of three: root = node(node(a, b), c).
+    let root = node(&node(&a, &b), &c);
+    assert_eq!(
+        merkle_root(0, 3, &a, &[b.clone(), c.clone()]),
+        Some(root.clone())
+    );
+    assert_eq!(
+        merkle_root(1, 3, &b, &[a.clone(), c.clone()]),
+        Some(root.clone())
+    );
+    assert_eq!(merkle_root(2, 3, &c, &[node(&a, &b)]), Some(root.clone()));
+    assert_eq!(merkle_root(0, 1, &a, &[]), Some(a.clone()));
+    assert_eq!(merkle_root(3, 3, &a, &[]), None);
+    assert_eq!(merkle_root(2, 3, &c, &[node(&a, &b), a.clone()]), None);
+    assert_ne!(merkle_root(0, 3, &a, &[c.clone(), b.clone()]), Some(root));
+}

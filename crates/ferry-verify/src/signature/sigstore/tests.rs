@@ -119,6 +119,23 @@ fn bad_bundles_are_named_not_panics() {
         let e = parse_value(&v).expect_err(pointer);
         assert!(e.to_string().contains(want), "{pointer}: {e}");
     }
+    let proof = "/verificationMaterial/tlogEntries/0/inclusionProof";
+    for (field, value, want) in [
+        ("treeSize", serde_json::json!("-1"), "is negative"),
+        (
+            "hashes",
+            serde_json::json!(vec!["AA=="; MAX_PROOF_HASHES + 1]),
+            "at most 64",
+        ),
+        ("rootHash", serde_json::json!("%"), "rootHash is not base64"),
+        ("hashes", serde_json::json!(["!"]), "hashes is not base64"),
+        ("logIndex", serde_json::json!({}), "not a sigstore bundle"),
+    ] {
+        let mut v = json(BUNDLE);
+        v.pointer_mut(proof).expect("proof")[field] = value;
+        let e = parse_value(&v).expect_err(field);
+        assert!(e.to_string().contains(want), "{field}: {e}");
+    }
     let mut v = json(BUNDLE);
     v["verificationMaterial"]
         .as_object_mut()
