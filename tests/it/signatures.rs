@@ -1027,6 +1027,34 @@ fn one_tag_list_per_repository_replaces_the_heads_and_a_partial_list_falls_back_
     );
     assert_eq!(cosign_heads(), 1, "{}", proxy.counts_summary());
 
+    // The dry run counts the signature as more content of the image.
+    let up = format!("docker.io={}", proxy.url());
+    let dry = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--dry-run",
+            "--json",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &up,
+            "-o",
+            "never.tar",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(&sandbox, &args);
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")
+    };
+    let with = dry(&[]);
+    let without = dry(&["--remove-signatures"]);
+    assert_eq!(with["images"], 3, "{with}");
+    assert_eq!(without["images"], 2, "{without}");
+    assert!(
+        with["bytes"].as_u64() > without["bytes"].as_u64(),
+        "{with} / {without}"
+    );
+
     // A list that goes on (a Link to the next page) is not trusted to be whole: every cosign
     // and referrers tag is asked for, and the signature is still found.
     proxy.clear_log();
