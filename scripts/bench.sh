@@ -46,6 +46,11 @@
 # `ferry import` (archive_ferry) and the way rancher-load-images.sh does it (archive_docker:
 # `docker load`, then `docker tag` + `docker push` per image, from an engine with no images);
 # the extra disk each needs is recorded (ferry's spool; the engine's data-root growth).
+# and signatures (phase `signed`): every image of the workload signed as `cosign sign --key`
+# does (scripts/bench_sign.py, python3-cryptography), exported with its signatures
+# (signed_export) and with --remove-signatures (signed_export_nosig), each bundle imported
+# (signed_import, signed_import_nosig), and `ferry verify --key` of the signed bundle
+# (signed_verify); the cost of carrying signatures is the ratio of the two.
 # An import phase whose source (bundle, OCI layout, sync dir) was not produced by its export
 # phase in this run produces it once, untimed. For every timed command the CPU seconds of the
 # registry process on the other end (the upstream for export, the target for import) are
@@ -69,7 +74,7 @@
 #   BENCH_BIG_GB        size of that layer in GiB (default 1)
 #   BENCH_PHASES        phases to run (default "ferry_export ferry_inspect skopeo_copy skopeo_sync curl_floor
 #                       ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport
-#                       skopeo_reimport skopeo_reimport_oci serve delta archive"; also
+#                       skopeo_reimport skopeo_reimport_oci serve delta archive signed"; also
 #                       available: curl_files curl_null)
 #   BENCH_SERVE_CLIENTS client counts of the serve phase (default "8 32")
 #   BENCH_SERVE_PULLS   times the serve phase pulls the workload per measurement (default 8)
@@ -117,7 +122,7 @@ else
 fi
 BIG=${BENCH_BIG:-0}
 BIG_GB=${BENCH_BIG_GB:-1}
-PHASES=${BENCH_PHASES:-ferry_export ferry_inspect skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve delta archive}
+PHASES=${BENCH_PHASES:-ferry_export ferry_inspect skopeo_copy skopeo_sync curl_floor ferry_import skopeo_import_oci skopeo_import_sync ferry_reimport skopeo_reimport skopeo_reimport_oci serve delta archive signed}
 SERVE_CLIENTS=${BENCH_SERVE_CLIENTS:-8 32}
 SERVE_PULLS=${BENCH_SERVE_PULLS:-8}
 REIMPORT_RUNS=${BENCH_REIMPORT_RUNS:-5}
@@ -165,6 +170,12 @@ ensure_tools() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   fi
   command -v cargo >/dev/null || die "cargo not found"
+  # The signed phase signs the workload with python3-cryptography (scripts/bench_sign.py).
+  if selected signed && ! python3 -c 'import cryptography' 2>/dev/null; then
+    log "installing python3 cryptography"
+    python3 -m pip install --quiet cryptography ||
+      python3 -m pip install --quiet --break-system-packages cryptography
+  fi
 }
 
 build() {
@@ -1088,6 +1099,98 @@ phase_archive() {
 }
 
 # ---- scale phase ---------------------------------------------------------------------------
+
+# ---- signatures (phase `signed`) ------------------------------------------------------------
+# The workload with every image signed as `cosign sign --key` signs (scripts/bench_sign.py,
+# python3-cryptography: a `.sig` per image, in a hard-linked copy of the workload's storage,
+# generated once), served by a second TLS + token upstream. In every run, in alternating order:
+#   signed_export        ferry export: finds and carries every signature (the default)
+#   signed_export_nosig  the same export with --remove-signatures (no lookups at all)
+# then each bundle into a fresh TLS + htpasswd registry (signed_import, signed_import_nosig),
+# and signed_verify: ferry verify --key of the signed bundle, offline (every blob re-hashed,
+# every signature checked). The targets: carrying costs at most 5% of wall time.
+SIGNED_UP=""
+SIGNED_KEY=""
+prepare_signed() {
+  [ -n "$SIGNED_UP" ] && return
+  local dir=$BENCH_DIR/workload-$SCALE-signed
+  if [ ! -f "$dir/done" ] || [ "$WORKLOAD/done" -nt "$dir/done" ]; then
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp -al "$WORKLOAD/storage" "$dir/storage"
+    untimed sign python3 "$ROOT/scripts/bench_sign.py" --storage "$dir/storage" \
+      --images "$IMAGES_TXT" --key-dir "$dir"
+    touch "$dir/done"
+  fi
+  SIGNED_KEY=$dir/cosign.pub
+  start_registry upstream-signed tls-token --storage "$dir/storage"
+  mkdir -p "$WORK/docker-upstream-signed"
+  jq -n --arg h "$(reg upstream-signed host)" \
+    --arg a "$(printf '%s:%s' "$(reg upstream-signed username)" "$(reg upstream-signed password)" | base64 -w0)" \
+    '{auths: {($h): {auth: $a}}}' >"$WORK/docker-upstream-signed/config.json"
+  SIGNED_UP=upstream-signed
+}
+
+# signed_export_one PHASE RUN [--remove-signatures]: the bundle lands in $SRC/PHASE.tar.
+signed_export_one() {
+  local phase=$1 run=$2
+  shift 2
+  # shellcheck disable=SC2207
+  local jobs=($(ferry_jobs)) out=$SRC/$phase.tar
+  mkdir -p "$SRC" && rm -f "$out"
+  TIMED_REG_PID=${REG_PROC[upstream-signed]} timed "$phase" "$run" \
+    env DOCKER_CONFIG="$WORK/docker-upstream-signed" \
+    "$FERRY" export --images "$IMAGES_TXT" --upstream "docker.io=$(reg upstream-signed url)" \
+    --ca-file "$(reg upstream-signed ca_file)" "${jobs[@]}" -o "$out" --json "$@"
+  local s=$WORK/logs/$phase-$run.out
+  # exported counts the signatures too (one per image with them, none with --remove-signatures).
+  local want=$((2 * N_IMAGES))
+  [ "${1:-}" = --remove-signatures ] && want=$N_IMAGES
+  [ "$(jq .exported "$s")" = "$want" ] && [ "$(jq '.failed | length' "$s")" = 0 ] ||
+    die "$phase: ferry exported $(jq .exported "$s") images and signatures, not $want"
+  extra "$phase" bytes_written "$(stat -c %s "$out")"
+}
+
+# signed_import_one PHASE RUN BUNDLE
+signed_import_one() {
+  local phase=$1 run=$2 bundle=$3 name=$1-$2
+  # shellcheck disable=SC2207
+  local jobs=($(ferry_jobs))
+  start_target "$name"
+  TIMED_REG_PID=${REG_PROC[$name]} timed "$phase" "$run" \
+    env DOCKER_CONFIG="$WORK/docker-$name" \
+    "$FERRY" import "$bundle" --to "$(reg "$name" host)" --ca-file "$(reg "$name" ca_file)" \
+    "${jobs[@]}" --json
+  local s=$WORK/logs/$phase-$run.out
+  [ "$(jq '.failed | length' "$s")" = 0 ] || die "$phase: ferry import failed: $(jq -c .failed "$s")"
+  check_target "$name" exact "$phase"
+  stop_registry "$name"
+}
+
+phase_signed() {
+  local run=$1 order
+  prepare_signed
+  if ((run % 2)); then order="signed nosig"; else order="nosig signed"; fi
+  for o in $order; do
+    if [ "$o" = signed ]; then
+      signed_export_one signed_export "$run"
+    else
+      signed_export_one signed_export_nosig "$run" --remove-signatures
+    fi
+  done
+  local carried
+  carried=$(tar -xOf "$SRC/signed_export.tar" images.lock | grep -c 'kind: sig' || true)
+  [ "$carried" -ge 1 ] || die "signed_export carried no signature"
+  extra signed_export signatures_carried "$carried"
+  for o in $order; do
+    if [ "$o" = signed ]; then
+      signed_import_one signed_import "$run" "$SRC/signed_export.tar"
+    else
+      signed_import_one signed_import_nosig "$run" "$SRC/signed_export_nosig.tar"
+    fi
+  done
+  TIMED_REG_PID=none timed signed_verify "$run" \
+    "$FERRY" verify "$SRC/signed_export.tar" --key "$SIGNED_KEY" --json
+}
 
 # phase_scale: N small images in N repositories on a token-auth TLS upstream, for N in
 # BENCH_SCALE_N (scripts/bench_scale.sh; its rows go to $WORK/scale.tsv, reported by

@@ -125,6 +125,10 @@ def ratios(ph):
         "skopeo_reimport_over_ferry": ratio("skopeo_reimport", "ferry_reimport"),
         "skopeo_reimport_oci_over_ferry": ratio("skopeo_reimport_oci", "ferry_reimport"),
         "archive_docker_over_ferry": ratio("archive_docker", "archive_ferry"),
+        # What carrying every image's signature costs (the same signed workload, with and
+        # without --remove-signatures).
+        "signed_export_over_nosig": ratio("signed_export", "signed_export_nosig"),
+        "signed_import_over_nosig": ratio("signed_import", "signed_import_nosig"),
         # ferry serve's throughput over distribution's, per client count.
         "serve_ferry_over_dist": {
             str(n): r2(ph[f"serve_ferry_c{n}"]["mb_per_s"] / ph[f"serve_dist_c{n}"]["mb_per_s"])
@@ -179,6 +183,12 @@ def targets(ph, rt, workload):
         wanted.append(("archive import vs docker load + tag + push", "archive_docker / archive_ferry wall",
                        rt["archive_docker_over_ferry"], ">=", 2.0))
         wanted.append(("archive import peak RSS", "MiB", rss("archive_ferry"), "<=", 64))
+    if rt.get("signed_export_over_nosig") is not None:
+        wanted.append(("export cost of carrying every image's signature", "signed_export / signed_export_nosig wall",
+                       rt["signed_export_over_nosig"], "<=", 1.05))
+    if rt.get("signed_import_over_nosig") is not None:
+        wanted.append(("import cost of carrying every image's signature", "signed_import / signed_import_nosig wall",
+                       rt["signed_import_over_nosig"], "<=", 1.05))
     for n, ratio in sorted(rt.get("serve_ferry_over_dist", {}).items(), key=lambda kv: int(kv[0])):
         wanted.append((f"serve throughput vs distribution, {n} clients", "ferry MB/s / distribution MB/s", ratio, ">=", 1.5))
     serve = [p for p in ph if serve_phase(p)]
@@ -251,6 +261,8 @@ def table(result):
                            ("skopeo_reimport_oci/ferry", "skopeo_reimport_oci_over_ferry"),
                            ("ferry h2/h1.1", "ferry_import_h2_over_h1")]),
         ("verify ratios", [("ferry_verify/sha256_floor", "ferry_verify_over_sha256")]),
+        ("signature ratios", [("signed_export/nosig", "signed_export_over_nosig"),
+                              ("signed_import/nosig", "signed_import_over_nosig")]),
     ):
         parts = [f"{n} {rt[k]}" for n, k in pairs if rt.get(k) is not None]
         if parts:

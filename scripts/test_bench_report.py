@@ -130,6 +130,17 @@ class Report(unittest.TestCase):
         self.assertTrue(by["archive import peak RSS"]["pass"])
         self.assertIn("archive: rancher-images.tar.gz 2000 MB imported by ferry in 10.0 s (1000 MB spooled), by docker load + tag + push in 35.0 s (6000 MB of engine storage): 3.5x", br.table(r))
 
+    def test_signature_ratios_and_targets(self):
+        runs = [run("signed_export", 1, 10.4), run("signed_export", 2, 10.2), run("signed_export_nosig", 1, 10.0),
+                run("signed_export_nosig", 2, 10.0), run("signed_import", 1, 8.0), run("signed_import_nosig", 1, 7.0)]
+        r = br.report(runs, [], WORKLOAD, [], {})
+        self.assertEqual(r["ratios"]["signed_export_over_nosig"], 1.03)
+        self.assertEqual(r["ratios"]["signed_import_over_nosig"], 1.14)
+        by = {t["name"]: t for t in r["targets"]}
+        self.assertTrue(by["export cost of carrying every image's signature"]["pass"])
+        self.assertFalse(by["import cost of carrying every image's signature"]["pass"])
+        self.assertIn("signed_export/nosig 1.03", br.table(r))
+
 
 if __name__ == "__main__":
     unittest.main()

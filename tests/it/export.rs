@@ -828,12 +828,18 @@ fn without_rate_limit_headers_nothing_is_said_and_the_fields_are_null() {
         assert_eq!(d.get(field), Some(&serde_json::Value::Null), "{field}: {d}");
     }
     assert_eq!(d["rate_limited_manifest_gets"], distinct_manifests(&images));
-    // The quota was asked for all the same: one HEAD more than the tags (and the cosign
-    // tags looked for, which Docker Hub does not count as pulls).
+    // The quota was asked for all the same: one HEAD more than the tags (the cosign tags are
+    // looked for in one tag list per repository).
     assert_eq!(
         proxy.count("HEAD", Kind::Manifest),
-        images.len() + 1 + attachment_heads(&images),
+        images.len() + 1,
         "{}",
+        proxy.counts_summary()
+    );
+    assert_eq!(
+        proxy.count("GET", Kind::Tags),
+        tag_lists(&images),
+        "one tag list per repository: {}",
         proxy.counts_summary()
     );
 
@@ -945,8 +951,8 @@ fn the_quota_is_read_with_one_head_and_adds_no_get() {
         proxy.counts_summary()
     );
 
-    // From tags: one HEAD per tag plus the quota's (and the cosign tags looked for), and
-    // still one GET per distinct manifest.
+    // From tags: one HEAD per tag plus the quota's (cosign tags: one tag list per repository),
+    // and still one GET per distinct manifest.
     proxy.clear_log();
     let out = export(
         &sandbox,
@@ -966,8 +972,14 @@ fn the_quota_is_read_with_one_head_and_adds_no_get() {
             proxy.count("HEAD", Kind::Manifest),
             proxy.count("GET", Kind::Manifest)
         ),
-        (images.len() + 1 + attachment_heads(&images), need),
+        (images.len() + 1, need),
         "{}",
+        proxy.counts_summary()
+    );
+    assert_eq!(
+        proxy.count("GET", Kind::Tags),
+        tag_lists(&images),
+        "one tag list per repository: {}",
         proxy.counts_summary()
     );
 }
@@ -1007,8 +1019,14 @@ fn no_quota_is_asked_for_when_no_image_comes_from_docker_hub() {
     assert_eq!(d["rate_limit_remaining"], serde_json::Value::Null, "{d}");
     assert_eq!(
         proxy.count("HEAD", Kind::Manifest),
-        images.len() + attachment_heads(&images),
-        "no HEAD beyond the tags' and the cosign tags': {}",
+        images.len(),
+        "no HEAD beyond the tags' (cosign tags: in the tag lists): {}",
+        proxy.counts_summary()
+    );
+    assert_eq!(
+        proxy.count("GET", Kind::Tags),
+        tag_lists(&images),
+        "one tag list per repository: {}",
         proxy.counts_summary()
     );
 }

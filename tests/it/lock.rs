@@ -107,16 +107,22 @@ fn heads_resolve_tags_and_each_manifest_is_fetched_once() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // One HEAD per tag and per cosign tag looked for; one GET per distinct manifest
-    // (top-level and children), never by tag.
+    // One HEAD per tag (cosign tags are looked for in one tag list per repository); one GET
+    // per distinct manifest (top-level and children), never by tag.
     let distinct_manifests: std::collections::BTreeSet<String> = images
         .iter()
         .flat_map(|i| i.all_manifests().into_iter().map(|m| m.digest))
         .collect();
     assert_eq!(
         proxy.count("HEAD", Kind::Manifest),
-        images.len() + attachment_heads(&images),
+        images.len(),
         "{}",
+        proxy.counts_summary()
+    );
+    assert_eq!(
+        proxy.count("GET", Kind::Tags),
+        tag_lists(&images),
+        "one tag list per repository: {}",
         proxy.counts_summary()
     );
     assert_eq!(

@@ -973,3 +973,133 @@ fn a_delta_carries_new_signatures_of_old_images() {
     let (code, out, err) = verify_key(&delta);
     assert_eq!(code, Some(0), "{out}{err}");
 }
+
+#[test]
+fn one_tag_list_per_repository_replaces_the_heads_and_a_partial_list_falls_back_to_them() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let good = key(&work, "good");
+    let images = fixtures_named(&[RKE_TOOLS, PAUSE]);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let sig = cosign_sign(&work, &reg, &images[0], &good, false);
+    let proxy = FaultProxy::start(&reg);
+    let list = image_list(&work, &images, &[]);
+    let lock = |name: &str| {
+        let out = work.join(name);
+        let (code, _, err) = run(
+            &sandbox,
+            &[
+                "lock",
+                "--images",
+                list.to_str().unwrap(),
+                "--upstream",
+                &format!("docker.io={}", proxy.url()),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, Some(0), "{err}");
+        let entries = lock_entries(&out);
+        assert!(
+            entries.iter().any(|e| e["digest"] == sig.as_str()),
+            "the signature is found: {entries:#?}"
+        );
+    };
+    let cosign_heads = || {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.method == "HEAD" && r.kind == Kind::Manifest && r.target.contains("sha256-")
+            })
+            .count()
+    };
+
+    // The registry lists each repository's tags in one page: one GET each, and only the
+    // signature's tag is asked for.
+    lock("a.lock");
+    assert_eq!(
+        proxy.count("GET", Kind::Tags),
+        2,
+        "{}",
+        proxy.counts_summary()
+    );
+    assert_eq!(cosign_heads(), 1, "{}", proxy.counts_summary());
+
+    // The dry run counts the signature as more content of the image.
+    let up = format!("docker.io={}", proxy.url());
+    let dry = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--dry-run",
+            "--json",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &up,
+            "-o",
+            "never.tar",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = run(&sandbox, &args);
+        assert_eq!(code, Some(0), "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")
+    };
+    let with = dry(&[]);
+    let without = dry(&["--remove-signatures"]);
+    assert_eq!(with["images"], 3, "{with}");
+    assert_eq!(without["images"], 2, "{without}");
+    assert!(
+        with["bytes"].as_u64() > without["bytes"].as_u64(),
+        "{with} / {without}"
+    );
+
+    // A list that goes on (a Link to the next page) is not trusted to be whole: every cosign
+    // and referrers tag is asked for, and the signature is still found.
+    proxy.clear_log();
+    proxy.inject(
+        Match::get(Kind::Tags),
+        Fault::SetHeader(
+            "Link".into(),
+            Some("</v2/x/tags/list?n=1000&last=z>; rel=\"next\"".into()),
+        ),
+        usize::MAX,
+    );
+    lock("b.lock");
+    assert_eq!(
+        cosign_heads(),
+        attachment_probes(&images),
+        "{}",
+        proxy.counts_summary()
+    );
+
+    // A registry without the tags API: the same.
+    proxy.clear_faults();
+    proxy.clear_log();
+    proxy.inject(Match::get(Kind::Tags), Fault::Status(404), usize::MAX);
+    lock("c.lock");
+    assert_eq!(
+        cosign_heads(),
+        attachment_probes(&images),
+        "{}",
+        proxy.counts_summary()
+    );
+}
+
+/// The tags looked for without a tag list: four kinds (`.sig`, `.att`, `.sbom`, the
+/// referrers tag) for each image's digest and each real platform's, then four for the one
+/// signature found.
+fn attachment_probes(images: &[FixtureImage]) -> usize {
+    let subjects: usize = images
+        .iter()
+        .map(|i| {
+            1 + if i.is_multi_arch() {
+                i.platforms.iter().filter(|p| !p.attestation).count()
+            } else {
+                0
+            }
+        })
+        .sum();
+    4 * (subjects + 1)
+}

@@ -414,19 +414,13 @@ pub fn ferry_measured(
     (out, kib)
 }
 
-/// The HEADs `lock` and `export` spend looking for what is attached to `images` (nothing is
-/// on the fixtures): one per kind (cosign's .sig, .att, .sbom, and the referrers tag schema)
-/// for each image's digest and each real platform's manifest digest.
-pub fn attachment_heads(images: &[FixtureImage]) -> usize {
+/// The tag lists `lock` and `export` read looking for what is attached to `images` (nothing
+/// is on the fixtures): one `GET /v2/<name>/tags/list` per repository, after which no cosign
+/// tag or referrers tag is asked for (the list names none).
+pub fn tag_lists(images: &[FixtureImage]) -> usize {
     images
         .iter()
-        .map(|i| {
-            let platforms = if i.is_multi_arch() {
-                i.platforms.iter().filter(|p| !p.attestation).count()
-            } else {
-                0
-            };
-            4 * (1 + platforms)
-        })
-        .sum()
+        .map(|i| i.repository.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }

@@ -6,7 +6,10 @@
 //! SBOM), up to [`MAX_LEVELS`] levels. A referrers index of more than `MAX_IMAGE_OBJECTS`
 //! objects, or one nested too deep, is refused by the resolver's own bounds and named.
 //!
-//! Each lookup is one `HEAD` (nothing is fetched for a tag that does not exist), they run
+//! Where the source lists a repository's tags whole in one answer (a registry's
+//! `tags/list`, one page), that list is read once per repository and only the tags it names
+//! are looked up: a repository without attachments then costs one request in all. Elsewhere
+//! each lookup is one `HEAD` (nothing is fetched for a tag that does not exist), they run
 //! `jobs` at a time, and each digest is a subject once: a registry that answers every tag with
 //! the same manifest, or with one whose own tags name it again, ends after one round. An
 //! image gets at most [`MAX_PER_IMAGE`] attachments; past that the rest are left out with a
@@ -14,7 +17,7 @@
 //! recorded in the lock with [`AttachedTo`], so that export, import, verify and serve carry
 //! it byte for byte without knowing what it is.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use futures_util::StreamExt as _;
 
@@ -60,6 +63,38 @@ fn subjects(image: &ResolvedImage) -> Vec<Digest> {
     out
 }
 
+/// Where an image's attachments live: its registry and repository.
+fn repository_of(image: &ResolvedImage) -> String {
+    format!(
+        "{}/{}",
+        image.reference.registry(),
+        image.reference.repository()
+    )
+}
+
+/// The whole tag list of each repository of `images` whose source gives one (one request per
+/// repository, `jobs` at a time); repositories without one are left out, and are asked tag
+/// by tag.
+async fn listed_tags<S: Source>(
+    source: &S,
+    images: &[ResolvedImage],
+    jobs: usize,
+) -> HashMap<String, HashSet<String>> {
+    let mut repositories: HashMap<String, &ResolvedImage> = HashMap::new();
+    for img in images.iter().filter(|i| i.locked.attached_to.is_none()) {
+        repositories.entry(repository_of(img)).or_insert(img);
+    }
+    futures_util::stream::iter(repositories)
+        .map(|(key, img)| async move {
+            let tags = source.all_tags(&img.reference).await?;
+            Some((key, tags.into_iter().collect::<HashSet<String>>()))
+        })
+        .buffer_unordered(jobs.max(1))
+        .filter_map(|x| async move { x })
+        .collect()
+        .await
+}
+
 /// Finds and resolves what is attached to `images` (which are not changed). The images
 /// found come back with [`AttachedTo`] set, each once; `known` are sources already in the
 /// set (an export from a lock that lists its signatures), which are not resolved again.
@@ -87,6 +122,7 @@ pub async fn discover<S: Source>(
             }
         }
     }
+    let listed = listed_tags(source, images, jobs).await;
     for _level in 0..MAX_LEVELS {
         if frontier.is_empty() {
             break;
@@ -99,6 +135,12 @@ pub async fn discover<S: Source>(
                     subject: subject.clone(),
                     kind,
                 })
+            })
+            // A tag the repository's whole list does not name is not asked for.
+            .filter(|p| {
+                listed
+                    .get(&repository_of(&images[p.owner]))
+                    .is_none_or(|tags| tags.contains(&p.kind.tag_for(&p.subject)))
             })
             .collect();
         let results: Vec<(Probe, Option<Result<ResolvedImage, ResolveError>>)> =

@@ -93,6 +93,14 @@ pub trait Source: Send + Sync {
     /// carries a [`StoreError`]. Not verified: whoever consumes it hashes what it gets.
     fn open_blob(&self, image: &Reference, digest: &Digest, size: u64, offset: u64) -> ByteStream;
 
+    /// Every tag of the image's repository, when the store can list them all in one cheap
+    /// answer; `None` when it cannot (the caller then asks tag by tag). A hint only: a tag
+    /// it lists is still looked up, and an error is `None`.
+    fn all_tags(&self, image: &Reference) -> impl Future<Output = Option<Vec<String>>> + Send {
+        let _ = image;
+        async { None }
+    }
+
     /// Whether the blob can be served, at about the cost of a HEAD, and its size; `None`
     /// when it cannot.
     fn blob_size(

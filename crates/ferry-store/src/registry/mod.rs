@@ -20,6 +20,7 @@ pub mod manifests;
 pub mod ratelimit;
 pub mod request;
 pub mod source;
+pub mod tags;
 pub mod upload;
 
 use std::collections::HashMap;

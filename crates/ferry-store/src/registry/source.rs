@@ -37,6 +37,11 @@ impl Source for Registries {
         }
     }
 
+    async fn all_tags(&self, image: &Reference) -> Option<Vec<String>> {
+        let reg = self.get(image.registry()).ok()?;
+        reg.all_tags(image.repository()).await
+    }
+
     async fn blob_size(
         &self,
         image: &Reference,
