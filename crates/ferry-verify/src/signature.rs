@@ -704,7 +704,7 @@ pub async fn check_signed<S: Source>(
             Problem::new(
                 Kind::Unsigned,
                 format!(
-                    "{} ({}) has no cosign signature (no .sig tag, no sigstore bundle referrer); sign it upstream (cosign sign) and export again, or verify without a signature policy",
+                    "{} ({}) has no cosign signature (no .sig tag, no sigstore bundle referrer); sign it upstream (cosign sign) and export again, or check without --key/--trusted-root",
                     image.name, image.digest
                 ),
             )
