@@ -514,3 +514,102 @@ fn merkle_paths_follow_rfc_9162() {
     assert_eq!(merkle_root(2, 3, &c, &[node(&a, &b), a.clone()]), None);
     assert_ne!(merkle_root(0, 3, &a, &[c.clone(), b.clone()]), Some(root));
 }
+
+/// A lock of one image (the vectors' digest) with one referrers attachment `attached`.
+fn lock_with(attached_source: &str, attached_digest: &Digest) -> ferry_plan::LockFile {
+    use ferry_plan::{AttachedTo, LockedImage};
+    let image = LockedImage {
+        name: "rancher/mirrored-pause:3.7".into(),
+        source: "docker.io/rancher/mirrored-pause:3.7".into(),
+        digest: digest(),
+        media_type: ferry_oci::media_types::OCI_INDEX.into(),
+        size: 1,
+        total_size: 1,
+        written_digest: None,
+        platforms: Vec::new(),
+        attached_to: None,
+    };
+    let referrers = LockedImage {
+        name: attached_source.trim_start_matches("docker.io/").into(),
+        source: attached_source.into(),
+        digest: attached_digest.clone(),
+        media_type: ferry_oci::media_types::OCI_MANIFEST.into(),
+        size: 1,
+        total_size: 1,
+        written_digest: None,
+        platforms: Vec::new(),
+        attached_to: Some(AttachedTo {
+            image: image.name.clone(),
+            subject: digest(),
+            kind: ferry_oci::cosign::Attachment::Referrers,
+        }),
+    };
+    ferry_plan::LockFile::new(vec![image, referrers], 2)
+}
+
+#[tokio::test]
+async fn check_signed_reads_a_referrers_index_and_a_referrer_manifest() {
+    use ferry_store::memory::MemoryStore;
+    let repo = "rancher/mirrored-pause";
+    let store = MemoryStore::new(false);
+    let layer = store.put_blob(repo, BUNDLE);
+    let config = store.put_blob(repo, b"{}");
+    let referrer = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": sigstore::BUNDLE_V03,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config.to_string(), "size": 2},
+        "layers": [{"mediaType": sigstore::BUNDLE_V03, "digest": layer.to_string(), "size": BUNDLE.len()}],
+        "subject": {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest().to_string(), "size": 1}
+    }))
+    .expect("json");
+    let referrer_digest =
+        store.put_manifest(repo, ferry_oci::media_types::OCI_MANIFEST, &referrer, None);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": referrer_digest.to_string(), "size": referrer.len(),
+                       "artifactType": sigstore::BUNDLE_V03}]
+    }))
+    .expect("json");
+    let tag = format!("sha256-{}", digest().hex());
+    let index_digest =
+        store.put_manifest(repo, ferry_oci::media_types::OCI_INDEX, &index, Some(&tag));
+    let same = |r: &ferry_oci::reference::Reference| r.clone();
+    for (source, attached) in [
+        (format!("docker.io/{repo}:{tag}"), &index_digest),
+        (
+            format!("docker.io/{repo}@{referrer_digest}"),
+            &referrer_digest,
+        ),
+    ] {
+        let lock = lock_with(&source, attached);
+        let problems = crate::signature::check_signed(&store, &lock, &same, &good()).await;
+        assert!(problems.is_empty(), "{source}: {problems:?}");
+        let wrong = keyless("trusted_root.json", "x@y", "https://oidc.example.test");
+        let problems = crate::signature::check_signed(&store, &lock, &same, &wrong).await;
+        assert_eq!(problems.len(), 1, "{source}: {problems:?}");
+        assert_eq!(problems[0].kind, crate::Kind::BadSignature);
+        assert!(
+            problems[0].detail.contains("identity"),
+            "{}",
+            problems[0].detail
+        );
+    }
+    // A referrers index with no bundle in it (an SBOM only) leaves the image unsigned.
+    let sbom = store.put_blob(repo, b"{}");
+    let other = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": sbom.to_string(), "size": 2}]
+    }))
+    .expect("json");
+    let other_digest = store.put_manifest(repo, ferry_oci::media_types::OCI_MANIFEST, &other, None);
+    let lock = lock_with(&format!("docker.io/{repo}@{other_digest}"), &other_digest);
+    let problems = crate::signature::check_signed(&store, &lock, &same, &good()).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].kind, crate::Kind::Unsigned);
+}
