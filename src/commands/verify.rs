@@ -20,7 +20,7 @@ use ferry_plan::LockFile;
 use ferry_store::Source;
 use ferry_store::bundle::{BundleReader, BundleSet, BundleSource, DeltaInfo, parts_file_for};
 use ferry_store::registry::Registries;
-use ferry_verify::signature::{Policy, Proof, check_attached, check_signed};
+use ferry_verify::signature::{Policy, check_attested, check_signed};
 use ferry_verify::{Depth, ImageReport, Kind, Problem, bundle, verify_image};
 
 #[derive(Serialize)]
@@ -355,7 +355,7 @@ async fn check<S: Source>(
     if let Some(policy) = policy {
         let mut problems = check_signed(store, lock, at, policy).await;
         if let (true, Policy::Key(key)) = (attestations, policy) {
-            problems.extend(check_attached(store, lock, at, key, Proof::Attestation).await);
+            problems.extend(check_attested(store, lock, at, key).await);
         }
         for p in problems {
             if let Some(r) = reports

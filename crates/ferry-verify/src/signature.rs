@@ -406,92 +406,6 @@ pub fn check_layer(
     Ok(())
 }
 
-/// What [`check_attached`] looks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proof {
-    /// A cosign signature (`.sig`, simple signing), as `cosign verify` wants.
-    Signature,
-    /// A cosign attestation (`.att`, DSSE of an in-toto statement), as `cosign
-    /// verify-attestation` wants.
-    Attestation,
-}
-
-impl Proof {
-    fn attachment(self) -> Attachment {
-        match self {
-            Proof::Signature => Attachment::Sig,
-            Proof::Attestation => Attachment::Att,
-        }
-    }
-
-    fn noun(self) -> &'static str {
-        match self {
-            Proof::Signature => "signature",
-            Proof::Attestation => "attestation",
-        }
-    }
-
-    fn layers(self, manifest: &Manifest) -> Vec<&Descriptor> {
-        match self {
-            Proof::Signature => signature_layers(manifest),
-            Proof::Attestation => attestation_layers(manifest),
-        }
-    }
-
-    fn check(
-        self,
-        key: &PublicKey,
-        layer: &Descriptor,
-        blob: &[u8],
-        digest: &Digest,
-    ) -> Result<(), Rejected> {
-        match self {
-            Proof::Signature => check_layer(key, layer, blob, digest),
-            Proof::Attestation => check_attestation(key, layer, blob, digest),
-        }
-    }
-
-    fn missing(self, image: &LockedImage) -> Problem {
-        let (kind, detail) = match self {
-            Proof::Signature => (
-                Kind::Unsigned,
-                format!(
-                    "{} ({}) has no cosign signature; sign it upstream (cosign sign --key …) and export again, or verify without --key",
-                    image.name, image.digest
-                ),
-            ),
-            Proof::Attestation => (
-                Kind::Unattested,
-                format!(
-                    "{} ({}) has no cosign attestation; attest it upstream (cosign attest --key …) and export again, or verify without --attestations",
-                    image.name, image.digest
-                ),
-            ),
-        };
-        Problem::new(kind, detail).of(&image.name).at(&image.digest)
-    }
-
-    fn invalid(self, image: &LockedImage, key: &PublicKey, reasons: &[String]) -> Problem {
-        let kind = match self {
-            Proof::Signature => Kind::BadSignature,
-            Proof::Attestation => Kind::BadAttestation,
-        };
-        Problem::new(
-            kind,
-            format!(
-                "{} ({}) has no valid {} by {}: {}",
-                image.name,
-                image.digest,
-                self.noun(),
-                key.path().display(),
-                reasons.join("; ")
-            ),
-        )
-        .of(&image.name)
-        .at(&image.digest)
-    }
-}
-
 /// How a signature must be made: by a key (`--key`), or keyless under a trust root, by an
 /// identity and an OIDC issuer (`--trusted-root`, `--certificate-identity[-regexp]`,
 /// `--certificate-oidc-issuer[-regexp]`).
@@ -849,16 +763,15 @@ async fn bundles_in<S: Source>(
     Err(reasons)
 }
 
-/// Checks that every image of `lock` (not its attachments) has at least one `proof` valid
-/// for `key` about its top-level digest, among the attachments of that kind the lock lists,
-/// read from `store` at `at(source)`. Returns one problem per image that fails, naming every
-/// reason.
-pub async fn check_attached<S: Source>(
+/// Checks that every image of `lock` (not its attachments) has at least one cosign
+/// attestation (`.att`) valid for `key` about its top-level digest, as `cosign
+/// verify-attestation --key` wants, among the attachments the lock lists, read from `store`
+/// at `at(source)`. Returns one problem per image that fails, naming every reason.
+pub async fn check_attested<S: Source>(
     store: &S,
     lock: &LockFile,
     at: &(dyn Fn(&Reference) -> Reference + Sync),
     key: &PublicKey,
-    proof: Proof,
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     for image in lock.images.iter().filter(|i| i.attached_to.is_none()) {
@@ -867,20 +780,28 @@ pub async fn check_attached<S: Source>(
             .iter()
             .filter(|s| {
                 s.attached_to.as_ref().is_some_and(|a| {
-                    a.kind == proof.attachment()
-                        && a.image == image.name
-                        && a.subject == image.digest
+                    a.kind == Attachment::Att && a.image == image.name && a.subject == image.digest
                 })
             })
             .collect();
         if attached.is_empty() {
-            problems.push(proof.missing(image));
+            problems.push(
+                Problem::new(
+                    Kind::Unattested,
+                    format!(
+                        "{} ({}) has no cosign attestation; attest it upstream (cosign attest --key …) and export again, or verify without --attestations",
+                        image.name, image.digest
+                    ),
+                )
+                .of(&image.name)
+                .at(&image.digest),
+            );
             continue;
         }
         let mut reasons = Vec::new();
         let mut valid = false;
         for one in attached {
-            match proof_in(store, one, at, key, &image.digest, proof).await {
+            match attestation_in(store, one, at, key, &image.digest).await {
                 Ok(()) => {
                     valid = true;
                     break;
@@ -889,63 +810,52 @@ pub async fn check_attached<S: Source>(
             }
         }
         if !valid {
-            problems.push(proof.invalid(image, key, &reasons));
+            problems.push(
+                Problem::new(
+                    Kind::BadAttestation,
+                    format!(
+                        "{} ({}) has no valid attestation by {}: {}",
+                        image.name,
+                        image.digest,
+                        key.path().display(),
+                        reasons.join("; ")
+                    ),
+                )
+                .of(&image.name)
+                .at(&image.digest),
+            );
         }
     }
     problems
 }
 
-/// Whether one attachment manifest holds a valid `proof` of `digest`; else every reason.
-async fn proof_in<S: Source>(
+/// Whether one `.att` manifest holds a valid attestation of `digest`; else every reason.
+async fn attestation_in<S: Source>(
     store: &S,
-    attachment: &LockedImage,
+    att: &LockedImage,
     at: &(dyn Fn(&Reference) -> Reference + Sync),
     key: &PublicKey,
     digest: &Digest,
-    proof: Proof,
 ) -> Result<(), Vec<String>> {
-    let noun = proof.noun();
-    let source = Reference::parse(&attachment.source).map_err(|e| vec![e.to_string()])?;
-    let reference = at(&source);
-    let fetched = store
-        .manifest(&reference, Some(&attachment.digest))
+    let (reference, parsed) = attachment_manifest(store, att, at, &att.digest)
         .await
-        .map_err(|e| {
-            vec![format!(
-                "{noun} {}: {}",
-                attachment.name,
-                ferry_base::chain::flatten(&e)
-            )]
-        })?;
-    let parsed = Manifest::parse(&fetched.bytes, &fetched.media_type, &fetched.digest)
-        .map_err(|e| vec![e.to_string()])?;
-    let layers = proof.layers(&parsed);
+        .map_err(|e| vec![format!("attestation {e}")])?;
+    let layers = attestation_layers(&parsed);
     if layers.is_empty() {
-        return Err(vec![format!(
-            "{noun} {} has no {} layer",
-            attachment.name,
-            match proof {
-                Proof::Signature => "simple-signing",
-                Proof::Attestation => "DSSE",
-            }
-        )]);
+        return Err(vec![format!("attestation {} has no DSSE layer", att.name)]);
     }
     let mut reasons = Vec::new();
     for layer in layers {
-        let blob = match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
-            Ok(p) => p,
-            Err(e) => {
-                reasons.push(format!(
-                    "{noun} layer {}: {}",
-                    layer.digest,
-                    ferry_base::chain::flatten(&e)
-                ));
-                continue;
-            }
-        };
-        match proof.check(key, layer, &blob, digest) {
-            Ok(()) => return Ok(()),
-            Err(r) => reasons.push(r.to_string()),
+        match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
+            Ok(envelope) => match check_attestation(key, layer, &envelope, digest) {
+                Ok(()) => return Ok(()),
+                Err(r) => reasons.push(r.to_string()),
+            },
+            Err(e) => reasons.push(format!(
+                "attestation layer {}: {}",
+                layer.digest,
+                ferry_base::chain::flatten(&e)
+            )),
         }
     }
     Err(reasons)
