@@ -24,6 +24,7 @@ mod layers;
 mod lock;
 mod lying;
 mod peers;
+mod referrers;
 mod registry_client;
 mod scale;
 mod serve;
