@@ -499,3 +499,42 @@ fn a_referrers_api_answer_of_50000_entries_is_refused_with_a_warning_and_the_ima
         liar.requests()
     );
 }
+
+#[test]
+fn a_registry_without_the_api_is_asked_once_per_run_not_once_per_image() {
+    let sandbox = Sandbox::new();
+    let images = fixtures_named(&[PAUSE, ETCD, RKE_TOOLS]);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, &images);
+    let proxy = FaultProxy::start(&reg);
+    let list = image_list(&sandbox.work(), &images, &[]);
+    let lock = sandbox.work().join("images.lock");
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "lock",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &format!("docker.io={}", proxy.url()),
+            "-o",
+            lock.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let asked: Vec<String> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.target.contains("/referrers/"))
+        .map(|r| format!("{} {} {:?}", r.method, r.target, r.status))
+        .collect();
+    assert_eq!(asked.len(), 1, "{asked:#?}");
+    assert!(asked[0].contains("Some(404)"), "{asked:#?}");
+    // The tag schema is still looked for: one HEAD per cosign tag and per subject.
+    assert_eq!(
+        proxy.count("HEAD", Kind::Manifest),
+        images.len() + attachment_heads(&images),
+        "{}",
+        proxy.counts_summary()
+    );
+}
