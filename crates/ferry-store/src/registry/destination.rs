@@ -65,23 +65,26 @@ impl RegistryDestination {
 
     /// Whether the registry indexes referrers itself: learned from the manifests with a
     /// subject pushed in this run, else asked once of its referrers API.
-    async fn has_referrers_api(
-        &self,
-        repository: &str,
-        subject: &Digest,
-    ) -> Result<bool, RegistryError> {
+    async fn has_referrers_api(&self, repository: &str, subject: &Digest) -> bool {
         match self.referrers_api.load(Ordering::SeqCst) {
-            API_YES => Ok(true),
-            API_NO => Ok(false),
+            API_YES => true,
+            API_NO => false,
             _ => {
-                let yes = self
-                    .registry
-                    .get_referrers(repository, subject)
-                    .await?
-                    .is_some();
+                // An answer that is no list (refused, unreadable) is no API to rely on: the
+                // tag schema is kept, which a registry with the API does not mind.
+                let yes = match self.registry.get_referrers(repository, subject).await {
+                    Ok(list) => list.is_some(),
+                    Err(e) => {
+                        tracing::debug!(
+                            "the referrers API of {} gave no list ({e}); keeping the referrers tag schema",
+                            self.registry.name()
+                        );
+                        false
+                    }
+                };
                 self.referrers_api
                     .store(if yes { API_YES } else { API_NO }, Ordering::SeqCst);
-                Ok(yes)
+                yes
             }
         }
     }
@@ -212,7 +215,7 @@ impl Destination for RegistryDestination {
         {
             // A referrers tag-schema index: merged into the target's, never put over it; not
             // kept at all where the registry indexes referrers itself.
-            if self.has_referrers_api(repo, &subject).await? {
+            if self.has_referrers_api(repo, &subject).await {
                 return Ok(());
             }
             let ours = oci_referrers::descriptors(&manifest.bytes).map_err(|e| {
@@ -251,7 +254,7 @@ impl Destination for RegistryDestination {
         referrers: &[&FetchedManifest],
     ) -> Result<bool, StoreError> {
         let repo = image.repository();
-        if referrers.is_empty() || self.has_referrers_api(repo, subject).await? {
+        if referrers.is_empty() || self.has_referrers_api(repo, subject).await {
             return Ok(false);
         }
         let ours: Vec<serde_json::Value> = referrers
