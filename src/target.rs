@@ -49,8 +49,13 @@ impl Target {
         self.prefix.host()
     }
 
-    /// Where an image lands: `prefix/path` of the source, its tag kept.
+    /// Where an image lands: `prefix/path` of the source, its tag kept. A source known by
+    /// digest alone (a referrer found through the referrers API, which has no tag) stays by
+    /// digest: it never takes the tag `latest`.
     pub fn name_for(&self, source: &Reference) -> Reference {
+        if source.tag().is_none() && source.digest().is_some() {
+            return source.rebase(&self.prefix);
+        }
         source.without_digest().rebase(&self.prefix)
     }
 }

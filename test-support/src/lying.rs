@@ -72,6 +72,9 @@ struct Content {
     manifests: BTreeMap<String, (String, Vec<u8>)>,
     /// digest → bytes.
     blobs: BTreeMap<String, Vec<u8>>,
+    /// (repository, subject digest) → the body of `GET /v2/<repo>/referrers/<subject>`; the
+    /// route answers 404 (no referrers API) for a repository with none.
+    referrers: BTreeMap<(String, String), Vec<u8>>,
 }
 
 struct State {
@@ -104,7 +107,27 @@ impl LyingRegistry {
         lie: Lie,
         target: &str,
     ) -> LyingRegistry {
+        Self::start_with_referrers(images, extra, &[], lie, target)
+    }
+
+    /// Like [`LyingRegistry::start_with`], also answering the OCI 1.1 referrers API: each
+    /// `(repository, subject, body)` of `referrers` is what `GET
+    /// /v2/<repository>/referrers/<subject>` answers (200, an OCI index, whatever the body
+    /// says), another subject of such a repository an empty index; a repository without any
+    /// answers 404 there, as a registry without the API does.
+    pub fn start_with_referrers(
+        images: &[FixtureImage],
+        extra: &[Extra],
+        referrers: &[(String, String, Vec<u8>)],
+        lie: Lie,
+        target: &str,
+    ) -> LyingRegistry {
         let mut content = Content::default();
+        for (repo, subject, body) in referrers {
+            content
+                .referrers
+                .insert((repo.clone(), subject.clone()), body.clone());
+        }
         for e in extra {
             let digest = sha256_digest(&e.bytes);
             if let Some(t) = &e.tag {
@@ -396,6 +419,25 @@ fn route(state: &State, method: &str, path: &str) -> Answer {
     }
     if let Some((repo, reference)) = rest.rsplit_once("/manifests/") {
         return manifest(state, repo, reference);
+    }
+    if let Some((repo, subject)) = rest.rsplit_once("/referrers/") {
+        let subject = subject.split('?').next().unwrap_or(subject);
+        return match state
+            .content
+            .referrers
+            .get(&(repo.to_string(), subject.to_string()))
+        {
+            Some(body) => Answer::new(200, body.clone())
+                .header("Content-Type", "application/vnd.oci.image.index.v1+json"),
+            // A registry with the API lists no referrers of another subject (200, empty).
+            None if state.content.referrers.keys().any(|(r, _)| r == repo) => Answer::new(
+                200,
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#
+                    .to_vec(),
+            )
+            .header("Content-Type", "application/vnd.oci.image.index.v1+json"),
+            None => not_found("path"),
+        };
     }
     if let Some((_, digest)) = rest.rsplit_once("/blobs/") {
         return blob(state, digest);

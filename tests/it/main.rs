@@ -25,6 +25,7 @@ mod layers;
 mod lock;
 mod lying;
 mod peers;
+mod referrers;
 mod registry_client;
 mod scale;
 mod serve;

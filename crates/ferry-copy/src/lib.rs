@@ -515,6 +515,54 @@ impl<'a, S: Source, D: Destination> Engine<'a, S, D> {
         Ok(true)
     }
 
+    /// Lists the referrers of `landed` (jobs whose images are all in the destination, copied
+    /// in this run or already there) where the destination's readers find them, when it does
+    /// not index them itself (a registry without the referrers API keeps its referrers
+    /// tag-schema index; see [`Destination::index_referrers`]): every manifest of those jobs
+    /// with a `subject`, grouped per destination scope and subject, one merge each, `parallel`
+    /// at a time. A failure names the first job that carries one of the subject's referrers.
+    pub async fn index_referrers(&self, landed: &[&Job], parallel: usize) -> Vec<CopyError> {
+        type Group<'j> = (&'j Job, Vec<&'j FetchedManifest>);
+        let mut groups: Vec<((String, Digest), Group<'_>)> = Vec::new();
+        let mut at: HashMap<(String, Digest), usize> = HashMap::new();
+        let mut seen: HashSet<(String, &Digest)> = HashSet::new();
+        for job in landed {
+            let scope = self.dest.scope(&job.to);
+            for m in &job.image.manifests {
+                let Some(subject) = ferry_oci::referrers::subject_of(&m.bytes) else {
+                    continue;
+                };
+                if !seen.insert((scope.clone(), &m.digest)) {
+                    continue;
+                }
+                let key = (scope.clone(), subject);
+                match at.get(&key) {
+                    Some(i) => groups[*i].1.1.push(m),
+                    None => {
+                        at.insert(key.clone(), groups.len());
+                        groups.push((key, (job, vec![m])));
+                    }
+                }
+            }
+        }
+        futures_util::stream::iter(groups)
+            .map(|((_, subject), (job, referrers))| async move {
+                self.dest
+                    .index_referrers(&job.to, &subject, &referrers)
+                    .await
+                    .err()
+                    .map(|e| CopyError {
+                        image: job.name().to_string(),
+                        source: Box::new(e),
+                        more: 0,
+                    })
+            })
+            .buffer_unordered(parallel.max(1))
+            .filter_map(std::future::ready)
+            .collect()
+            .await
+    }
+
     /// Copies every job, `parallel` images at a time; results in input order.
     pub async fn copy_all(
         &self,

@@ -13,5 +13,6 @@ pub mod manifest;
 pub mod media_types;
 pub mod platform;
 pub mod reference;
+pub mod referrers;
 
 pub use error_code::ErrorCode;

@@ -20,6 +20,9 @@ pub struct Repo {
     pub tags: BTreeMap<String, Digest>,
     /// Every manifest and blob an image of this repository uses.
     pub objects: HashSet<Digest>,
+    /// Subject → the referrers the bundle carries by digest alone (found through a
+    /// registry's referrers API; they have no tag), for the referrers API.
+    pub referrers: BTreeMap<Digest, Vec<Digest>>,
 }
 
 /// Bytes of manifests kept in memory, read and checked once at start: manifest `GET`s, the
@@ -134,8 +137,19 @@ impl Catalog {
                 } else {
                     format!("{prefix}/{path}")
                 };
-                let tag = img.reference.tag().unwrap_or("latest").to_string();
-                let name = format!("{repo}:{tag}");
+                // A referrer carried by digest alone (its manifest names a subject) has no
+                // tag, and must not take `latest`.
+                let subject = img
+                    .top()
+                    .and_then(|m| ferry_oci::referrers::subject_of(&m.bytes));
+                let tag = match (img.reference.tag(), subject) {
+                    (None, Some(subject)) => Err(subject),
+                    (t, _) => Ok(t.unwrap_or("latest").to_string()),
+                };
+                let name = match &tag {
+                    Ok(t) => format!("{repo}:{t}"),
+                    Err(_) => format!("{repo}@{}", img.locked.bundle_digest()),
+                };
                 for d in img.objects.keys() {
                     catalog
                         .users
@@ -177,7 +191,16 @@ impl Catalog {
                 );
                 let entry = catalog.repos.entry(repo).or_default();
                 entry.objects.extend(img.objects.keys().cloned());
-                entry.tags.insert(tag, img.locked.bundle_digest().clone());
+                match tag {
+                    Ok(t) => {
+                        entry.tags.insert(t, img.locked.bundle_digest().clone());
+                    }
+                    Err(subject) => entry
+                        .referrers
+                        .entry(subject)
+                        .or_default()
+                        .push(img.locked.bundle_digest().clone()),
+                }
             }
         }
         Ok(catalog)

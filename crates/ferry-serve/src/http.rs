@@ -543,7 +543,9 @@ async fn manifest_bytes(
 
 /// `GET /v2/<name>/referrers/<digest>` (OCI distribution 1.1): the manifests whose `subject`
 /// is `digest`, as the bundle carries them under the referrers tag schema (`sha256-<hex>`),
-/// each descriptor as written (with its `artifactType` and annotations); `?artifactType=`
+/// each descriptor as written (with its `artifactType` and annotations), then those it carries
+/// by digest alone (found through a registry's referrers API), described from their
+/// manifests; `?artifactType=`
 /// filters, and says so in `OCI-Filters-Applied`. None known: an empty index.
 async fn referrers(
     served: &Served,
@@ -585,6 +587,20 @@ async fn referrers(
         if let Ok(listed) = serde_json::from_slice::<Listed>(&bytes) {
             manifests = listed.manifests;
         }
+    }
+    // Referrers the bundle carries by digest alone, described as the API describes them.
+    for d in repo.referrers.get(&subject).into_iter().flatten() {
+        if manifests
+            .iter()
+            .any(|m| m.get("digest").and_then(|v| v.as_str()) == Some(d.as_str()))
+        {
+            continue;
+        }
+        let (media_type, bytes) = match manifest_bytes(served, name, d).await {
+            Ok(m) => m,
+            Err(r) => return r,
+        };
+        manifests.push(ferry_oci::referrers::descriptor_for(&bytes, &media_type, d));
     }
     if let Some(w) = &wanted {
         manifests.retain(|m| m.get("artifactType").and_then(|a| a.as_str()) == Some(w.as_str()));

@@ -109,6 +109,21 @@ pub trait Source: Send + Sync {
         digest: &Digest,
         size: u64,
     ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
+    /// The referrers of `subject` in the image's repository, as the store's OCI 1.1 referrers
+    /// API lists them (manifests only, each once); `None` when the store has no such API (a
+    /// registry that answers 404, as distribution 2.8 does; a bundle, an archive: their
+    /// referrers are under the tag schema). The answer is read up to
+    /// [`ferry_oci::referrers::MAX_LIST_SIZE`] bytes.
+    fn referrers(
+        &self,
+        image: &Reference,
+        subject: &Digest,
+    ) -> impl Future<Output = Result<Option<Vec<ferry_oci::referrers::Entry>>, StoreError>> + Send
+    {
+        let _ = (image, subject);
+        async { Ok(None) }
+    }
 }
 
 /// A blob to push: its source, opened at any offset (once per attempt).
@@ -200,6 +215,21 @@ pub trait Destination: Send + Sync {
         manifest: &FetchedManifest,
         tag: Option<&str>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Lists `referrers` (manifests whose `subject` is `subject`, already pushed) where the
+    /// store's readers find them when it does not index referrers itself: a registry
+    /// without the referrers API gets them in its referrers tag-schema index, merged with what
+    /// is there (nothing anyone wrote is dropped). Says whether it wrote anything. Stores that
+    /// need nothing of the kind (a bundle) do nothing.
+    fn index_referrers(
+        &self,
+        image: &Reference,
+        subject: &Digest,
+        referrers: &[&FetchedManifest],
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (image, subject, referrers);
+        async { Ok(false) }
+    }
 
     /// Links blob `digest` into the image's repository from repository `from` of this store.
     fn mount(

@@ -196,7 +196,12 @@ pub async fn rehash(
 /// with index.json, or a blob is missing or has another size than its manifest says.
 pub fn image_problem(img: &ResolvedImage, source: &BundleSource) -> Option<Problem> {
     let want = img.locked.bundle_digest();
-    let name = img.reference.without_digest();
+    // By tag; a referrer known by digest alone, by that digest.
+    let name = if img.reference.tag().is_none() && img.reference.digest().is_some() {
+        img.reference.clone()
+    } else {
+        img.reference.without_digest()
+    };
     let of_image = |kind: Kind, detail: String| Problem::new(kind, detail).of(&img.locked.name);
     match source.indexed(&name) {
         None => {

@@ -69,12 +69,34 @@ pub(super) async fn run(
         return print_plan(&work, &complete, push.target, printer);
     }
     let already = complete.iter().filter(|c| **c).count();
-    let todo: Vec<Job> = work
-        .into_iter()
-        .zip(complete)
-        .filter_map(|(j, done)| (!done).then_some(j))
+    let mut present: Vec<Job> = Vec::new();
+    let mut todo: Vec<Job> = Vec::new();
+    for (job, done) in work.into_iter().zip(complete) {
+        if done {
+            present.push(job);
+        } else {
+            todo.push(job);
+        }
+    }
+    let (todo, results, mut done) =
+        push_all(args, printer, push, (&engine, &reporter), todo, failed).await?;
+    // Referrers that landed (now or before) are listed where a registry without the
+    // referrers API keeps them: its tag-schema indexes, merged, never overwritten.
+    let landed: Vec<&Job> = present
+        .iter()
+        .chain(
+            todo.iter()
+                .zip(&results)
+                .filter(|(_, r)| r.is_ok())
+                .map(|(j, _)| j),
+        )
         .collect();
-    let (_, _, done) = push_all(args, printer, push, (&engine, &reporter), todo, failed).await?;
+    for e in engine.index_referrers(&landed, jobs).await {
+        done.failed.push(common::Failure {
+            name: e.image.clone(),
+            error: ferry_base::chain::flatten(e.source.as_ref()),
+        });
+    }
     let summary = Summary {
         already_present: already,
         ..Summary::new(args, push.target, images, done, started)

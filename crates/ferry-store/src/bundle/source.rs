@@ -92,6 +92,10 @@ impl BundleSource {
 
     /// The top-level descriptor index.json names `image` with.
     pub fn indexed(&self, image: &Reference) -> Option<&Descriptor> {
+        // A referrer known by digest alone is named by it (it has no tag).
+        if image.tag().is_none() && image.digest().is_some() {
+            return self.names.get(&image.to_string());
+        }
         self.names.get(&image.without_digest().to_string())
     }
 

@@ -18,6 +18,7 @@ pub mod ecr;
 pub mod error;
 pub mod manifests;
 pub mod ratelimit;
+pub mod referrers;
 pub mod request;
 pub mod source;
 pub mod tags;

@@ -13,8 +13,13 @@ impl Source for Registries {
 
     async fn head(&self, image: &Reference) -> Result<Option<ManifestHead>, StoreError> {
         let reg = self.get(image.registry())?;
-        let reference = image.tag().unwrap_or("latest");
-        Ok(reg.head_manifest(image.repository(), reference).await?)
+        // A reference known only by digest (a referrer) is looked up by that digest.
+        let reference = match (image.tag(), image.digest()) {
+            (Some(t), _) => t.to_string(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        Ok(reg.head_manifest(image.repository(), &reference).await?)
     }
 
     async fn manifest(
@@ -50,5 +55,14 @@ impl Source for Registries {
     ) -> Result<Option<u64>, StoreError> {
         let reg = self.get(image.registry())?;
         Ok(reg.probe_blob(image.repository(), digest, size).await?)
+    }
+
+    async fn referrers(
+        &self,
+        image: &Reference,
+        subject: &Digest,
+    ) -> Result<Option<Vec<ferry_oci::referrers::Entry>>, StoreError> {
+        let reg = self.get(image.registry())?;
+        Ok(reg.get_referrers(image.repository(), subject).await?)
     }
 }

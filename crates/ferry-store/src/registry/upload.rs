@@ -558,7 +558,7 @@ impl Registry {
         media_type: &str,
         digest: &Digest,
         bytes: Bytes,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<PutManifest, RegistryError> {
         let scopes = [Scope::push(repository)];
         let body = move || reqwest::Body::from(bytes.clone());
         let mut req = Req::new(
@@ -587,8 +587,18 @@ impl Registry {
                 actual: digest.clone(),
             });
         }
-        Ok(())
+        Ok(PutManifest {
+            oci_subject: resp.headers().contains_key("oci-subject"),
+        })
     }
+}
+
+/// What the registry answered to a manifest PUT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PutManifest {
+    /// It sent `OCI-Subject`: it has the referrers API and indexed the manifest's `subject`
+    /// itself (OCI distribution 1.1). Registries without the API never send it.
+    pub oci_subject: bool,
 }
 
 /// One upload session of one blob.
