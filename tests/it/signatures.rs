@@ -1103,3 +1103,75 @@ fn attachment_probes(images: &[FixtureImage]) -> usize {
         .sum();
     4 * (subjects + 1)
 }
+
+#[test]
+fn a_signature_of_an_sbom_travels_two_levels_deep() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let good = key(&work, "good");
+    let image = fixture(PAUSE);
+    let reg = TestRegistry::start(Auth::None);
+    seed(&reg, std::slice::from_ref(&image));
+    let sbom = cosign_sbom(&reg, &image.repository, &image.digest);
+    // cosign sign of the SBOM's own digest: its .sig is attached to the SBOM, not the image.
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"index.docker.io/{}"}},"image":{{"docker-manifest-digest":"{sbom}"}},"type":"cosign container image signature"}},"optional":null}}"#,
+        image.repository
+    );
+    let signature = sign(&work, &good, payload.as_bytes());
+    let sbom_sig = put_artifact(
+        &reg,
+        &image.repository,
+        &cosign_tag(&sbom, "sig"),
+        "application/vnd.dev.cosign.simplesigning.v1+json",
+        payload.as_bytes(),
+        serde_json::json!({"dev.cosignproject.cosign/signature": signature}),
+    );
+    let list = image_list(&work, std::slice::from_ref(&image), &[]);
+    let bundle = work.join("b.tar");
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "export",
+            "--images",
+            list.to_str().unwrap(),
+            "--upstream",
+            &format!("docker.io={}", reg.url()),
+            "-o",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let lock = work.join("from-bundle.lock");
+    std::fs::write(&lock, crate::delta::tar_entry(&bundle, "images.lock")).expect("lock");
+    let entries = lock_entries(&lock);
+    let by_digest = |d: &str| {
+        entries
+            .iter()
+            .find(|e| e["digest"] == d)
+            .unwrap_or_else(|| panic!("{d} in {entries:#?}"))
+            .clone()
+    };
+    let s = by_digest(&sbom);
+    assert_eq!(s["attached_to"]["kind"], "sbom");
+    assert_eq!(s["attached_to"]["subject"], image.digest.as_str());
+    let g = by_digest(&sbom_sig);
+    assert_eq!(g["attached_to"]["kind"], "sig");
+    assert_eq!(g["attached_to"]["subject"], sbom.as_str());
+    assert_eq!(g["attached_to"]["image"], image.reference().as_str());
+    let (code, _, err) = run(&sandbox, &["verify", bundle.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    // The image itself is unsigned: a signature of its SBOM does not vouch for it.
+    let (code, out, _) = run(
+        &sandbox,
+        &[
+            "verify",
+            bundle.to_str().unwrap(),
+            "--key",
+            good.public.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(problems(&out, &image.reference())[0].0, "unsigned", "{out}");
+}
