@@ -545,3 +545,52 @@ fn a_registry_without_the_api_is_asked_once_per_run_not_once_per_image() {
         proxy.counts_summary()
     );
 }
+
+#[test]
+fn a_target_that_answers_oci_subject_indexes_referrers_itself_and_gets_no_tag_schema() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.work();
+    let image = fixture(PAUSE);
+    let upstream = TestRegistry::start(Auth::None);
+    seed(&upstream, std::slice::from_ref(&image));
+    let ours = sbom_referrer(&upstream, &image, "ours");
+    tag_schema_index(&upstream, &image, &[&ours]);
+    let list = image_list(&work, std::slice::from_ref(&image), &[]);
+    let bundle = work.join("b.tar");
+    export(&sandbox, &list, &upstream.url(), &bundle);
+
+    // The target's PUT answers carry `OCI-Subject`, as a registry with the referrers API
+    // sends it (distribution 2.8 never does: the header is added on the way back).
+    let target = TestRegistry::start(Auth::None);
+    let proxy = FaultProxy::start(&target);
+    proxy.inject(
+        Match::kind(Kind::Manifest).method("PUT"),
+        Fault::SetHeader("OCI-Subject".into(), Some(image.digest.clone())),
+        usize::MAX,
+    );
+    let (code, _, err) = run(
+        &sandbox,
+        &[
+            "import",
+            bundle.to_str().unwrap(),
+            "--to",
+            &proxy.host(),
+            "--plain-http",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    // The referrer is there by digest, byte for byte; no tag-schema index was read or written
+    // (the completeness check's HEAD of the tag is all).
+    let raw = skopeo_inspect_raw(&target, &format!("{}@{}", image.repository, ours.0), false);
+    assert_eq!(raw, ours.1);
+    let tag = image.digest.replace(':', "-");
+    assert_eq!(target.storage().tag_digest(&image.repository, &tag), None);
+    assert!(
+        !proxy
+            .requests()
+            .iter()
+            .any(|r| r.kind == Kind::Manifest && r.method != "HEAD" && r.target.ends_with(&tag)),
+        "the tag schema was touched: {}",
+        proxy.counts_summary()
+    );
+}
