@@ -16,33 +16,6 @@ const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const IDENTITY: &str = "builder@example.test";
 const ISSUER: &str = "https://oidc.example.test";
 
-fn run(sandbox: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = sandbox.ferry().args(args).output().expect("ferry");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-/// The problems of `name` in a `verify --json` report, as (kind, detail).
-fn problems(report: &str, name: &str) -> Vec<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(report).expect("json report");
-    v["images"]
-        .as_array()
-        .expect("images")
-        .iter()
-        .filter(|i| i["name"] == name)
-        .flat_map(|i| i["problems"].as_array().cloned().unwrap_or_default())
-        .map(|p| {
-            (
-                p["kind"].as_str().unwrap_or("").to_string(),
-                p["detail"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
-}
-
 /// One signature for make.py to make.
 struct Wanted<'a> {
     image: &'a FixtureImage,

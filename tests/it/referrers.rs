@@ -12,26 +12,6 @@ use std::time::{Duration, Instant};
 use crate::support::lying::{Extra, Lie, LyingRegistry};
 use crate::support::*;
 
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
-fn run(sandbox: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = sandbox.ferry().args(args).output().expect("ferry");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-fn lock_entries(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).expect("lock");
-    let v: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
-    v["images"].as_array().expect("images").clone()
-}
-
 /// The `images.lock` inside `bundle`, written to `to`.
 fn bundle_lock(bundle: &Path, to: &Path) -> Vec<serde_json::Value> {
     let out = Command::new("tar")
@@ -164,7 +144,7 @@ fn referrers_are_read_through_the_api_of_a_registry_that_has_it_byte_for_byte() 
     assert_eq!(by_api["digest"], referrer.0.as_str());
     assert_eq!(by_api["attached_to"]["kind"], "referrers");
     assert_eq!(by_api["attached_to"]["subject"], image.digest.as_str());
-    assert_eq!(sha256(&referrer.1), referrer.0);
+    assert_eq!(sha256_digest(&referrer.1), referrer.0);
     drop(server);
 
     // That bundle serves the referrer through the API too, described from its manifest.
@@ -207,7 +187,7 @@ fn referrers_are_read_through_the_api_of_a_registry_that_has_it_byte_for_byte() 
         &format!("{}@{}", image.repository, referrer.0),
         false,
     );
-    assert_eq!(sha256(&raw), referrer.0);
+    assert_eq!(sha256_digest(&raw), referrer.0);
     assert_eq!(raw, referrer.1);
     let storage = target.storage();
     let tag = image.digest.replace(':', "-");
@@ -264,7 +244,7 @@ fn import_merges_the_referrers_index_of_a_registry_without_the_api_and_keeps_the
     let tag = format!("{}:{}", image.repository, image.digest.replace(':', "-"));
     assert_eq!(listed(&target, &tag), [theirs.0.clone(), ours.0.clone()]);
     let raw = skopeo_inspect_raw(&target, &format!("{}@{}", image.repository, ours.0), false);
-    assert_eq!(sha256(&raw), ours.0);
+    assert_eq!(sha256_digest(&raw), ours.0);
     assert_eq!(raw, ours.1);
     let raw = skopeo_inspect_raw(
         &target,
@@ -340,7 +320,7 @@ fn lying_referrer(image: &FixtureImage) -> (String, Vec<u8>) {
         "subject": {"mediaType": image.media_type, "digest": image.digest, "size": image.manifest.len()}
     }))
     .expect("manifest");
-    (sha256(&bytes), bytes)
+    (sha256_digest(&bytes), bytes)
 }
 
 fn list_of(entries: &[serde_json::Value]) -> Vec<u8> {
@@ -457,7 +437,7 @@ fn a_referrers_api_answer_of_50000_entries_is_refused_with_a_warning_and_the_ima
     let entries: Vec<serde_json::Value> = (0..50_000u32)
         .map(|i| {
             serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": sha256(&i.to_be_bytes()), "size": 100,
+                "digest": sha256_digest(&i.to_be_bytes()), "size": 100,
                 "artifactType": "application/spdx+json"})
         })
         .collect();
@@ -494,7 +474,7 @@ fn a_referrers_api_answer_of_50000_entries_is_refused_with_a_warning_and_the_ima
         !liar
             .requests()
             .iter()
-            .any(|r| r.contains(&sha256(&0u32.to_be_bytes()))),
+            .any(|r| r.contains(&sha256_digest(&0u32.to_be_bytes()))),
         "{:#?}",
         liar.requests()
     );

@@ -66,11 +66,6 @@ fn sign(dir: &Path, key: &Key, payload: &[u8]) -> String {
     .expect("base64")
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
 /// Stores a cosign-style manifest with one layer of `layer_type` (blob `layer`, annotations
 /// `annotations`) in `repo`, tagged `tag`; returns its digest.
 fn put_artifact(
@@ -192,39 +187,6 @@ fn cosign_sbom(reg: &TestRegistry, repo: &str, subject: &str) -> String {
         br#"{"spdxVersion":"SPDX-2.3","name":"rke-tools","packages":[]}"#,
         serde_json::json!({}),
     )
-}
-
-fn run(sandbox: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = sandbox.ferry().args(args).output().expect("ferry");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
-
-fn lock_entries(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).expect("lock");
-    let v: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
-    v["images"].as_array().expect("images").clone()
-}
-
-/// The problems of `name` in a `verify --json` report, as (kind, detail).
-fn problems(report: &str, name: &str) -> Vec<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(report).expect("json report");
-    v["images"]
-        .as_array()
-        .expect("images")
-        .iter()
-        .filter(|i| i["name"] == name)
-        .flat_map(|i| i["problems"].as_array().cloned().unwrap_or_default())
-        .map(|p| {
-            (
-                p["kind"].as_str().unwrap_or("").to_string(),
-                p["detail"].as_str().unwrap_or("").to_string(),
-            )
-        })
-        .collect()
 }
 
 struct Upstream {
@@ -476,7 +438,7 @@ fn signatures_attestations_and_sboms_travel_and_verify_offline() {
             up.signed.repository
         ),
     ]);
-    assert_eq!(sha256(&raw), up.sig);
+    assert_eq!(sha256_digest(&raw), up.sig);
 
     // Imported under a path prefix: tags stay tags, the mirror verifies with the key (the
     // payload names the upstream repository), and only the unsigned image is named.
@@ -578,7 +540,7 @@ fn a_flipped_signature_byte_is_named() {
     seed(&reg, std::slice::from_ref(&image));
     cosign_sign(&work, &reg, &image, &good, true);
     // A validly signed attestation, but of another digest: it does not vouch for this image.
-    let elsewhere = sha256(b"another image");
+    let elsewhere = sha256_digest(b"another image");
     cosign_attest(&work, &reg, &image, &good, Some(&elsewhere));
     let list = image_list(&work, std::slice::from_ref(&image), &[]);
     let bundle = work.join("b.tar");
@@ -817,7 +779,7 @@ fn a_lying_referrers_index_of_50000_entries_is_refused_and_named_and_the_image_s
     let manifests: Vec<serde_json::Value> = (0..50_000u32)
         .map(|i| {
             serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": sha256(&i.to_be_bytes()), "size": 100,
+                "digest": sha256_digest(&i.to_be_bytes()), "size": 100,
                 "artifactType": "application/spdx+json"})
         })
         .collect();

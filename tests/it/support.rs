@@ -424,3 +424,38 @@ pub fn tag_lists(images: &[FixtureImage]) -> usize {
         .collect::<std::collections::BTreeSet<_>>()
         .len()
 }
+
+/// Runs ferry in `sandbox` with `args`: its exit code, stdout and stderr.
+pub fn run(sandbox: &Sandbox, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = sandbox.ferry().args(args).output().expect("ferry");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+/// The `images` entries of an `images.lock`, as JSON values.
+pub fn lock_entries(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).expect("lock");
+    let v: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+    v["images"].as_array().expect("images").clone()
+}
+
+/// The problems of `name` in a `verify --json` report, as (kind, detail).
+pub fn problems(report: &str, name: &str) -> Vec<(String, String)> {
+    let v: serde_json::Value = serde_json::from_str(report).expect("json report");
+    v["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter(|i| i["name"] == name)
+        .flat_map(|i| i["problems"].as_array().cloned().unwrap_or_default())
+        .map(|p| {
+            (
+                p["kind"].as_str().unwrap_or("").to_string(),
+                p["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
