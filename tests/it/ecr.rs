@@ -121,8 +121,15 @@ impl Moto {
                     self.log_text()
                 ));
             }
+            // The answer must come from our moto: a port picked free can be taken by another
+            // test's moto in between, and then ours exits "in use" while the other answers.
+            // Only ours writes our log, and werkzeug logs the address once it has bound it.
+            let ours = self
+                .log_text()
+                .contains(&format!("Running on http://127.0.0.1:{}", self.port));
             let last = match http::get(&probe) {
-                Ok(r) if r.status == 200 => return Ok(()),
+                Ok(r) if r.status == 200 && ours => return Ok(()),
+                Ok(r) if r.status == 200 => "answered 200, but not from this moto yet".to_string(),
                 Ok(r) => format!("answered {}", r.status),
                 Err(e) => e.to_string(),
             };
