@@ -51,6 +51,8 @@ pub enum Lie {
     /// Every `/v2/` request without `Authorization` gets a Bearer challenge whose realm (this
     /// server's `/token`) answers 200 with a body that never ends. The target is not used.
     EndlessTokenAnswer,
+    /// `GET /v2/<name>/tags/list`: a chunked body that never ends (every other route honest).
+    EndlessTagList,
     /// No lie: serves the images and the extra manifests as they are.
     Honest,
 }
@@ -150,8 +152,10 @@ impl LyingRegistry {
             }
         }
         assert!(
-            matches!(lie, Lie::Honest | Lie::EndlessTokenAnswer)
-                || content.manifests.contains_key(target)
+            matches!(
+                lie,
+                Lie::Honest | Lie::EndlessTokenAnswer | Lie::EndlessTagList
+            ) || content.manifests.contains_key(target)
                 || content.blobs.contains_key(target),
             "the lie's target {target} is not served"
         );
@@ -441,6 +445,16 @@ fn route(state: &State, method: &str, path: &str) -> Answer {
     }
     if let Some((_, digest)) = rest.rsplit_once("/blobs/") {
         return blob(state, digest);
+    }
+    if rest
+        .split('?')
+        .next()
+        .is_some_and(|p| p.ends_with("/tags/list"))
+        && state.lie == Lie::EndlessTagList
+    {
+        return Answer::new(200, Vec::new())
+            .header("Content-Type", "application/json")
+            .endless();
     }
     not_found("path")
 }

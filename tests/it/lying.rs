@@ -331,3 +331,32 @@ fn secrets_never_leak_with_the_most_verbose_logging() {
         &secrets,
     );
 }
+
+/// A tag list that never ends is a hint ferry stops reading at its cap (1 MiB): the lookup
+/// falls back to a HEAD per cosign tag, and the image locks.
+#[test]
+fn an_endless_tag_list_is_read_no_further_than_its_cap_and_the_image_still_locks() {
+    let image = fixture(PAUSE);
+    let l = liar(Lie::EndlessTagList, About::Manifest);
+    let output = l.sandbox.work().join("images.lock");
+    let out = l.run("lock", &output);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(output.exists());
+    let sent = l.registry.sent();
+    assert!(
+        sent < 3 << 20,
+        "the tag list was read past its 1 MiB cap: {sent} bytes sent"
+    );
+    let requests = l.registry.requests();
+    let cosign_heads = requests
+        .iter()
+        .filter(|r| r.starts_with("HEAD") && r.contains("sha256-"))
+        .count();
+    assert_eq!(
+        cosign_heads,
+        4,
+        "one HEAD per kind for the one subject of {}: {requests:?}",
+        image.reference()
+    );
+}
