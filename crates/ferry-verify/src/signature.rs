@@ -663,6 +663,44 @@ async fn attachment_manifest<S: Source>(
     Ok((reference, parsed))
 }
 
+/// The layers of one attachment manifest that `select` picks, each read (capped at
+/// [`MAX_PAYLOAD`]) and given to `check`: `Ok` at the first that passes, else every reason.
+/// `noun` and `layer_kind` name them in the reasons ("signature", "simple-signing").
+async fn first_valid_layer<S: Source>(
+    store: &S,
+    attachment: &LockedImage,
+    at: &(dyn Fn(&Reference) -> Reference + Sync),
+    (noun, layer_kind): (&str, &str),
+    select: fn(&Manifest) -> Vec<&Descriptor>,
+    check: impl Fn(&Descriptor, &[u8]) -> Result<(), Rejected>,
+) -> Result<(), Vec<String>> {
+    let (reference, parsed) = attachment_manifest(store, attachment, at, &attachment.digest)
+        .await
+        .map_err(|e| vec![format!("{noun} {e}")])?;
+    let layers = select(&parsed);
+    if layers.is_empty() {
+        return Err(vec![format!(
+            "{noun} {} has no {layer_kind} layer",
+            attachment.name
+        )]);
+    }
+    let mut reasons = Vec::new();
+    for layer in layers {
+        match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
+            Ok(blob) => match check(layer, &blob) {
+                Ok(()) => return Ok(()),
+                Err(r) => reasons.push(r.to_string()),
+            },
+            Err(e) => reasons.push(format!(
+                "{noun} layer {}: {}",
+                layer.digest,
+                ferry_base::chain::flatten(&e)
+            )),
+        }
+    }
+    Err(reasons)
+}
+
 /// Whether one `.sig` manifest holds a valid signature of `digest` under `policy`.
 async fn signature_in<S: Source>(
     store: &S,
@@ -671,31 +709,15 @@ async fn signature_in<S: Source>(
     policy: &Policy,
     digest: &Digest,
 ) -> Result<(), Vec<String>> {
-    let (reference, parsed) = attachment_manifest(store, sig, at, &sig.digest)
-        .await
-        .map_err(|e| vec![format!("signature {e}")])?;
-    let layers = signature_layers(&parsed);
-    if layers.is_empty() {
-        return Err(vec![format!(
-            "signature {} has no simple-signing layer",
-            sig.name
-        )]);
-    }
-    let mut reasons = Vec::new();
-    for layer in layers {
-        match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
-            Ok(payload) => match check_layer_with(policy, layer, &payload, digest) {
-                Ok(()) => return Ok(()),
-                Err(r) => reasons.push(r.to_string()),
-            },
-            Err(e) => reasons.push(format!(
-                "signature layer {}: {}",
-                layer.digest,
-                ferry_base::chain::flatten(&e)
-            )),
-        }
-    }
-    Err(reasons)
+    first_valid_layer(
+        store,
+        sig,
+        at,
+        ("signature", "simple-signing"),
+        signature_layers,
+        |layer, payload| check_layer_with(policy, layer, payload, digest),
+    )
+    .await
 }
 
 /// Whether a referrers attachment (the tag schema's index, or one referrer manifest) holds a
@@ -837,28 +859,15 @@ async fn attestation_in<S: Source>(
     key: &PublicKey,
     digest: &Digest,
 ) -> Result<(), Vec<String>> {
-    let (reference, parsed) = attachment_manifest(store, att, at, &att.digest)
-        .await
-        .map_err(|e| vec![format!("attestation {e}")])?;
-    let layers = attestation_layers(&parsed);
-    if layers.is_empty() {
-        return Err(vec![format!("attestation {} has no DSSE layer", att.name)]);
-    }
-    let mut reasons = Vec::new();
-    for layer in layers {
-        match ferry_store::read_small(store, &reference, layer, MAX_PAYLOAD).await {
-            Ok(envelope) => match check_attestation(key, layer, &envelope, digest) {
-                Ok(()) => return Ok(()),
-                Err(r) => reasons.push(r.to_string()),
-            },
-            Err(e) => reasons.push(format!(
-                "attestation layer {}: {}",
-                layer.digest,
-                ferry_base::chain::flatten(&e)
-            )),
-        }
-    }
-    Err(reasons)
+    first_valid_layer(
+        store,
+        att,
+        at,
+        ("attestation", "DSSE"),
+        attestation_layers,
+        |layer, envelope| check_attestation(key, layer, envelope, digest),
+    )
+    .await
 }
 
 #[cfg(test)]
